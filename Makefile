@@ -1,0 +1,61 @@
+# Missiva: `make demo` runs the onboarding journey end to end, `make test` runs the
+# tests, `make airflow` starts the Airflow UI on the same embedded home.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+DEMO_DATE ?= 2026-11-02
+DEMO_CUSTOMERS ?= 200
+SMTP_PORT ?= 8025
+
+export PATH := $(BIN):$(PATH)
+export MISSIVA_HOME ?= $(CURDIR)/var
+export AIRFLOW_HOME := $(MISSIVA_HOME)/airflow
+export AIRFLOW__CORE__DAGS_FOLDER := $(CURDIR)/dags
+export AIRFLOW__CORE__PLUGINS_FOLDER := $(CURDIR)/plugins
+export AIRFLOW__CORE__LOAD_EXAMPLES := False
+export AIRFLOW__CORE__EXECUTOR := LocalExecutor
+export AIRFLOW__CORE__PARALLELISM := 4
+export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS := admin:admin,viewer:viewer
+export MISSIVA_AUDITORS ?= admin
+export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE := $(AIRFLOW_HOME)/passwords.json
+export AIRFLOW__LOGGING__LOGGING_LEVEL := WARNING
+export AIRFLOW_CONN_MISSIVA_CORE := {"conn_type": "generic", "extra": {"sqlalchemy_url": "sqlite:///$(MISSIVA_HOME)/core.db"}}
+export AIRFLOW_CONN_SMTP_DEFAULT := {"conn_type": "smtp", "host": "127.0.0.1", "port": $(SMTP_PORT), "extra": {"disable_tls": true, "disable_ssl": true}}
+export GX_ANALYTICS_ENABLED := False
+
+.PHONY: demo test airflow lint lock system-check clean
+
+system-check:
+	@scripts/check-system.sh $(PYTHON)
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet uv==0.13.8
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -c constraints.txt \
+		-r requirements.txt -r requirements-dev.txt -e .
+	touch $@
+
+demo: system-check $(VENV)/.installed
+	@scripts/demo.sh $(DEMO_DATE) $(DEMO_CUSTOMERS) $(SMTP_PORT)
+
+airflow: system-check $(VENV)/.installed
+	@scripts/airflow.sh
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/missiva templates lint
+
+test: system-check lint
+	@$(BIN)/pytest; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests: failing" >&2; exit 1; fi; \
+	exit $$rc
+
+lock: $(VENV)/.installed
+	( echo "# The whole resolved tree for requirements*.txt (Python 3.11, Linux)."; \
+	  echo "# Regenerate with: make lock"; \
+	  $(BIN)/uv pip freeze --python $(BIN)/python --exclude-editable ) > constraints.txt
+
+clean:
+	rm -rf $(MISSIVA_HOME)

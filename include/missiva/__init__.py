@@ -1,0 +1,1 @@
+"""Missiva: customer communications management on Apache Airflow 3."""

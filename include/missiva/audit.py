@@ -1,0 +1,172 @@
+"""Auditor tools: show, verify, evidence packs and re-rendering, over ledger and archive."""
+
+import difflib
+import email
+import hashlib
+import io
+import json
+import zipfile
+from dataclasses import dataclass
+from email.policy import default as default_policy
+from typing import Any
+
+from missiva.ledger import Communication, Ledger
+from missiva.settings import Settings
+from missiva.store import ArtifactStore, StoreError
+
+
+class AuditError(Exception):
+    """An auditor request that cannot be answered (unknown id, missing run, ...)."""
+
+
+def _communication(ledger: Ledger, communication_id: str) -> Communication:
+    comm = ledger.get(communication_id)
+    if comm is None:
+        raise AuditError(f"no communication {communication_id!r} in the ledger")
+    return comm
+
+
+def _events(ledger: Ledger, communication_id: str) -> list[dict[str, Any]]:
+    return [
+        {"event_id": e.event_id, "kind": e.kind, "at": e.at.isoformat(), "hash": e.hash}
+        | {"detail": json.loads(e.detail)}
+        for e in ledger.events(communication_id)
+    ]
+
+
+def show(ledger: Ledger, communication_id: str) -> dict[str, Any]:
+    """One communication with its clauses, consent state and event history."""
+    comm = _communication(ledger, communication_id)
+    return comm.as_dict() | {
+        "blocks": ledger.blocks(communication_id),
+        "consent_state": comm.consent,
+        "events": _events(ledger, communication_id),
+    }
+
+
+def verify(ledger: Ledger, store: ArtifactStore) -> list[str]:
+    """Every problem found: the event chain, row digests, and each archived object's hash."""
+    problems = ledger.verify_chain()
+    for comm in ledger.communications():
+        objects = [("input", comm.input_uri, comm.data_sha256)]
+        objects.append(("artifact", comm.artifact_uri, comm.artifact_sha256))
+        for label, uri, digest in objects:
+            if not uri:
+                if label == "input":
+                    problems.append(f"communication {comm.communication_id}: no input record")
+                continue
+            try:
+                store.verify(uri, digest)
+            except StoreError as exc:
+                problems.append(f"communication {comm.communication_id}: {label} {exc}")
+    return problems
+
+
+def _artifact_files(comm: Communication, data: bytes) -> dict[str, bytes]:
+    if comm.channel != "email":
+        return {"artifact.pdf": data}
+    files = {"message.eml": data}
+    message = email.message_from_bytes(data, policy=default_policy)
+    for part in message.iter_attachments():
+        files[f"attachment-{part.get_filename()}"] = part.get_content()
+    return files
+
+
+def evidence(ledger: Ledger, store: ArtifactStore, customer_id: str) -> bytes:
+    """A ZIP of everything about one customer, with a manifest of SHA-256 per file."""
+    comms = ledger.trace(customer_id)
+    if not comms:
+        raise AuditError(f"no communication for customer {customer_id!r} in the ledger")
+    files: dict[str, bytes] = {}
+    for comm in comms:
+        folder = comm.communication_id
+        record = show(ledger, comm.communication_id)
+        files[f"{folder}/communication.json"] = json.dumps(record, indent=2).encode()
+        if comm.input_uri:
+            files[f"{folder}/input.json"] = store.get(comm.input_uri, comm.data_sha256)
+        if comm.artifact_uri:
+            data = store.get(comm.artifact_uri, comm.artifact_sha256)
+            for name, content in _artifact_files(comm, data).items():
+                files[f"{folder}/{name}"] = content
+    manifest = {
+        "customer_id": customer_id,
+        "communications": [c.communication_id for c in comms],
+        "ledger_head": ledger.head(),
+        "files": {name: hashlib.sha256(data).hexdigest() for name, data in sorted(files.items())},
+    }
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in sorted(files.items()):
+            archive.writestr(name, data)
+        archive.writestr("manifest.json", json.dumps(manifest, indent=2))
+    return buffer.getvalue()
+
+
+@dataclass(frozen=True)
+class Rerendering:
+    identical: bool
+    archived_sha256: str
+    rerendered_sha256: str
+    differences: list[str]
+
+
+def _text_of(comm: Communication, data: bytes) -> list[str]:
+    """A comparable text view: e-mail headers and parts, or the PDF's text."""
+    from pypdf import PdfReader
+
+    lines = []
+    for name, content in _artifact_files(comm, data).items():
+        if name.endswith(".pdf"):
+            reader = PdfReader(io.BytesIO(content))
+            lines += [
+                f"{name}: {line}" for p in reader.pages for line in p.extract_text().split("\n")
+            ]
+            lines += [f"{name} metadata: {k}={v}" for k, v in (reader.metadata or {}).items()]
+        else:
+            lines += [f"{name}: {line}" for line in content.decode(errors="replace").splitlines()]
+    return lines
+
+
+def rerender(ledger: Ledger, settings: Settings, communication_id: str) -> Rerendering:
+    """Render the communication again from its recorded inputs and compare with the archive."""
+    from missiva.composition import Composer
+    from missiva.journeys import JOURNEYS
+    from missiva.pipeline import Composition
+    from missiva.routing import Route
+    from missiva.run_context import RunContext
+    from missiva.store import open_store
+
+    comm = _communication(ledger, communication_id)
+    if not comm.artifact_uri:
+        raise AuditError(f"communication {communication_id} has no artifact ({comm.status})")
+    current = Composer().template_version(comm.template)
+    if current != comm.template_version:
+        raise AuditError(
+            f"{comm.template} is at version {current}, the communication used "
+            f"{comm.template_version}: check out that version of the templates to re-render"
+        )
+    run = ledger.get_run(comm.dag_id, comm.run_id)
+    if run is None:
+        raise AuditError(f"run {comm.run_id} of {comm.dag_id} is not in the ledger")
+    store = open_store(settings.archive_url)
+    record = json.loads(store.get(comm.input_uri, comm.data_sha256))
+    journey = next(j for j in JOURNEYS if j.name == comm.journey)
+    context = RunContext(
+        comm.dag_id,
+        comm.run_id,
+        comm.task_id,
+        comm.try_number,
+        run.interval_start,
+        run.interval_end,
+    )
+    route = Route(comm.channel, comm.recipient, comm.route_reason or "")
+    data = Composition(journey, context, settings).artifact(record, comm.communication_id, route)[0]
+    archived = store.get(comm.artifact_uri, comm.artifact_sha256)
+    digest = hashlib.sha256(data).hexdigest()
+    differences = []
+    if digest != comm.artifact_sha256:
+        diff = difflib.unified_diff(
+            _text_of(comm, archived), _text_of(comm, data), "archived", "re-rendered", lineterm=""
+        )
+        differences = list(diff) or ["the bytes differ but their text and metadata are the same"]
+    return Rerendering(digest == comm.artifact_sha256, comm.artifact_sha256, digest, differences)

@@ -1,0 +1,445 @@
+"""Composition benchmark (``missiva bench compose --json``) and the brand font build.
+
+``bench_compose`` renders the reference onboarding letter (``welcome``, a fixed Italian
+customer) and reports, as one JSON-able dict:
+
+- ``pdf_letters_per_s``: end-to-end PDF bytes per second on one core
+  (``Composer.render_letter_pdf``: Jinja, HTML parsing, layout, drawing, PDF writing);
+- ``pdf_layout_ceiling_per_s``: the same HTML laid out by WeasyPrint with the same parsed
+  stylesheets and font configuration, without drawing or writing the PDF — the upper
+  bound of the PDF rate. The two are measured interleaved (one letter, one layout, ...)
+  in the same process so that machine noise hits both alike;
+- ``email_per_s``: ``Composer.render_email`` (HTML with CSS inlined by css-inline, and
+  the plain-text part);
+- ``pdf_letters_per_s_2_cores``: a pool of 2 processes, one ``Composer`` each;
+- ``per_cpu_second``: the single-process rates per CPU second, which other load on a
+  shared machine skews less than the wall-clock ones (``machine.load_average``).
+
+Where the time goes (WeasyPrint 70, one letter): HTML parsing ~4 ms, layout ~60 ms,
+then, for the PDF only, drawing ~18 ms (text drawn glyph by glyph in Python), PDF
+serialisation and compression ~7 ms, font subsetting and embedding ~1.5 ms with the
+brand font (~4 ms with the system DejaVu Sans; several times more if WeasyPrint has to
+fall back to fontTools because libharfbuzz-subset is missing).
+
+The letter's brand font (``templates/fonts/MissivaSans-*.ttf``) is a small subset of
+DejaVu Sans made by :func:`make_brand_font`: with a font of a few hundred glyphs
+WeasyPrint's per-PDF font subsetting and embedding stays cheap. Regenerate it with::
+
+    python -m missiva.bench make-font
+    python -m missiva.bench compose [seconds]     # prints the JSON
+"""
+
+from __future__ import annotations
+
+import datetime
+import io
+import json
+import multiprocessing
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from missiva.paths import TEMPLATES_DIR
+
+# -- brand font -------------------------------------------------------------------------
+
+FONTS_DIR = TEMPLATES_DIR / "fonts"
+BRAND_FAMILY = "Missiva Sans"
+DEJAVU_DIR = Path("/usr/share/fonts/truetype/dejavu")
+#: Brand font file -> (DejaVu source file, style name).
+BRAND_FONTS: dict[str, tuple[str, str]] = {
+    "MissivaSans-Regular.ttf": ("DejaVuSans.ttf", "Regular"),
+    "MissivaSans-Bold.ttf": ("DejaVuSans-Bold.ttf", "Bold"),
+}
+#: Characters kept (inclusive ranges); anything else falls back to the system fonts.
+BRAND_FONT_RANGES: tuple[tuple[int, int], ...] = (
+    (0x0020, 0x007E),  # Basic Latin
+    (0x00A0, 0x00FF),  # Latin-1 Supplement
+    (0x0100, 0x017F),  # Latin Extended-A
+    (0x0218, 0x021B),  # Romanian S/T with comma below
+    (0x0370, 0x03FF),  # Greek
+    (0x2010, 0x205E),  # General Punctuation: dashes, typographic quotes, ellipsis, ...
+    (0x20AC, 0x20AC),  # euro sign
+    (0x2116, 0x2116),  # numero sign
+    (0x2122, 0x2122),  # trade mark sign
+    (0x2212, 0x2212),  # minus sign
+)
+_KEPT_NAME_IDS = (0, 5, 7, 13, 14)  # copyright, version, trademark, licence, licence URL
+
+
+def brand_font_codepoints() -> list[int]:
+    """The code points the brand font is subset to (those DejaVu Sans has are kept)."""
+    return [cp for first, last in BRAND_FONT_RANGES for cp in range(first, last + 1)]
+
+
+def make_brand_font(out_dir: Path = FONTS_DIR, source_dir: Path = DEJAVU_DIR) -> list[Path]:
+    """Write the brand font files (subsets of DejaVu Sans renamed "Missiva Sans").
+
+    Hinting and the tables WeasyPrint never uses are dropped; kerning and ligatures
+    are kept. The output is byte-for-byte reproducible for the same DejaVu source.
+    The Bitstream Vera licence requires a modified font to be renamed (no "Bitstream"
+    or "Vera" in its name): hence "Missiva Sans". See ``fonts/LICENSE``.
+    """
+    from fontTools import subset
+    from fontTools.ttLib import TTFont
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    licence = ""
+    for filename, (source, style) in BRAND_FONTS.items():
+        options = subset.Options()
+        options.hinting = False
+        options.desubroutinize = True
+        options.drop_tables += ["MATH", "FFTM"]
+        options.name_IDs = list(_KEPT_NAME_IDS)
+        options.name_languages = [0x0409]  # English (US) names only
+        options.notdef_outline = True
+        font = TTFont(source_dir / source, recalcTimestamp=False)
+        subsetter = subset.Subsetter(options)
+        subsetter.populate(unicodes=brand_font_codepoints())
+        subsetter.subset(font)
+        _rename(font, BRAND_FAMILY, style)
+        path = out_dir / filename
+        font.save(path, reorderTables=True)
+        written.append(path)
+        licence = licence or _licence_text(font)
+    path = out_dir / "LICENSE"
+    path.write_text(licence, encoding="utf-8")
+    written.append(path)
+    return written
+
+
+def _licence_text(font: Any) -> str:
+    """``fonts/LICENSE``: what was changed, then the source font's own notices."""
+    names = font["name"]
+    files = ", ".join(BRAND_FONTS)
+    sources = ", ".join(source for source, _ in BRAND_FONTS.values())
+    header = (
+        f"{BRAND_FAMILY} ({files})\n\n"
+        f"Modified versions of DejaVu Sans ({sources}, {names.getDebugName(5)},\n"
+        "https://dejavu-fonts.github.io/): subset to Latin-1, Latin Extended-A, Greek,\n"
+        "general punctuation and the euro sign, hinting removed, and renamed\n"
+        f'"{BRAND_FAMILY}" as the licences below require of modified fonts.\n'
+        "Generated by `python -m missiva.bench make-font` (missiva.bench.make_brand_font).\n"
+    )
+    notices = [names.getDebugName(0), names.getDebugName(13), names.getDebugName(14)]
+    body = "\n\n".join(n.strip() for n in notices if n)
+    lines = body.replace("\r\n", "\n").split("\n")
+    return header + "\n" + "=" * 78 + "\n\n" + "\n".join(x.rstrip() for x in lines) + "\n"
+
+
+def _rename(font: Any, family: str, style: str) -> None:
+    """Give a subset font its own family name (every platform's name records)."""
+    full = family if style == "Regular" else f"{family} {style}"
+    postscript = f"{family.replace(' ', '')}-{style}"
+    version = font["name"].getDebugName(5) or "Version 1.0"
+    names = {
+        1: family,
+        2: style,
+        3: f"{postscript};{version.removeprefix('Version ').strip()};subset of DejaVu Sans",
+        4: full,
+        6: postscript,
+    }
+    for name_id, value in names.items():
+        font["name"].setName(value, name_id, 3, 1, 0x0409)  # Windows, Unicode, English (US)
+
+
+# -- the reference letter ---------------------------------------------------------------
+
+REFERENCE_COMMUNICATION = "welcome"
+WARM_UP = 3  # untimed renders of each kind before measuring
+
+
+def reference_record() -> dict[str, Any]:
+    """The fixed record of the benchmark: an Italian customer with a policy."""
+    return {
+        "customer_id": "C000123",
+        "first_name": "Niccolò",
+        "last_name": "D'Agostino",
+        "email": "niccolo.dagostino@example.com",
+        "phone": "+39 333 000 0000",
+        "language": "it",
+        "timezone": "Europe/Rome",
+        "address_line1": "Via Sant'Agnese 12",
+        "address_line2": None,
+        "postal_code": "20123",
+        "city": "Milano",
+        "country": "IT",
+        "preferred_channel": "letter",
+        "do_not_contact": "false",
+        "joined_at": "2026-10-30 09:15:00",
+        "consent_email_transactional": 1,
+        "consent_paper_transactional": 1,
+        "consent_sms_transactional": 1,
+        "policy_id": "POL-2026-000123",
+        "product": "Casa Serena",
+        "premium_cents": 45000,
+        "currency": "EUR",
+        "communication_id": "welcome-C000123-20261102",
+        "letter_date": datetime.date(2026, 11, 2),
+    }
+
+
+def _composer(templates_dir: Path) -> Any:
+    """A Composer for the benchmark; drafts render too (approval is not what we time)."""
+    from missiva.composition import Composer
+
+    return Composer(templates_dir, production=False)
+
+
+def _layout_job(composer: Any, communication: str, record: dict[str, Any]) -> Callable[[], Any]:
+    """Lay out the letter's HTML exactly as ``render_letter_pdf`` does, without the PDF.
+
+    Same HTML, base URL, URL fetcher, parsed stylesheets and font configuration as the
+    Composer's letter rendering (these are Composer internals, on purpose: the ceiling
+    must use the very same assets).
+    """
+    import weasyprint
+
+    comm = composer._communication(communication)
+    ctx = composer._context(comm, "letter_pdf", record)
+    ctx["inline_css"] = None
+    html = composer._render(comm.template("letter_pdf"), ctx)
+    stylesheets = composer._stylesheets(comm, "letter")
+
+    def layout() -> Any:
+        document = weasyprint.HTML(
+            string=html, base_url=composer._base_url, url_fetcher=composer.url_fetcher
+        )
+        return document.render(stylesheets=stylesheets, font_config=composer._font_config)
+
+    return layout
+
+
+def _rate(count: int, elapsed: float) -> float:
+    return round(count / elapsed, 2) if elapsed > 0 else 0.0
+
+
+def _interleaved(jobs: dict[str, Callable[[], Any]], seconds: float) -> dict[str, list]:
+    """Run the jobs in turn until ``seconds`` pass; each job's [count, wall s, CPU s]."""
+    wall, cpu = time.perf_counter, time.process_time
+    totals: dict[str, list] = {name: [0, 0.0, 0.0] for name in jobs}
+    deadline = wall() + seconds
+    while True:
+        for name, job in jobs.items():
+            start, start_cpu = wall(), cpu()
+            job()
+            totals[name][2] += cpu() - start_cpu
+            totals[name][1] += wall() - start
+            totals[name][0] += 1
+        if wall() >= deadline:
+            return totals
+
+
+def _timed(job: Callable[[], Any], seconds: float) -> tuple[int, float, float]:
+    """Run ``job`` until ``seconds`` pass; (count, wall s, CPU s)."""
+    wall, cpu = time.perf_counter, time.process_time
+    count, start, start_cpu = 0, wall(), cpu()
+    deadline = start + seconds
+    while True:
+        job()
+        count += 1
+        now = wall()
+        if now >= deadline:
+            return count, now - start, cpu() - start_cpu
+
+
+# -- process pool ----------------------------------------------------------------------
+
+_worker: dict[str, Any] = {}
+
+
+def _pool_init(templates_dir: str, communication: str, barrier: Any) -> None:
+    """One Composer per process, warmed up before the clock starts."""
+    _worker["barrier"] = barrier
+    try:
+        composer = _composer(Path(templates_dir))
+        record = reference_record()
+        for _ in range(WARM_UP):
+            composer.render_letter_pdf(communication, record)
+    except Exception as exc:  # reported by _pool_run: a failing initializer loops in Pool
+        _worker["error"] = exc
+        return
+    _worker.update(composer=composer, record=record, comm=communication)
+
+
+def _pool_run(seconds: float) -> tuple[int, float, float]:
+    """Render letters for ``seconds`` once every worker is ready; (count, elapsed)."""
+    barrier = _worker["barrier"]
+    if "error" in _worker:
+        barrier.abort()  # the other workers stop waiting
+        raise _worker["error"]
+    barrier.wait(timeout=300)
+    composer, comm, record = _worker["composer"], _worker["comm"], _worker["record"]
+    return _timed(lambda: composer.render_letter_pdf(comm, record), seconds)
+
+
+def pool_letters_per_s(
+    processes: int,
+    seconds: float,
+    templates_dir: Path = TEMPLATES_DIR,
+    communication: str = REFERENCE_COMMUNICATION,
+) -> tuple[float, int]:
+    """PDF letters per second with ``processes`` worker processes; (rate, letters).
+
+    Each process builds its own Composer (WeasyPrint is not shared across processes),
+    renders one letter to warm up, waits for the others, then renders for ``seconds``.
+    """
+    context = multiprocessing.get_context("spawn")  # no fork of Pango/fontconfig state
+    barrier = context.Barrier(processes)
+    with context.Pool(processes, _pool_init, (str(templates_dir), communication, barrier)) as pool:
+        results = pool.map(_pool_run, [seconds] * processes, chunksize=1)
+    count = sum(c for c, _, _ in results)
+    return round(sum(c / e for c, e, _ in results if e > 0), 2), count
+
+
+# -- the benchmark ---------------------------------------------------------------------
+
+
+def _font_info(templates_dir: Path, pdf: bytes) -> dict[str, Any]:
+    """The brand font files and the fonts actually embedded in the reference letter."""
+    from pypdf import PdfReader
+
+    reader = PdfReader(io.BytesIO(pdf))
+    embedded = {
+        str(font.get_object()["/BaseFont"]).split("+")[-1]
+        for page in reader.pages
+        for font in page["/Resources"]["/Font"].values()
+    }
+    return {
+        "family": BRAND_FAMILY,
+        "files": {
+            p.name: p.stat().st_size for p in sorted((templates_dir / "fonts").glob("*.ttf"))
+        },
+        "embedded_in_letter": sorted(embedded),
+        "source": "DejaVu Sans subset (python -m missiva.bench make-font)",
+    }
+
+
+def _load_average() -> float | None:
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (AttributeError, OSError):  # not available on this platform
+        return None
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def bench_compose(
+    seconds: float = 10.0,
+    *,
+    templates_dir: Path = TEMPLATES_DIR,
+    processes: int = 2,
+) -> dict[str, Any]:
+    """Measure composition throughput on the reference letter (see the module doc).
+
+    ``seconds`` is the time given to each of the three measurements (PDF and layout
+    interleaved, e-mail, the process pool); the whole run takes a little over
+    ``3 * seconds`` plus the pool's start-up. Rates are per wall-clock second.
+    """
+    import weasyprint
+
+    communication = REFERENCE_COMMUNICATION
+    record = reference_record()
+    composer = _composer(templates_dir)
+    load_before = _load_average()
+    # Warm-up (not timed): template compilation, parsed CSS, fonts, Pango's caches.
+    pdf = composer.render_letter_pdf(communication, record)
+    layout = _layout_job(composer, communication, record)
+    pages = len(layout().pages)
+    email = composer.render_email(communication, record)
+    for _ in range(WARM_UP):
+        composer.render_letter_pdf(communication, record)
+        layout()
+        composer.render_email(communication, record)
+
+    single = _interleaved(
+        {
+            "pdf": lambda: composer.render_letter_pdf(communication, record),
+            "layout": layout,
+        },
+        seconds,
+    )
+    email_count, email_elapsed, email_cpu = _timed(
+        lambda: composer.render_email(communication, record), seconds
+    )
+    pdf_rate = _rate(*single["pdf"][:2])
+    layout_rate = _rate(*single["layout"][:2])
+    pool_rate, pool_count = pool_letters_per_s(processes, seconds, templates_dir, communication)
+    return {
+        "pdf_letters_per_s": pdf_rate,
+        "pdf_layout_ceiling_per_s": layout_rate,
+        "pdf_to_ceiling_ratio": round(pdf_rate / layout_rate, 3) if layout_rate else 0.0,
+        # per letter, what the PDF costs beyond layout: drawing, fonts, writing the file
+        "pdf_beyond_layout_ms": (
+            round(1000 / pdf_rate - 1000 / layout_rate, 1) if pdf_rate and layout_rate else None
+        ),
+        "email_per_s": _rate(email_count, email_elapsed),
+        f"pdf_letters_per_s_{processes}_cores": pool_rate,
+        # the same rates per CPU second of this process: less sensitive to other load
+        "per_cpu_second": {
+            "pdf_letters": _rate(single["pdf"][0], single["pdf"][2]),
+            "pdf_layout_ceiling": _rate(single["layout"][0], single["layout"][2]),
+            "email": _rate(email_count, email_cpu),
+        },
+        "count": {
+            "pdf": single["pdf"][0],
+            "layout": single["layout"][0],
+            "email": email_count,
+            f"pdf_{processes}_cores": pool_count,
+        },
+        "seconds_per_measurement": seconds,
+        "communication": communication,
+        "record": "fixed Italian customer (missiva.bench.reference_record)",
+        "pdf_bytes": len(pdf),
+        "pdf_pages": pages,
+        "email_bytes": len(email.html.encode()) + len(email.text.encode()),
+        "email_css_inlined": ' style="' in email.html,
+        "machine": {
+            "cores": _cores(),
+            "cpu_count": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(terse=True),
+            # other load on the machine skews every rate: 1-minute load, before and after
+            "load_average": [load_before, _load_average()],
+        },
+        "weasyprint": weasyprint.__version__,
+        "font": _font_info(templates_dir, pdf),
+    }
+
+
+def compose_json(seconds: float = 10.0) -> str:
+    """``bench_compose`` as indented JSON text."""
+    return json.dumps(bench_compose(seconds), indent=2, ensure_ascii=False)
+
+
+def main_json(seconds: float = 10.0) -> int:
+    """Print the compose benchmark as JSON (what ``missiva bench compose --json`` shows)."""
+    print(compose_json(seconds))
+    return 0
+
+
+def main(argv: Iterable[str] | None = None) -> int:
+    """``python -m missiva.bench make-font | compose [seconds]``."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["make-font"]:
+        for path in make_brand_font():
+            print(f"{path} ({path.stat().st_size:,} bytes)")
+        return 0
+    if args[:1] == ["compose"] and len(args) <= 2:
+        return main_json(float(args[1]) if len(args) == 2 else 10.0)
+    print("usage: python -m missiva.bench make-font | compose [seconds]", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,262 @@
+"""Print: the day's letters (spooled by ``missiva.delivery.drop_for_print``) merged into
+print-ready batch PDFs.
+
+``build_print_batches`` takes the run's letters and writes, into one folder:
+
+- ``<run_label>-b0001.pdf``: envelopes in postal order (country, then postal code),
+  each envelope's letters concatenated; with ``duplex`` every letter is padded to an
+  even page count with a blank page, so each letter starts on its own sheet;
+- ``<run_label>-b0001.manifest.json``: for each envelope its number, address lines,
+  communication ids, pages, sheets and first page in the batch PDF; totals; the
+  PDF's SHA-256. The manifest is written after its PDF: a manifest means "complete".
+
+Householding puts several letters for the same addressee at the same normalised
+address into one envelope. The addressee (the address block's name line) is part of
+the key on purpose: a letter for one person is never posted inside another's envelope.
+
+Output is a pure function of the input (order of ``letters`` included: it is sorted
+away): no timestamps unless ``created_at`` is given. Re-running with the same input
+rewrites nothing; with different input for the same ``run_label`` it refuses
+(``PrintBatchConflict``), since earlier batches may already be at the printer.
+"""
+
+import hashlib
+import io
+import json
+import re
+import unicodedata
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from pypdf import PdfReader, PdfWriter
+
+from missiva.channels._files import write_atomic
+
+MANIFEST_FORMAT = "missiva-print-manifest/1"
+_SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
+class PrintBatchError(ValueError):
+    """The letters cannot be batched (unreadable PDF, duplicate id, bad options)."""
+
+
+class PrintBatchConflict(PrintBatchError):
+    """The folder already holds different batches for this run label."""
+
+
+@dataclass(frozen=True)
+class Letter:
+    """One letter: its PDF and the envelope address (window block, one line each)."""
+
+    communication_id: str
+    pdf: bytes
+    address_lines: tuple[str, ...]
+    postal_code: str
+    country: str
+
+
+@dataclass(frozen=True)
+class PrintBatch:
+    batch_id: str
+    pdf_path: Path
+    manifest_path: Path
+    manifest: dict[str, Any]
+
+
+def _fold(text: str) -> str:
+    """Fold case, accents, punctuation, spacing: ``Via Libertà, 1`` -> ``via liberta 1``."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    plain = "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+    return " ".join(re.sub(r"[\W_]+", " ", plain).split())
+
+
+def _postal(code: str) -> str:
+    return re.sub(r"[\W_]+", "", code).upper()
+
+
+def household_key(letter: Letter) -> str:
+    """Letters with equal keys share an envelope: same addressee, same address."""
+    lines = [folded for line in letter.address_lines if (folded := _fold(line))]
+    return "|".join([letter.country.strip().upper(), _postal(letter.postal_code), *lines])
+
+
+def _safe_name(value: str, what: str) -> str:
+    if not _SAFE_NAME.fullmatch(value):
+        raise PrintBatchError(f"{what} {value!r} is not usable as a file name")
+    return value
+
+
+def _dumps(document: Mapping[str, Any]) -> bytes:
+    return (json.dumps(document, indent=2, ensure_ascii=False, sort_keys=False) + "\n").encode()
+
+
+@dataclass
+class _Parsed:
+    letter: Letter
+    reader: PdfReader
+    pages: int
+    blank_pages: int
+
+
+def _parse(letter: Letter, duplex: bool) -> _Parsed:
+    try:
+        reader = PdfReader(io.BytesIO(letter.pdf))
+        pages = len(reader.pages)
+    except Exception as exc:  # pypdf raises many types for a damaged file
+        raise PrintBatchError(f"letter {letter.communication_id}: unreadable PDF ({exc})") from exc
+    if pages == 0:
+        raise PrintBatchError(f"letter {letter.communication_id}: PDF has no pages")
+    return _Parsed(letter, reader, pages, 1 if duplex and pages % 2 else 0)
+
+
+def _fingerprint(letters: Sequence[Letter], options: Mapping[str, Any]) -> str:
+    digest = hashlib.sha256(json.dumps(options, sort_keys=True).encode())
+    for letter in sorted(letters, key=lambda x: x.communication_id):
+        entry = [
+            letter.communication_id,
+            hashlib.sha256(letter.pdf).hexdigest(),
+            list(letter.address_lines),
+            letter.postal_code,
+            letter.country,
+        ]
+        digest.update(json.dumps(entry, ensure_ascii=False).encode() + b"\n")
+    return digest.hexdigest()
+
+
+def _envelopes(parsed: Iterable[_Parsed]) -> list[list[_Parsed]]:
+    """Householded envelopes in postal order; letters in an envelope by communication id."""
+    households: dict[str, list[_Parsed]] = {}
+    for item in parsed:
+        households.setdefault(household_key(item.letter), []).append(item)
+    ordered = sorted(households.items(), key=lambda kv: (*kv[0].split("|", 2)[:2], kv[0]))
+    return [sorted(items, key=lambda p: p.letter.communication_id) for _, items in ordered]
+
+
+def _render_batch(
+    batch_id: str, envelopes: Sequence[list[_Parsed]], duplex: bool
+) -> tuple[bytes, list[dict[str, Any]]]:
+    writer = PdfWriter()
+    entries = []
+    page = 1
+    for number, envelope in enumerate(envelopes, start=1):
+        start = page
+        letters = []
+        for item in envelope:
+            letters.append(
+                {
+                    "communication_id": item.letter.communication_id,
+                    "pages": item.pages,
+                    "blank_pages": item.blank_pages,
+                    "start_page": page,
+                }
+            )
+            for pdf_page in item.reader.pages:
+                writer.add_page(pdf_page)
+            if item.blank_pages:
+                box = item.reader.pages[-1].mediabox
+                writer.add_blank_page(width=box.width, height=box.height)
+            page += item.pages + item.blank_pages
+        pages = page - start
+        first = envelope[0].letter
+        entries.append(
+            {
+                "envelope_number": number,
+                "address_lines": list(first.address_lines),
+                "postal_code": first.postal_code,
+                "country": first.country,
+                "communication_ids": [item.letter.communication_id for item in envelope],
+                "pages": pages,
+                "sheets": sum(_sheets(i.pages + i.blank_pages, duplex) for i in envelope),
+                "start_page": start,
+                "letters": letters,
+            }
+        )
+    writer.add_metadata({"/Title": batch_id, "/Producer": "missiva"})
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue(), entries
+
+
+def _sheets(pages: int, duplex: bool) -> int:
+    return (pages + 1) // 2 if duplex else pages
+
+
+def build_print_batches(
+    letters: Iterable[Letter],
+    folder: Path,
+    *,
+    run_label: str,
+    max_envelopes: int = 500,
+    duplex: bool = True,
+    created_at: datetime | None = None,
+) -> list[PrintBatch]:
+    """Write the print-ready batches and manifests for ``letters`` into ``folder``."""
+    letters = list(letters)
+    _safe_name(run_label, "run label")
+    if max_envelopes < 1:
+        raise PrintBatchError("max_envelopes must be at least 1")
+    seen: set[str] = set()
+    for letter in letters:
+        if letter.communication_id in seen:
+            raise PrintBatchError(f"letter {letter.communication_id} appears twice")
+        seen.add(letter.communication_id)
+    if not letters:
+        return []
+    options = {"format": MANIFEST_FORMAT, "max_envelopes": max_envelopes, "duplex": duplex}
+    fingerprint = _fingerprint(letters, options)
+    folder.mkdir(parents=True, exist_ok=True)
+    _refuse_conflicts(folder, run_label, fingerprint)
+
+    envelopes = _envelopes(_parse(letter, duplex) for letter in letters)
+    chunks = [envelopes[i : i + max_envelopes] for i in range(0, len(envelopes), max_envelopes)]
+    batches = []
+    for number, chunk in enumerate(chunks, start=1):
+        batch_id = f"{run_label}-b{number:04d}"
+        pdf, entries = _render_batch(batch_id, chunk, duplex)
+        manifest: dict[str, Any] = {
+            "format": MANIFEST_FORMAT,
+            "batch_id": batch_id,
+            "run_label": run_label,
+            "batch_number": number,
+            "batch_count": len(chunks),
+            "run_fingerprint": fingerprint,
+            "duplex": duplex,
+            "pdf": {
+                "file": f"{batch_id}.pdf",
+                "sha256": hashlib.sha256(pdf).hexdigest(),
+                "pages": sum(e["pages"] for e in entries),
+            },
+        }
+        if created_at is not None:
+            manifest["created_at"] = created_at.isoformat()
+        manifest["envelopes"] = entries
+        manifest["totals"] = {
+            "envelopes": len(entries),
+            "letters": sum(len(e["communication_ids"]) for e in entries),
+            "pages": manifest["pdf"]["pages"],
+            "sheets": sum(e["sheets"] for e in entries),
+        }
+        pdf_path = folder / f"{batch_id}.pdf"
+        manifest_path = folder / f"{batch_id}.manifest.json"
+        write_atomic(pdf_path, pdf)  # the PDF first: a manifest announces a complete batch
+        write_atomic(manifest_path, _dumps(manifest))
+        batches.append(PrintBatch(batch_id, pdf_path, manifest_path, manifest))
+    return batches
+
+
+def _refuse_conflicts(folder: Path, run_label: str, fingerprint: str) -> None:
+    for path in sorted(folder.glob(f"{run_label}-b*.manifest.json")):
+        try:
+            existing = json.loads(path.read_bytes())
+        except ValueError as exc:
+            raise PrintBatchConflict(f"{path} is not a readable manifest") from exc
+        if existing.get("run_label") != run_label:
+            continue
+        if existing.get("run_fingerprint") != fingerprint:
+            raise PrintBatchConflict(
+                f"{path.name} was written for different letters or options; batches of "
+                f"{run_label!r} may already be printed: use a new run label or remove them"
+            )

@@ -1,0 +1,92 @@
+"""E-mail as a ``ChannelAdapter``: ``missiva.delivery.SmtpSender`` with the failure split.
+
+The payload is the archived RFC 5322 message, sent as is to ``recipient``. SMTP's
+own reply classes decide: 5xx for the recipient or the message -> ``PermanentFailure``;
+4xx or a lost connection -> ``TransientFailure`` (the next send reconnects); the
+server refusing our envelope sender -> ``ChannelConfigurationError``. No retry loop
+here: an SMTP retry after a lost DATA reply may duplicate, so that is the task's call
+(the Message-ID is deterministic, which lets receivers de-duplicate).
+"""
+
+import contextlib
+import smtplib
+from typing import Self
+
+from missiva.channels.base import (
+    ChannelConfigurationError,
+    Delivery,
+    PermanentFailure,
+    SendResult,
+    TransientFailure,
+)
+from missiva.delivery import SmtpSender, SmtpSettings
+
+
+def _reply(code: int, message: bytes | str) -> str:
+    text = message.decode(errors="replace") if isinstance(message, bytes) else message
+    return f"{code} {text}"
+
+
+class SmtpAdapter:
+    """``with SmtpAdapter(settings, sender): adapter.send(delivery)`` over one connection."""
+
+    def __init__(self, settings: SmtpSettings, envelope_from: str) -> None:
+        self.settings = settings
+        self.envelope_from = envelope_from
+        self._sender: SmtpSender | None = None
+        self._open = False
+
+    def __enter__(self) -> Self:
+        self._open = True
+        self._connect()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._open = False
+        self._drop()
+
+    def _connect(self) -> SmtpSender:
+        sender = SmtpSender(self.settings)
+        try:
+            sender.__enter__()
+        except smtplib.SMTPAuthenticationError as exc:
+            raise ChannelConfigurationError(f"SMTP login refused: {exc}") from exc
+        except (smtplib.SMTPException, OSError) as exc:
+            raise TransientFailure(f"SMTP server unreachable: {exc}") from exc
+        self._sender = sender
+        return sender
+
+    def _drop(self) -> None:
+        if self._sender is not None:
+            with contextlib.suppress(smtplib.SMTPException, OSError):
+                self._sender.__exit__(None, None, None)
+            self._sender = None
+
+    def send(self, delivery: Delivery) -> SendResult:
+        if not self._open:
+            raise RuntimeError("SmtpAdapter is not open; use it as a context manager")
+        sender = self._sender or self._connect()
+        try:
+            reply = sender.send(self.envelope_from, delivery.recipient, delivery.payload)
+        except smtplib.SMTPRecipientsRefused as exc:
+            code, message = next(iter(exc.recipients.values()))
+            failure = PermanentFailure if code >= 500 else TransientFailure
+            raise failure(f"recipient refused: {_reply(code, message)}", status=code) from exc
+        except smtplib.SMTPSenderRefused as exc:
+            if exc.smtp_code >= 500:
+                raise ChannelConfigurationError(
+                    f"envelope sender refused: {_reply(exc.smtp_code, exc.smtp_error)}",
+                    status=exc.smtp_code,
+                ) from exc
+            raise TransientFailure(
+                f"sender deferred: {_reply(exc.smtp_code, exc.smtp_error)}", status=exc.smtp_code
+            ) from exc
+        except smtplib.SMTPResponseException as exc:  # DATA and other replies
+            failure = PermanentFailure if exc.smtp_code >= 500 else TransientFailure
+            raise failure(
+                f"message refused: {_reply(exc.smtp_code, exc.smtp_error)}", status=exc.smtp_code
+            ) from exc
+        except (smtplib.SMTPException, OSError) as exc:  # disconnected, timeout, reset
+            self._drop()
+            raise TransientFailure(f"SMTP connection lost: {exc}") from exc
+        return SendResult(reply)

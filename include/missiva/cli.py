@@ -1,0 +1,302 @@
+"""The ``missiva`` command line: seed demo data, report runs, audit the ledger."""
+
+import argparse
+import json
+import sys
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from missiva.paths import TEMPLATES_DIR
+from missiva.settings import Settings
+
+
+def _seed(args: argparse.Namespace, settings: Settings) -> int:
+    from missiva.seed import seed
+
+    report = seed(
+        Path(args.db or settings.core_db),
+        customers=args.customers,
+        seed=args.seed,
+        joined_on=args.joined_on,
+    )
+    print(
+        f"seeded {report.customers} customers into {report.db_path} "
+        f"({report.in_interval} joined on {report.joined_on}, "
+        f"{len(report.defects)} with injected defects)"
+    )
+    return 0
+
+
+def _utc_datetime(text: str) -> datetime:
+    moment = datetime.fromisoformat(text)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _print_json(rows: list[dict]) -> None:
+    json.dump(rows, sys.stdout, indent=2, ensure_ascii=False)
+    sys.stdout.write("\n")
+
+
+def _print_rows(comms: list, as_json: bool) -> None:
+    rows = [c.as_dict() for c in comms]
+    if as_json:
+        _print_json(rows)
+        return
+    for row in rows:
+        print(
+            f"{row['created_at']}  {row['customer_id']:<10} {row['journey']:<12} "
+            f"{row['channel'] or '-':<6} {row['status']:<11} {row['reason'] or ''}"
+        )
+
+
+def _audit(args: argparse.Namespace, settings: Settings) -> int:
+    from missiva import audit
+    from missiva.ledger import Ledger
+    from missiva.store import open_store
+
+    with Ledger(args.ledger or settings.ledger_url) as ledger:
+        command = args.audit_command
+        if command == "list":
+            _print_rows(ledger.communications(journey=args.journey, limit=args.limit), args.json)
+        elif command == "trace":
+            filters = (args.customer, args.template, args.clause, args.since, args.until)
+            if not any(filters):
+                raise audit.AuditError(
+                    "give at least one of --customer, --template, --clause, --since, --until"
+                )
+            comms = ledger.trace(
+                args.customer,
+                template=args.template,
+                block=args.clause,
+                since=args.since,
+                until=args.until,
+            )
+            _print_rows(comms, args.json)
+        elif command == "clause":
+            comms = ledger.clause_recipients(args.block, args.version, args.since, args.until)
+            _print_rows(comms, args.json)
+        elif command == "show":
+            _print_json(audit.show(ledger, args.communication_id))
+        elif command == "evidence":
+            store = open_store(settings.archive_url)
+            args.out.write_bytes(audit.evidence(ledger, store, args.customer))
+            print(f"evidence pack for {args.customer}: {args.out}")
+        elif command == "rerender":
+            result = audit.rerender(ledger, settings, args.communication_id)
+            if result.identical:
+                print(f"identical: sha256 {result.archived_sha256}")
+                return 0
+            print(f"DIFFERENT: archived sha256 {result.archived_sha256}")
+            print(f"        re-rendered sha256 {result.rerendered_sha256}")
+            print("\n".join(result.differences))
+            return 1
+        elif command == "verify":
+            problems = audit.verify(ledger, open_store(settings.archive_url))
+            for problem in problems:
+                print(problem)
+            if problems:
+                print(f"verify: {len(problems)} problem(s); first: {problems[0]}", file=sys.stderr)
+                return 1
+            print(f"verify: intact ({ledger.count()} communications, chain head {ledger.head()})")
+    return 0
+
+
+def _report(args: argparse.Namespace, settings: Settings) -> int:
+    from missiva.ledger import Ledger
+    from missiva.report import summarize
+
+    ledger = Ledger(args.ledger or settings.ledger_url)
+    run_id = args.run_id
+    if run_id is None:
+        latest = ledger.latest_run(args.dag_id)
+        if latest is None:
+            print(f"missiva: no run of {args.dag_id} in the ledger", file=sys.stderr)
+            return 1
+        run_id = latest.run_id
+    summary = summarize(ledger, args.dag_id, run_id)
+    if args.json:
+        json.dump(summary.as_dict(), sys.stdout, indent=2)
+        print()
+    else:
+        print("\n".join(summary.lines()))
+    return 0
+
+
+def _smtp_sink(args: argparse.Namespace, settings: Settings) -> int:
+    from missiva.smtp_sink import serve_forever
+
+    serve_forever(args.host, args.port, Path(args.maildir or settings.home / "mail"))
+    return 0
+
+
+def _templates(args: argparse.Namespace, settings: Settings) -> int:
+    from missiva import composition
+
+    if args.templates_command == "list":
+        _print_json(composition.list_templates(TEMPLATES_DIR))
+        return 0
+    if args.templates_command == "blocks":
+        _print_json(composition.block_status(TEMPLATES_DIR))
+        return 0
+    if args.templates_command == "approve":
+        record = composition.approve(TEMPLATES_DIR, args.name, args.version, args.by)
+        print(f"approved {args.name} {record['version']} by {record['approved_by']}")
+        return 0
+    if args.templates_command == "approve-block":
+        record = composition.approve_block(TEMPLATES_DIR, args.block, args.by)
+        print(f"approved regulatory block {args.block} {record['version']} by {args.by}")
+        return 0
+    problems = composition.lint(TEMPLATES_DIR)
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    print(f"lint: {len(problems)} problem(s)")
+    return 1 if problems else 0
+
+
+def _preview(args: argparse.Namespace, settings: Settings) -> int:
+    from missiva.composition import write_preview
+    from missiva.preview_data import preview_record
+
+    record = preview_record(args.communication, args.customer, args.language, settings)
+    paths = write_preview(
+        TEMPLATES_DIR, args.communication, record, args.language or record["language"], args.out
+    )
+    for path in paths:
+        print(path)
+    return 0
+
+
+def _bench(args: argparse.Namespace, settings: Settings) -> int:
+    if args.bench_command == "compose":
+        from missiva.bench import bench_compose
+
+        result = bench_compose(seconds=args.seconds)
+    else:
+        from missiva.bench_deliver import bench_deliver
+
+        result = bench_deliver(messages=args.messages)
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+def _events(args: argparse.Namespace, settings: Settings) -> int:
+    from missiva import delivery_reports
+    from missiva.ledger import Ledger
+
+    data = sys.stdin.read() if args.file == "-" else Path(args.file).read_text(encoding="utf-8")
+    payload = delivery_reports.loads(data)
+    with Ledger(args.ledger or settings.ledger_url) as ledger:
+        result = delivery_reports.ingest(
+            ledger, payload, message_id_domain=settings.message_id_domain, source="cli"
+        )
+    for rejected in result.rejected:
+        print(f"item {rejected.index}: rejected: {rejected.reason}", file=sys.stderr)
+    print(result.summary())
+    return 0 if result.ok else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="missiva", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    seed = sub.add_parser("seed", help="build the demo core-systems database")
+    seed.add_argument("--db", help="SQLite file (default: $MISSIVA_HOME/core.db)")
+    seed.add_argument("--customers", type=int, default=200)
+    seed.add_argument("--seed", type=int, default=42)
+    seed.add_argument("--joined-on", type=date.fromisoformat, default=date(2026, 11, 2))
+    seed.set_defaults(handler=_seed)
+
+    audit = sub.add_parser("audit", help="query and verify the communications ledger")
+    audit.add_argument("--ledger", help="SQLAlchemy URL (default: the demo ledger)")
+    audit_sub = audit.add_subparsers(dest="audit_command", required=True)
+    listing = audit_sub.add_parser("list", help="communications, oldest first")
+    listing.add_argument("--journey")
+    listing.add_argument("--limit", type=int)
+    trace = audit_sub.add_parser("trace", help="by customer, template, clause and/or date range")
+    trace.add_argument("--customer")
+    trace.add_argument("--template")
+    trace.add_argument("--clause", help="a regulatory block name")
+    clause = audit_sub.add_parser("clause", help="who received clause X version N (sent only)")
+    clause.add_argument("block")
+    clause.add_argument("--version")
+    for p in (trace, clause):
+        p.add_argument("--since", type=_utc_datetime, help="ISO date or datetime (UTC)")
+        p.add_argument("--until", type=_utc_datetime, help="exclusive; ISO date or datetime")
+    for p in (listing, trace, clause):
+        p.add_argument("--json", action="store_true")
+    show = audit_sub.add_parser("show", help="one communication with events (JSON)")
+    show.add_argument("communication_id")
+    evidence = audit_sub.add_parser("evidence", help="a ZIP of everything about a customer")
+    evidence.add_argument("--customer", required=True)
+    evidence.add_argument("--out", type=Path, required=True)
+    rerender = audit_sub.add_parser("rerender", help="re-render and compare with the archive")
+    rerender.add_argument("communication_id")
+    audit_sub.add_parser("verify", help="hash chain, row digests and every archived object")
+    audit.set_defaults(handler=_audit)
+
+    report = sub.add_parser("report", help="summary of a journey run")
+    report.add_argument("--dag-id", default="onboarding")
+    report.add_argument("--run-id", help="default: the latest run")
+    report.add_argument("--json", action="store_true")
+    report.add_argument("--ledger")
+    report.set_defaults(handler=_report)
+
+    templates = sub.add_parser("templates", help="the template library: versions, approvals")
+    templates_sub = templates.add_subparsers(dest="templates_command", required=True)
+    templates_sub.add_parser("list", help="every communication with version and status (JSON)")
+    approve = templates_sub.add_parser("approve", help="record an approval of a version")
+    approve.add_argument("name")
+    approve.add_argument("--version", required=True)
+    approve.add_argument("--by", required=True, help="who approves (e-mail or name)")
+    templates_sub.add_parser("lint", help="render everything against sample data")
+    templates_sub.add_parser("blocks", help="regulatory blocks: owner, version, approval (JSON)")
+    approve_block = templates_sub.add_parser("approve-block", help="approve a regulatory block")
+    approve_block.add_argument("block")
+    approve_block.add_argument("--by", required=True)
+    templates.set_defaults(handler=_templates)
+
+    preview = sub.add_parser("preview", help="every rendition of a communication, side by side")
+    preview.add_argument("communication")
+    who = preview.add_mutually_exclusive_group(required=True)
+    who.add_argument("--customer", help="a customer id of the demo core systems")
+    who.add_argument("--sample", action="store_true", help="the communication's sample data")
+    preview.add_argument("--language", choices=("it", "en"))
+    preview.add_argument("--out", type=Path, required=True)
+    preview.set_defaults(handler=_preview)
+
+    bench = sub.add_parser("bench", help="measure composition and delivery speed")
+    bench_sub = bench.add_subparsers(dest="bench_command", required=True)
+    compose = bench_sub.add_parser("compose", help="PDF letters/s, layout ceiling, e-mails/s")
+    compose.add_argument("--seconds", type=float, default=10.0)
+    deliver = bench_sub.add_parser("deliver", help="SMTP messages/s with connection reuse")
+    deliver.add_argument("--messages", type=int, default=2000)
+    for p in (compose, deliver):
+        p.add_argument("--json", action="store_true", help="JSON output (the only format)")
+    bench.set_defaults(handler=_bench)
+
+    events = sub.add_parser("events", help="delivery reports from providers (bounces...)")
+    events.add_argument("--ledger", help="SQLAlchemy URL (default: the demo ledger)")
+    events_sub = events.add_subparsers(dest="events_command", required=True)
+    ingest = events_sub.add_parser("ingest", help="apply a JSON file of delivery reports")
+    ingest.add_argument("file", help="a JSON file, or - for standard input")
+    events.set_defaults(handler=_events)
+
+    sink = sub.add_parser("smtp-sink", help="a local SMTP server storing mail in a Maildir")
+    sink.add_argument("--host", default="127.0.0.1")
+    sink.add_argument("--port", type=int, default=8025)
+    sink.add_argument("--maildir")
+    sink.set_defaults(handler=_smtp_sink)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args, Settings.from_env())
+    except Exception as exc:  # one clear line for the operator, not a traceback
+        print(f"missiva: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

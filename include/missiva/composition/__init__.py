@@ -1,0 +1,63 @@
+"""Composition: render communications to every channel from the template library.
+
+E-mail (HTML with inlined CSS + text), SMS, PDF letter and web page, from one record;
+locked regulatory blocks, approved template versions, provenance, lint and preview.
+No Airflow imports here: the engine is plain Python, usable from tasks, the CLI and tests.
+"""
+
+from missiva.composition.engine import (
+    LETTER_MAX_FIELD_CHARS,
+    PDF_VARIANT,
+    RENDITIONS,
+    Composer,
+    EmailContent,
+    Letter,
+    Provenance,
+    SmsContent,
+    WebContent,
+)
+from missiva.composition.errors import RegulatoryBlockError, SmsLimitError, TemplateError
+from missiva.composition.fetcher import AssetAccessError, TemplateAssetFetcher
+from missiva.composition.library import (
+    approve,
+    approve_block,
+    block_status,
+    list_templates,
+    template_status,
+)
+from missiva.composition.lint import LintProblem, lint, sample_record
+from missiva.composition.preview import write_preview
+from missiva.composition.sms import SmsInfo, analyse
+from missiva.composition.text import clean_header, format_date, format_money, long_date
+
+__all__ = [
+    "LETTER_MAX_FIELD_CHARS",
+    "PDF_VARIANT",
+    "RENDITIONS",
+    "AssetAccessError",
+    "Composer",
+    "EmailContent",
+    "Letter",
+    "LintProblem",
+    "Provenance",
+    "RegulatoryBlockError",
+    "SmsContent",
+    "SmsInfo",
+    "SmsLimitError",
+    "TemplateAssetFetcher",
+    "TemplateError",
+    "WebContent",
+    "analyse",
+    "approve",
+    "approve_block",
+    "block_status",
+    "clean_header",
+    "format_date",
+    "format_money",
+    "lint",
+    "list_templates",
+    "long_date",
+    "sample_record",
+    "template_status",
+    "write_preview",
+]

@@ -1,0 +1,84 @@
+"""Channel adapters: SMTP e-mail over one reused connection, and the print folder."""
+
+import json
+import os
+import smtplib
+import ssl
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    host: str
+    port: int
+    use_ssl: bool = False
+    starttls: bool = False
+    user: str = ""
+    password: str = ""
+    timeout: int = 30
+
+
+class SmtpSender:
+    """Sends pre-built messages over one SMTP connection (use as a context manager)."""
+
+    def __init__(self, settings: SmtpSettings) -> None:
+        self.settings = settings
+        self._client: smtplib.SMTP | None = None
+
+    def __enter__(self) -> "SmtpSender":
+        s = self.settings
+        if s.use_ssl:
+            client: smtplib.SMTP = smtplib.SMTP_SSL(
+                s.host, s.port, timeout=s.timeout, context=ssl.create_default_context()
+            )
+        else:
+            client = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
+            if s.starttls:
+                client.starttls(context=ssl.create_default_context())
+        if s.user:
+            client.login(s.user, s.password)
+        self._client = client
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._client is not None:
+            try:
+                self._client.quit()
+            except smtplib.SMTPException:
+                self._client.close()
+            self._client = None
+
+    def send(self, envelope_from: str, recipient: str, message: bytes) -> str:
+        """Send ``message`` as is; return the server's DATA reply (its queue id)."""
+        client = self._client
+        if client is None:
+            raise RuntimeError("SmtpSender is not open; use it as a context manager")
+        client.ehlo_or_helo_if_needed()
+        code, reply = client.mail(envelope_from)
+        if code != 250:
+            client.rset()
+            raise smtplib.SMTPSenderRefused(code, reply, envelope_from)
+        code, reply = client.rcpt(recipient)
+        if code not in (250, 251):
+            client.rset()
+            raise smtplib.SMTPRecipientsRefused({recipient: (code, reply)})
+        code, reply = client.data(message)
+        if code != 250:
+            client.rset()
+            raise smtplib.SMTPDataError(code, reply)
+        return reply.decode(errors="replace")
+
+
+def drop_for_print(folder: Path, name: str, pdf: bytes, address_block: str) -> Path:
+    """Place a letter and its envelope address in the print folder (atomic, idempotent)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"{name}.pdf"
+    for path, data in (  # the address first: a letter is never in the folder without one
+        (folder / f"{name}.json", json.dumps({"address": address_block.split("\n")}).encode()),
+        (target, pdf),
+    ):
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    return target

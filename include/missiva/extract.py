@@ -1,0 +1,36 @@
+"""Extract a journey's input records from a source system with a SQL file."""
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import DBAPIError
+
+SOURCE_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+
+class ExtractError(Exception):
+    """The source could not answer the extract query (missing table, column, ...)."""
+
+
+def _utc_text(moment: datetime) -> str:
+    """The source's timestamp text, in UTC (naive datetimes are taken as UTC)."""
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
+    return moment.strftime(SOURCE_TIME_FORMAT)
+
+
+def extract(source_url: str, sql_file: Path, start: datetime, end: datetime) -> pd.DataFrame:
+    """Run ``sql_file`` with the half-open UTC interval [start, end) bound as parameters."""
+    params = {"interval_start": _utc_text(start), "interval_end": _utc_text(end)}
+    engine = create_engine(source_url)
+    try:
+        with engine.connect() as conn:
+            result = conn.execute(text(sql_file.read_text()), params)
+            frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()), dtype=object)
+    except DBAPIError as exc:
+        raise ExtractError(f"extract {sql_file.name} failed on the source: {exc.orig}") from exc
+    finally:
+        engine.dispose()
+    return frame.astype(object).where(frame.notna(), None)

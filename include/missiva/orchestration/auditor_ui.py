@@ -1,0 +1,489 @@
+"""The auditor's "Communications" page: a FastAPI app that the Airflow plugin mounts.
+
+Pages (server-rendered, Jinja2 autoescaped, no external assets):
+
+- ``/``                          search by customer, journey, run id and creation dates;
+- ``/customers/{customer_id}``   a customer's timeline across channels, every ledger event;
+- ``/communications/{id}``       one communication: routing, template and clause versions,
+                                 the input record, the artifact and a link to its DAG run;
+- ``/communications/{id}/artifact``          the archived artifact (PDF or ``.eml``);
+- ``/communications/{id}/attachments/{n}``   a file attached to the archived e-mail.
+
+And one API route: ``POST /events/ingest`` takes delivery reports (bounces, complaints,
+deliveries; JSON, see :mod:`missiva.delivery_reports`) from a provider authenticated as
+an Airflow user, e.g. with the bearer token of a dedicated user. It answers the counts
+(applied, duplicate, rejected with reasons): 200, or 422 when any item was rejected
+(the valid ones are applied; posting the same reports again is harmless).
+
+Artifacts are read from the store with their ledger SHA-256, so altered bytes are never
+served. Every route needs an authenticated Airflow user (the UI's ``_token`` cookie or an
+``Authorization: Bearer`` JWT; Airflow does not protect plugin apps by itself): an
+anonymous browser is sent to the login page, any other anonymous request gets 401.
+
+Audit rights: a user whose Airflow username is listed in ``MISSIVA_AUDITORS``
+(comma-separated) sees contact data (recipient, names and addresses in the input record)
+and may open artifacts; everyone else sees them masked and gets 403 on artifacts. An
+Airflow admin is not an auditor unless listed. Opening a communication or an artifact is
+written to Airflow's audit log (Browse > Audit Log) with the user's name.
+"""
+
+from __future__ import annotations
+
+import email
+import hashlib
+import json
+import os
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from email.policy import default as default_policy
+from functools import cache
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from airflow.api_fastapi.app import get_auth_manager
+from airflow.api_fastapi.auth.managers.models.base_user import BaseUser
+from airflow.api_fastapi.auth.managers.models.resource_details import AccessView
+from airflow.api_fastapi.core_api.security import GetUserDep
+from airflow.api_fastapi.logging.decorators import action_logging
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+from missiva import audit, delivery_reports
+from missiva.journeys import JOURNEYS
+from missiva.ledger import Ledger
+from missiva.orchestration.connections import artifact_store
+from missiva.settings import Settings
+from missiva.store import ArtifactIntegrityError, ArtifactStore, StoreError
+
+AUDITORS_ENV = "MISSIVA_AUDITORS"
+MAX_REPORTS_BYTES = 10 * 2**20
+SEARCH_LIMIT = 200
+MASK = "•••"
+_TEMPLATES = Path(__file__).with_name("auditor_ui_templates")
+#: field names that hold contact data (consent flags such as ``consent_email_*`` do not)
+_CONTACT_KEY = re.compile(
+    r"^(?!consent_).*(name|e-?mail|phone|mobile|fax|address|street|postal|zip|city)", re.I
+)
+_EMAIL = re.compile(r"[\w.+'-]+@[\w-]+(?:\.[\w-]+)+")
+_PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self'; "
+    "form-action 'self'; frame-ancestors 'self'; base-uri 'none'",
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "same-origin",
+    "X-Content-Type-Options": "nosniff",
+}
+
+app = FastAPI(title="Missiva communications", docs_url=None, redoc_url=None, openapi_url=None)
+_jinja = Environment(
+    loader=FileSystemLoader(_TEMPLATES),
+    autoescape=True,
+    undefined=StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+# --- who is asking ----------------------------------------------------------------------
+
+
+class Refused(HTTPException):
+    """An authenticated user without the rights for this page (never sent to the login)."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(status_code=403, detail=detail)
+
+
+def auditors() -> frozenset[str]:
+    """The usernames with audit rights, from ``MISSIVA_AUDITORS``."""
+    return frozenset(n.strip() for n in os.environ.get(AUDITORS_ENV, "").split(",") if n.strip())
+
+
+def airflow_user(user: GetUserDep) -> BaseUser:
+    """Any Airflow user who may use the Airflow UI."""
+    if not get_auth_manager().is_authorized_view(access_view=AccessView.WEBSITE, user=user):
+        raise Refused(f"{user.get_name()} may not use the Airflow UI")
+    return user
+
+
+UserDep = Annotated[BaseUser, Depends(airflow_user)]
+
+
+def is_auditor(user: BaseUser | None) -> bool:
+    return user is not None and user.get_name() in auditors()
+
+
+def require_auditor(user: UserDep) -> BaseUser:
+    if not is_auditor(user):
+        raise Refused(f"archived artifacts need audit rights ({AUDITORS_ENV})")
+    return user
+
+
+@app.exception_handler(HTTPException)
+async def _error(request: Request, exc: HTTPException) -> Response:
+    """Browsers without a valid session go to the login page; others get the error."""
+    wants_page = request.method == "GET" and "text/html" in request.headers.get("accept", "")
+    if not wants_page:
+        return JSONResponse({"detail": exc.detail}, exc.status_code, headers=exc.headers)
+    if exc.status_code in (401, 403) and not isinstance(exc, Refused):  # no valid session
+        here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse(get_auth_manager().get_url_login(next_url=here), 303)
+    return _render(request, None, "error.html", exc.status_code, detail=exc.detail)
+
+
+# --- masking ----------------------------------------------------------------------------
+
+
+def mask_value(value: Any) -> str:
+    """``mario.rossi@example.it`` -> ``m•••@•••.it``; anything else -> ``•••``."""
+    text = str(value)
+    if _EMAIL.fullmatch(text.strip()):
+        local, _, domain = text.strip().partition("@")
+        return f"{local[:1]}{MASK}@{MASK}.{domain.rsplit('.', 1)[-1]}"
+    return MASK
+
+
+class Masker:
+    """Hides contact data from users without audit rights (a no-op for auditors).
+
+    Fields whose name looks like contact data are masked whole; in any other text,
+    the known contact values and anything shaped like an e-mail address are masked.
+    """
+
+    def __init__(self, enabled: bool, known: Iterable[Any] = ()) -> None:
+        self.enabled = enabled
+        values = {line.strip() for v in known if v for line in str(v).splitlines()}
+        self._known = sorted((v for v in values if len(v) >= 3), key=len, reverse=True)
+
+    @staticmethod
+    def contact_values(record: Mapping[str, Any]) -> list[Any]:
+        """The values of a record's contact fields (to mask wherever they appear)."""
+        return [v for k, v in record.items() if _CONTACT_KEY.search(k) and v]
+
+    def value(self, value: Any) -> Any:
+        return mask_value(value) if self.enabled and value not in (None, "") else value
+
+    def text(self, value: Any) -> Any:
+        if not self.enabled or not isinstance(value, str):
+            return value
+        for known in self._known:
+            value = re.sub(re.escape(known), MASK, value, flags=re.I)
+        return _EMAIL.sub(lambda m: mask_value(m.group()), value)
+
+    def record(self, record: Mapping[str, Any]) -> dict[str, Any]:
+        return {
+            k: self.value(v) if _CONTACT_KEY.search(k) else self.text(v) for k, v in record.items()
+        }
+
+
+# --- data -------------------------------------------------------------------------------
+
+
+@cache
+def _ledger(url: str) -> Ledger:
+    return Ledger(url)
+
+
+def ledger() -> Ledger:
+    return _ledger(Settings.from_env().ledger_url)
+
+
+@cache
+def store() -> ArtifactStore:
+    """The store the journeys archive to: the ``missiva_archive`` Connection, else
+    ``MISSIVA_ARCHIVE_URL`` (read once per API server process)."""
+    return artifact_store(Settings.from_env())
+
+
+def _communication(communication_id: str) -> dict[str, Any]:
+    try:
+        return audit.show(ledger(), communication_id)
+    except audit.AuditError as exc:
+        raise HTTPException(404, str(exc)) from exc
+
+
+def _archived(uri: str | None, sha256: str | None) -> bytes:
+    """The bytes the ledger points at, refused when missing or altered."""
+    if not uri or not sha256:
+        raise HTTPException(404, "nothing archived for this communication")
+    try:
+        return store().get(uri, sha256)
+    except ArtifactIntegrityError as exc:  # missing or altered: never served
+        raise HTTPException(409, str(exc)) from exc
+    except StoreError as exc:
+        raise HTTPException(503, f"artifact store: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class Verified:
+    """An archived object read back: its bytes, or why they are unusable."""
+
+    data: bytes | None = None
+    problem: str | None = None
+
+
+def _verified(uri: str | None, sha256: str | None) -> Verified:
+    """For pages: a missing or altered object is shown as such, not as an error."""
+    if not uri or not sha256:
+        return Verified()
+    try:
+        return Verified(store().get(uri, sha256))
+    except StoreError as exc:
+        return Verified(problem=str(exc))
+
+
+def _attachments(data: bytes) -> list[dict[str, Any]]:
+    message = email.message_from_bytes(data, policy=default_policy)
+    return [
+        {
+            "index": i,
+            "filename": part.get_filename() or f"attachment-{i}",
+            "content_type": part.get_content_type(),
+            "content": part.get_content(),
+        }
+        for i, part in enumerate(message.iter_attachments())
+    ]
+
+
+def _midnight(day: date) -> datetime:
+    return datetime.combine(day, datetime.min.time(), UTC)
+
+
+def _parse_day(value: str, name: str, errors: list[str]) -> date | None:
+    try:
+        return date.fromisoformat(value) if value else None
+    except ValueError:
+        errors.append(f"{name}: not a date (YYYY-MM-DD): {value!r}")
+        return None
+
+
+# --- rendering --------------------------------------------------------------------------
+
+
+def _fmt_time(value: Any) -> str:
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if not isinstance(value, datetime):
+        return "—"
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+_jinja.filters["time"] = _fmt_time
+
+
+def _links(request: Request) -> dict[str, str]:
+    root = request.scope.get("root_path", "")
+    return {"root": root, "airflow": root.rsplit("/", 1)[0]}
+
+
+def dag_run_url(airflow: str, dag_id: str, run_id: str) -> str:
+    """The Airflow 3 UI page of one DAG run."""
+    return f"{airflow}/dags/{quote(dag_id, safe='')}/runs/{quote(run_id, safe='')}"
+
+
+_jinja.globals["dag_run_url"] = dag_run_url
+
+
+def _render(
+    request: Request, user: BaseUser | None, template: str, status: int = 200, **context: Any
+) -> HTMLResponse:
+    body = _jinja.get_template(template).render(
+        user=user.get_name() if user else None,
+        auditor=is_auditor(user),
+        auditors_env=AUDITORS_ENV,
+        **_links(request),
+        **context,
+    )
+    return HTMLResponse(body, status, headers=_PAGE_HEADERS)
+
+
+def _file(data: bytes, filename: str, content_type: str, download: bool) -> Response:
+    inline = content_type == "application/pdf" and not download
+    disposition = "inline" if inline else "attachment"
+    headers = {
+        "Content-Disposition": f'{disposition}; filename="{_safe_filename(filename)}"',
+        "X-Missiva-SHA256": hashlib.sha256(data).hexdigest(),
+        "Cache-Control": "no-store",
+        "X-Content-Type-Options": "nosniff",
+    }
+    return Response(data, media_type=content_type, headers=headers)
+
+
+def _safe_filename(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name)[:120] or "artifact"
+
+
+def _artifact_name(comm: Mapping[str, Any]) -> tuple[str, str]:
+    if comm["channel"] == "email":
+        return f"{comm['communication_id']}.eml", "message/rfc822"
+    return f"{comm['communication_id']}.pdf", "application/pdf"
+
+
+# --- routes -----------------------------------------------------------------------------
+
+
+@app.get("/static/{name}", include_in_schema=False)
+def static(name: str) -> Response:
+    """The stylesheet and nav icon (public: no customer data)."""
+    types = {"auditor.css": "text/css", "icon.svg": "image/svg+xml"}
+    if name not in types:
+        raise HTTPException(404, "not found")
+    headers = {"Cache-Control": "max-age=3600", "X-Content-Type-Options": "nosniff"}
+    return Response((_TEMPLATES / name).read_bytes(), media_type=types[name], headers=headers)
+
+
+@app.get("/", response_class=HTMLResponse)
+def search_page(
+    request: Request,
+    user: UserDep,
+    customer_id: str = "",
+    journey: str = "",
+    run_id: str = "",
+    since: str = "",
+    until: str = "",
+) -> HTMLResponse:
+    errors: list[str] = []
+    start = _parse_day(since, "from", errors)
+    end = _parse_day(until, "to", errors)  # inclusive: up to the start of the next day
+    rows = []
+    if not errors:
+        rows = ledger().trace(
+            customer_id.strip() or None,
+            journey=journey.strip() or None,
+            run_id=run_id.strip() or None,
+            since=_midnight(start) if start else None,
+            until=_midnight(end + timedelta(days=1)) if end else None,
+            limit=SEARCH_LIMIT,
+            newest_first=True,
+        )
+    masker = Masker(not is_auditor(user))
+    return _render(
+        request,
+        user,
+        "search.html",
+        form={"customer_id": customer_id, "journey": journey, "run_id": run_id}
+        | {"since": since, "until": until},
+        journeys=[j.name for j in JOURNEYS],
+        errors=errors,
+        rows=[c.as_dict() | {"recipient": masker.value(c.recipient)} for c in rows],
+        limit=SEARCH_LIMIT,
+    )
+
+
+@app.get("/customers/{customer_id}", response_class=HTMLResponse)
+def customer_page(request: Request, user: UserDep, customer_id: str) -> HTMLResponse:
+    ids = [c.communication_id for c in ledger().trace(customer_id)]
+    if not ids:
+        raise HTTPException(404, f"no communication for customer {customer_id!r} in the ledger")
+    comms = [audit.show(ledger(), i) for i in ids]
+    masker = Masker(not is_auditor(user), [c["recipient"] for c in comms])
+    timeline = sorted(
+        (
+            {"communication": c, "event": e, "detail": masker.record(e["detail"])}
+            for c in comms
+            for e in c["events"]
+        ),
+        key=lambda item: (item["event"]["at"], item["event"]["event_id"]),
+    )
+    for comm in comms:
+        comm["recipient"] = masker.value(comm["recipient"])
+        comm["reason"] = masker.text(comm["reason"])
+    return _render(
+        request, user, "customer.html", customer_id=customer_id, comms=comms, timeline=timeline
+    )
+
+
+@app.get(
+    "/communications/{communication_id}",
+    response_class=HTMLResponse,
+    dependencies=[Depends(airflow_user), Depends(action_logging("missiva.communication"))],
+)
+def communication_page(request: Request, user: UserDep, communication_id: str) -> HTMLResponse:
+    comm = _communication(communication_id)
+    artifact = _verified(comm["artifact_uri"], comm["artifact_sha256"])
+    record = _verified(comm["input_uri"], comm["data_sha256"])
+    values = json.loads(record.data) if record.data else {}
+    masker = Masker(not is_auditor(user), [comm["recipient"], *Masker.contact_values(values)])
+    attachments = []
+    if artifact.data and comm["channel"] == "email":
+        attachments = [
+            a | {"size": len(a["content"]), "sha256": hashlib.sha256(a["content"]).hexdigest()}
+            for a in _attachments(artifact.data)
+        ]
+    shown = comm | {
+        "recipient": masker.value(comm["recipient"]),
+        "reason": masker.text(comm["reason"]),
+        "route_reason": masker.text(comm["route_reason"]),
+        "events": [e | {"detail": masker.record(e["detail"])} for e in comm["events"]],
+    }
+    return _render(
+        request,
+        user,
+        "communication.html",
+        comm=shown,
+        artifact=artifact,
+        artifact_name=_artifact_name(comm)[0],
+        attachments=attachments,
+        record=masker.record(values),
+        record_problem=record.problem,
+    )
+
+
+@app.get(
+    "/communications/{communication_id}/artifact",
+    dependencies=[Depends(require_auditor), Depends(action_logging("missiva.artifact"))],
+)
+def artifact(communication_id: str, download: bool = False) -> Response:
+    """The archived artifact exactly as delivered (a PDF letter, or the e-mail as .eml)."""
+    comm = _communication(communication_id)
+    data = _archived(comm["artifact_uri"], comm["artifact_sha256"])
+    filename, content_type = _artifact_name(comm)
+    return _file(data, filename, content_type, download)
+
+
+@app.get(
+    "/communications/{communication_id}/attachments/{index}",
+    dependencies=[Depends(require_auditor), Depends(action_logging("missiva.attachment"))],
+)
+def attachment(communication_id: str, index: int, download: bool = False) -> Response:
+    """A file attached to the archived e-mail (the PDF letter), from the verified .eml."""
+    comm = _communication(communication_id)
+    if comm["channel"] != "email":
+        raise HTTPException(404, "only e-mails have attachments")
+    found = _attachments(_archived(comm["artifact_uri"], comm["artifact_sha256"]))
+    if not 0 <= index < len(found):
+        raise HTTPException(404, f"the e-mail has no attachment {index}")
+    part = found[index]
+    content = part["content"]
+    if isinstance(content, str):
+        content = content.encode()
+    is_pdf = part["content_type"] == "application/pdf" and content.startswith(b"%PDF-")
+    content_type = "application/pdf" if is_pdf else "application/octet-stream"
+    return _file(content, part["filename"], content_type, download)
+
+
+@app.post("/events/ingest")
+async def ingest_events(request: Request, user: UserDep) -> JSONResponse:
+    """Delivery reports from a provider, applied to the ledger (see the module docstring)."""
+    media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    if media_type != "application/json":  # also keeps cross-site HTML forms out
+        raise HTTPException(415, "send the delivery reports as application/json")
+    body = await request.body()
+    if len(body) > MAX_REPORTS_BYTES:
+        raise HTTPException(413, f"more than {MAX_REPORTS_BYTES} bytes; send smaller batches")
+    try:
+        result = await run_in_threadpool(
+            delivery_reports.ingest,
+            ledger(),
+            delivery_reports.loads(body),
+            message_id_domain=Settings.from_env().message_id_domain,
+            source=f"http:{user.get_name()}",
+        )
+    except delivery_reports.ReportError as exc:
+        raise HTTPException(400, str(exc)) from exc
+    status = 200 if result.ok else 422
+    return JSONResponse(result.as_dict(), status, headers={"Cache-Control": "no-store"})

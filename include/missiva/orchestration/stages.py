@@ -1,0 +1,115 @@
+"""Task bodies: build the run context from Airflow's, call the core stage.
+
+Imported at DAG parse time, so the core (pandas, WeasyPrint, GX) is imported lazily.
+"""
+
+from typing import TYPE_CHECKING
+
+from airflow.sdk import get_current_context
+from airflow.sdk.exceptions import AirflowFailException
+
+from missiva.journeys import Journey
+from missiva.run_context import RunContext
+from missiva.settings import Settings
+
+if TYPE_CHECKING:  # not at DAG parse time
+    from missiva.store import ArtifactStore
+
+
+def _run_context() -> RunContext:
+    context = get_current_context()
+    ti = context["ti"]
+    map_index = getattr(ti, "map_index", -1)
+    task_id = ti.task_id if map_index is None or map_index < 0 else f"{ti.task_id}[{map_index}]"
+    return RunContext(
+        dag_id=ti.dag_id,
+        run_id=ti.run_id,
+        task_id=task_id,
+        try_number=ti.try_number,
+        interval_start=context["data_interval_start"],
+        interval_end=context["data_interval_end"],
+    )
+
+
+def _settings_and_store() -> tuple[Settings, "ArtifactStore"]:
+    """The settings, and the archive (the ``missiva_archive`` Connection or the default)."""
+    from missiva.orchestration.connections import artifact_store
+
+    settings = Settings.from_env()
+    return settings, artifact_store(settings)
+
+
+def extract(journey: Journey) -> int:
+    from missiva.extract import ExtractError
+    from missiva.orchestration.connections import source_url
+    from missiva.pipeline import extract_stage
+
+    settings = Settings.from_env()
+    try:
+        return extract_stage(journey, _run_context(), settings, source_url(settings))
+    except ExtractError as exc:  # a broken source does not heal by retrying
+        raise AirflowFailException(str(exc)) from exc
+
+
+def validate(journey: Journey) -> list[int]:
+    from missiva.pipeline import validate_stage
+    from missiva.validation import BatchValidationError
+
+    settings, store = _settings_and_store()
+    chunk_size = int(get_current_context()["params"]["chunk_size"])
+    try:
+        return validate_stage(journey, _run_context(), settings, chunk_size, store=store)
+    except BatchValidationError as exc:
+        raise AirflowFailException(str(exc)) from exc
+
+
+def compose(journey: Journey, chunk: int) -> int:
+    from missiva.pipeline import compose_stage
+
+    settings, store = _settings_and_store()
+    compose_stage(journey, _run_context(), settings, chunk, store=store)
+    return chunk
+
+
+def deliver(journey: Journey, chunk: int) -> dict:
+    from missiva.orchestration.connections import smtp_settings
+    from missiva.pipeline import deliver_stage
+
+    settings, store = _settings_and_store()
+    return deliver_stage(journey, _run_context(), settings, chunk, smtp_settings, store=store)
+
+
+def report() -> dict:
+    from missiva.ledger import Ledger
+    from missiva.report import summarize
+
+    run = _run_context()
+    summary = summarize(Ledger(Settings.from_env().ledger_url), run.dag_id, run.run_id)
+    for line in summary.lines():
+        print(line)
+    return summary.as_dict()
+
+
+def verify_archive() -> dict:
+    """Walk the ledger's hash chain and re-hash every archived object; fail on any problem."""
+    from missiva.audit import verify
+    from missiva.ledger import Ledger
+
+    settings, store = _settings_and_store()
+    with Ledger(settings.ledger_url) as ledger:
+        problems = verify(ledger, store)
+        checked = ledger.count()
+    for problem in problems:
+        print(problem)
+    if problems:
+        raise AirflowFailException(
+            f"audit verify found {len(problems)} problem(s); first: {problems[0]}"
+        )
+    return {"communications": checked, "problems": 0}
+
+
+def print_batches(journey: Journey) -> list[dict]:
+    from missiva.pipeline import print_stage
+
+    settings, store = _settings_and_store()
+    return print_stage(journey, _run_context(), settings, store=store)

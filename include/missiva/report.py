@@ -1,0 +1,98 @@
+"""The run summary: every extracted record accounted for, with reasons."""
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from missiva.ledger import FALLBACK_MARK, Ledger
+
+
+class AccountingError(Exception):
+    """The ledger does not account for every extracted record."""
+
+
+@dataclass
+class RunSummary:
+    dag_id: str
+    run_id: str
+    interval: str
+    extracted: int
+    statuses: Counter = field(default_factory=Counter)
+    sent_by_channel: Counter = field(default_factory=Counter)
+    fallbacks: Counter = field(default_factory=Counter)
+    reasons: dict[str, Counter] = field(default_factory=dict)
+
+    @property
+    def accounted(self) -> int:
+        return sum(self.statuses.values())
+
+    def as_dict(self) -> dict:
+        return {
+            "dag_id": self.dag_id,
+            "run_id": self.run_id,
+            "interval": self.interval,
+            "extracted": self.extracted,
+            "statuses": dict(self.statuses),
+            "sent_by_channel": dict(self.sent_by_channel),
+            "fallbacks": dict(self.fallbacks),
+            "reasons": {status: dict(c) for status, c in self.reasons.items()},
+        }
+
+    def lines(self) -> list[str]:
+        out = [
+            f"Run {self.run_id} of {self.dag_id}, data interval {self.interval}",
+            f"  customers considered: {self.extracted}",
+            f"  sent: {self.statuses['sent']} "
+            + "("
+            + ", ".join(f"{ch}: {n}" for ch, n in sorted(self.sent_by_channel.items()))
+            + ")",
+        ]
+        if self.fallbacks:
+            out.append(
+                "  of which by fallback: "
+                + ", ".join(f"{k}: {n}" for k, n in self.fallbacks.items())
+            )
+        for status in (
+            "suppressed",
+            "quarantined",
+            "failed",
+            "bounced",
+            "review",
+            "composed",
+            "sending",
+        ):
+            if self.statuses[status]:
+                out.append(f"  {status}: {self.statuses[status]}")
+                out += [f"    {n} x {reason}" for reason, n in self.reasons[status].most_common()]
+        return out
+
+
+def summarize(ledger: Ledger, dag_id: str, run_id: str) -> RunSummary:
+    """Summarise one run; raise if any extracted record is missing from the ledger."""
+    run = ledger.get_run(dag_id, run_id)
+    if run is None:
+        raise AccountingError(f"no run {run_id!r} of {dag_id!r} in the ledger")
+    interval = f"[{run.interval_start:%Y-%m-%d %H:%M}, {run.interval_end:%Y-%m-%d %H:%M}) UTC"
+    summary = RunSummary(dag_id=dag_id, run_id=run_id, interval=interval, extracted=run.extracted)
+    comms = ledger.for_scope(run.journey, run.business_key)
+    fallbacks = {
+        c.idempotency_key.split(FALLBACK_MARK)[0]: c
+        for c in comms
+        if FALLBACK_MARK in c.idempotency_key
+    }
+    for original in comms:
+        if FALLBACK_MARK in original.idempotency_key:
+            continue
+        comm = fallbacks.get(original.idempotency_key, original)  # the outcome that counts
+        summary.statuses[comm.status] += 1
+        if comm is not original:
+            summary.fallbacks[f"{original.channel} -> {comm.channel}"] += 1
+        if comm.status == "sent":
+            summary.sent_by_channel[comm.channel] += 1
+        else:
+            reason = comm.reason or "awaiting delivery"
+            summary.reasons.setdefault(comm.status, Counter())[reason] += 1
+    if summary.accounted != summary.extracted:
+        raise AccountingError(
+            f"{summary.extracted} records extracted but {summary.accounted} in the ledger"
+        )
+    return summary

@@ -1,0 +1,37 @@
+"""Runtime settings, read from ``MISSIVA_*`` environment variables."""
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from missiva.paths import missiva_home
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where state lives and who the sender is; one instance per process."""
+
+    home: Path
+    ledger_url: str
+    core_db: Path
+    archive_url: str
+    staging_dir: Path
+    print_dir: Path
+    sender: str
+    message_id_domain: str
+
+    @classmethod
+    def from_env(cls) -> "Settings":
+        home = missiva_home()
+        return cls(
+            home=home,
+            ledger_url=os.environ.get("MISSIVA_LEDGER_URL", f"sqlite:///{home / 'ledger.db'}"),
+            core_db=home / "core.db",
+            archive_url=os.environ.get("MISSIVA_ARCHIVE_URL", (home / "archive").as_uri()),
+            staging_dir=home / "staging",
+            print_dir=Path(os.environ.get("MISSIVA_PRINT_DIR", home / "print")),
+            sender=os.environ.get(
+                "MISSIVA_SENDER", "Missiva Assicurazioni <welcome@missiva.example>"
+            ),
+            message_id_domain=os.environ.get("MISSIVA_MESSAGE_ID_DOMAIN", "missiva.example"),
+        )

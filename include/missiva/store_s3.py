@@ -1,0 +1,373 @@
+"""The artifact store on S3 (or any S3-compatible server), through a boto3 client.
+
+Keys are ``[<prefix>/]sha256/<ab>/<hex>``; each object carries its content type, the
+caller's metadata and ``x-amz-meta-sha256``, and is uploaded with ``ChecksumSHA256`` so
+the server itself refuses bytes that do not match the digest.
+
+Optional WORM: with ``retention_mode`` (``COMPLIANCE`` or ``GOVERNANCE``) and
+``retention_days`` every put sets an Object Lock retention on the new version, and with
+``legal_hold`` a legal hold; the bucket must have been created with Object Lock
+(:func:`ensure_bucket`).
+
+No Airflow here: the orchestration layer builds the client (e.g. from an Airflow
+Connection through the Amazon provider) and passes it in; :func:`client_config` gives
+the retry and timeout settings to build it with.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    HTTPClientError,
+    NoCredentialsError,
+    PartialCredentialsError,
+)
+from botocore.exceptions import ConnectionError as BotoConnectionError
+
+from missiva.store import (
+    DEFAULT_CONTENT_TYPE,
+    Artifact,
+    ArtifactInfo,
+    ArtifactIntegrityError,
+    StoreError,
+    StoreUnavailable,
+    check_content_type,
+    check_metadata,
+    object_key,
+    require_sha256,
+    sha256_hex,
+)
+
+log = logging.getLogger(__name__)
+
+S3Client = Any  # a boto3 ``S3.Client``; no stubs are installed
+
+DEFAULT_CONNECT_TIMEOUT = 3.0
+DEFAULT_READ_TIMEOUT = 20.0
+DEFAULT_MAX_ATTEMPTS = 3
+RETENTION_MODES = ("COMPLIANCE", "GOVERNANCE")
+
+_UNAVAILABLE_CODES = frozenset(
+    {"InternalError", "ServiceUnavailable", "SlowDown", "RequestTimeout"}
+)
+_MISSING_CODES = frozenset({"NoSuchKey", "404", "NotFound", "NoSuchVersion"})
+_CHUNK = 1024 * 1024
+_ADDRESSING_STYLES = (None, "path", "virtual", "auto")
+
+
+def client_config(
+    *,
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+    read_timeout: float = DEFAULT_READ_TIMEOUT,
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+    addressing_style: str | None = None,
+) -> Config:
+    """botocore settings bounding how long a call may take before it fails.
+
+    ``standard`` retry mode, ``max_attempts`` attempts in all (first try included),
+    exponential backoff with jitter between them (under 1 s, 2 s, 4 s...). A call
+    gives up after at most about ``max_attempts * (connect_timeout + read_timeout)``
+    plus the backoff; a refused connection fails in well under a second per attempt.
+    """
+    if connect_timeout <= 0 or read_timeout <= 0:
+        raise ValueError("timeouts must be positive")
+    if max_attempts < 1:
+        raise ValueError("max_attempts must be at least 1")
+    _check_addressing_style(addressing_style)
+    return Config(
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
+        retries={"mode": "standard", "total_max_attempts": max_attempts},
+        s3={"addressing_style": addressing_style} if addressing_style else None,
+    )
+
+
+def _check_addressing_style(style: str | None) -> None:
+    if style not in _ADDRESSING_STYLES:
+        raise ValueError(f"addressing_style must be path, virtual or auto: {style}")
+
+
+def make_client(
+    *,
+    endpoint_url: str | None = None,
+    region: str | None = None,
+    addressing_style: str | None = None,
+    config: Config | None = None,
+    session: boto3.session.Session | None = None,
+) -> S3Client:
+    """A boto3 S3 client, credentials from the standard chain (env vars, files, role).
+
+    With an ``endpoint_url`` (an S3-compatible server) path-style addressing is the
+    default, since such servers rarely resolve ``<bucket>.<host>``.
+    """
+    _check_addressing_style(addressing_style)
+    config = config or client_config()
+    configured = (config.s3 or {}).get("addressing_style")
+    style = addressing_style or configured or ("path" if endpoint_url else None)
+    if style and style != configured:
+        config = config.merge(Config(s3={**(config.s3 or {}), "addressing_style": style}))
+    return (session or boto3.session.Session()).client(
+        "s3", endpoint_url=endpoint_url, region_name=region, config=config
+    )
+
+
+def ensure_bucket(client: S3Client, bucket: str, object_lock: bool = False) -> bool:
+    """Create ``bucket`` (with Object Lock, hence versioning, when asked); True if created.
+
+    An existing bucket we can reach is accepted, unless Object Lock is asked for and the
+    bucket lacks it: Object Lock is enabled at creation, and never assumed (a server
+    that ignored the request is caught here too).
+    """
+    created = False
+    if not _bucket_exists(client, bucket):
+        kwargs: dict[str, Any] = {"Bucket": bucket}
+        if object_lock:
+            kwargs["ObjectLockEnabledForBucket"] = True
+        region = client.meta.region_name
+        if region and region != "us-east-1":
+            kwargs["CreateBucketConfiguration"] = {"LocationConstraint": region}
+        try:
+            with _translated(f"s3://{bucket}"):
+                client.create_bucket(**kwargs)
+            created = True
+            log.info("created bucket %s (object lock: %s)", bucket, object_lock)
+        except StoreError as exc:  # created meanwhile, by us or by someone else
+            if _code(exc.__cause__) not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+                raise
+            if not _bucket_exists(client, bucket):
+                raise
+    if object_lock and not bucket_has_object_lock(client, bucket):
+        raise StoreError(
+            f"bucket {bucket} exists without Object Lock; WORM needs a bucket created with it"
+        )
+    return created
+
+
+def _bucket_exists(client: S3Client, bucket: str) -> bool:
+    try:
+        with _translated(f"s3://{bucket}"):
+            client.head_bucket(Bucket=bucket)
+    except StoreError as exc:
+        if _code(exc.__cause__) in ("404", "NoSuchBucket", "NotFound"):
+            return False
+        raise
+    return True
+
+
+def bucket_has_object_lock(client: S3Client, bucket: str) -> bool:
+    try:
+        with _translated(f"s3://{bucket}"):
+            answer = client.get_object_lock_configuration(Bucket=bucket)
+    except StoreError as exc:
+        if _code(exc.__cause__) == "ObjectLockConfigurationNotFoundError":
+            return False
+        raise
+    return answer.get("ObjectLockConfiguration", {}).get("ObjectLockEnabled") == "Enabled"
+
+
+class _Missing(ArtifactIntegrityError):
+    """Nothing at the address (as opposed to something else there)."""
+
+
+class S3ArtifactStore:
+    """Immutable objects addressed by their SHA-256 in one bucket (under ``prefix``)."""
+
+    def __init__(
+        self,
+        client: S3Client,
+        bucket: str,
+        prefix: str = "",
+        *,
+        retention_mode: str | None = None,
+        retention_days: int | None = None,
+        legal_hold: bool = False,
+    ) -> None:
+        if not bucket:
+            raise ValueError("bucket is required")
+        if retention_mode is not None:
+            retention_mode = retention_mode.upper()
+            if retention_mode not in RETENTION_MODES:
+                raise ValueError(f"retention_mode must be one of {RETENTION_MODES}")
+        if (retention_mode is None) != (retention_days is None):
+            raise ValueError("retention_mode and retention_days go together")
+        if retention_days is not None and retention_days < 1:
+            raise ValueError("retention_days must be at least 1")
+        self.client = client
+        self.bucket = bucket
+        self.prefix = prefix.strip("/")
+        self.retention_mode = retention_mode
+        self.retention_days = retention_days
+        self.legal_hold = legal_hold
+
+    def __repr__(self) -> str:
+        worm = (
+            f", retention={self.retention_mode}/{self.retention_days}d"
+            if self.retention_mode
+            else ""
+        )
+        hold = ", legal_hold" if self.legal_hold else ""
+        return f"S3ArtifactStore({self.location!r}{worm}{hold})"
+
+    @property
+    def location(self) -> str:
+        return f"s3://{self.bucket}/{self.prefix}".rstrip("/")
+
+    def key_for(self, sha256: str) -> str:
+        key = object_key(sha256)
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def uri_for(self, sha256: str) -> str:
+        return f"s3://{self.bucket}/{self.key_for(require_sha256(sha256))}"
+
+    # --- writing ---------------------------------------------------------------
+
+    def put(
+        self,
+        data: bytes,
+        *,
+        content_type: str = DEFAULT_CONTENT_TYPE,
+        metadata: Mapping[str, str] | None = None,
+    ) -> Artifact:
+        """Upload ``data`` unless its address already holds it; never overwrite.
+
+        An object already at the address is read back and re-hashed: if it no longer
+        matches (it was altered) that is an :class:`ArtifactIntegrityError`, not
+        something to paper over. Only a second put of the same bytes pays that read.
+        """
+        check_content_type(content_type)
+        extra = check_metadata(metadata)
+        digest = sha256_hex(data)
+        key = self.key_for(digest)
+        uri = f"s3://{self.bucket}/{key}"
+        artifact = Artifact(uri=uri, sha256=digest, size=len(data))
+        try:
+            self._fetch(uri, digest, keep=False)
+        except _Missing:
+            pass
+        except ArtifactIntegrityError as exc:
+            raise ArtifactIntegrityError(
+                f"{uri} already exists but does not match its sha256; refusing to overwrite it"
+            ) from exc
+        else:
+            log.debug("%s already archived", uri)
+            return artifact
+        request: dict[str, Any] = {
+            "Bucket": self.bucket,
+            "Key": key,
+            "Body": data,
+            "ContentType": content_type,
+            "Metadata": {**extra, "sha256": digest},
+            "ChecksumSHA256": base64.b64encode(bytes.fromhex(digest)).decode("ascii"),
+        }
+        if self.retention_mode:
+            assert self.retention_days is not None
+            request["ObjectLockMode"] = self.retention_mode
+            request["ObjectLockRetainUntilDate"] = datetime.now(UTC) + timedelta(
+                days=self.retention_days
+            )
+        if self.legal_hold:
+            request["ObjectLockLegalHoldStatus"] = "ON"
+        with _translated(uri):
+            client_answer = self.client.put_object(**request)
+        log.debug("archived %s (version %s)", uri, client_answer.get("VersionId"))
+        return artifact
+
+    # --- reading ---------------------------------------------------------------
+
+    def _head(self, key: str, uri: str) -> dict[str, Any] | None:
+        try:
+            with _translated(uri):
+                return self.client.head_object(Bucket=self.bucket, Key=key)
+        except StoreError as exc:
+            if _code(exc.__cause__) in _MISSING_CODES:
+                return None
+            raise
+
+    def _fetch(self, uri: str, sha256: str, *, keep: bool) -> bytes:
+        key = self.key_for(require_sha256(sha256, error=ArtifactIntegrityError))
+        if uri != f"s3://{self.bucket}/{key}":
+            raise ArtifactIntegrityError(f"{uri} is not the address of sha256 {sha256} here")
+        hasher = hashlib.sha256()
+        parts: list[bytes] = []
+        try:
+            with _translated(uri):
+                body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"]
+                try:
+                    for chunk in body.iter_chunks(_CHUNK):
+                        hasher.update(chunk)
+                        if keep:
+                            parts.append(chunk)
+                finally:
+                    body.close()
+        except StoreError as exc:
+            if _code(exc.__cause__) in _MISSING_CODES:
+                raise _Missing(f"archived object {uri} is missing") from exc
+            raise
+        if hasher.hexdigest() != sha256:
+            raise ArtifactIntegrityError(f"archived object {uri} does not match its sha256")
+        return b"".join(parts)
+
+    def get(self, uri: str, sha256: str) -> bytes:
+        """Read an object back, refusing it unless it still hashes to ``sha256``."""
+        return self._fetch(uri, sha256, keep=True)
+
+    def verify(self, uri: str, sha256: str) -> None:
+        """Re-hash the stored bytes (streamed, not kept)."""
+        self._fetch(uri, sha256, keep=False)
+
+    def exists(self, sha256: str) -> bool:
+        key = self.key_for(require_sha256(sha256))
+        return self._head(key, f"s3://{self.bucket}/{key}") is not None
+
+    def info(self, sha256: str) -> ArtifactInfo:
+        key = self.key_for(require_sha256(sha256))
+        uri = f"s3://{self.bucket}/{key}"
+        head = self._head(key, uri)
+        if head is None:
+            raise ArtifactIntegrityError(f"archived object {uri} is missing")
+        metadata = {k: v for k, v in head.get("Metadata", {}).items() if k != "sha256"}
+        return ArtifactInfo(
+            uri=uri,
+            sha256=sha256,
+            size=head["ContentLength"],
+            content_type=head.get("ContentType", DEFAULT_CONTENT_TYPE),
+            metadata=metadata,
+        )
+
+
+# --- errors --------------------------------------------------------------------------
+
+
+def _code(exc: BaseException | None) -> str | None:
+    if isinstance(exc, ClientError):
+        return str(exc.response.get("Error", {}).get("Code"))
+    return None
+
+
+@contextmanager
+def _translated(what: str) -> Iterator[None]:
+    """Turn botocore's exceptions (raised after its retries) into the store's."""
+    try:
+        yield
+    except (BotoConnectionError, HTTPClientError) as exc:
+        raise StoreUnavailable(f"S3 unreachable for {what}: {exc}") from exc
+    except (NoCredentialsError, PartialCredentialsError) as exc:
+        raise StoreError(f"no usable AWS credentials for {what}: {exc}") from exc
+    except ClientError as exc:
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+        if status >= 500 or _code(exc) in _UNAVAILABLE_CODES:
+            raise StoreUnavailable(f"S3 failing for {what}: {exc}") from exc
+        raise StoreError(f"S3 refused {what}: {exc}") from exc
+    except BotoCoreError as exc:
+        raise StoreError(f"S3 client error for {what}: {exc}") from exc

@@ -1,0 +1,15 @@
+"""The fixed vocabulary of DAG tags (checked by the DAG integrity tests)."""
+
+DAG_TAGS = frozenset(
+    {
+        "journey",
+        "audit",
+        "transactional",
+        "marketing",
+        "onboarding",
+        "renewal",
+        "claims",
+        "billing",
+        "on-demand",
+    }
+)

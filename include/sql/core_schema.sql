@@ -1,0 +1,61 @@
+-- Demo "core systems" database: customers, consents, policies, claims.
+-- Plain DDL that runs on SQLite (the demo) and on Postgres. Timestamps are TEXT
+-- 'YYYY-MM-DD HH:MM:SS' in UTC and dates TEXT 'YYYY-MM-DD', so that they compare
+-- correctly as strings on both engines.
+-- customers.customer_id is deliberately NOT unique: the seeder injects duplicates
+-- so that the pipeline's duplicate-key checks have something to catch.
+
+CREATE TABLE customers (
+    row_id            INTEGER PRIMARY KEY,   -- surrogate id of the source record
+    customer_id       TEXT    NOT NULL,      -- business customer number, e.g. C000123
+    first_name        TEXT    NOT NULL,
+    last_name         TEXT    NOT NULL,
+    email             TEXT,
+    phone             TEXT,
+    language          TEXT    NOT NULL,      -- 'it' | 'en' (anything else is a data defect)
+    timezone          TEXT    NOT NULL,      -- 'Europe/Rome' | 'Europe/London'
+    address_line1     TEXT,
+    address_line2     TEXT,
+    postal_code       TEXT,
+    city              TEXT    NOT NULL,
+    country           TEXT    NOT NULL,      -- 'IT' | 'GB'
+    preferred_channel TEXT    NOT NULL CHECK (preferred_channel IN ('email', 'paper', 'sms')),
+    do_not_contact    INTEGER NOT NULL DEFAULT 0 CHECK (do_not_contact IN (0, 1)),
+    joined_at         TEXT    NOT NULL       -- 'YYYY-MM-DD HH:MM:SS' UTC
+);
+
+CREATE INDEX ix_customers_joined_at ON customers (joined_at);
+CREATE INDEX ix_customers_customer_id ON customers (customer_id);
+
+CREATE TABLE consents (
+    customer_id TEXT    NOT NULL,
+    channel     TEXT    NOT NULL CHECK (channel IN ('email', 'sms', 'paper')),
+    purpose     TEXT    NOT NULL CHECK (purpose IN ('transactional', 'marketing')),
+    granted     INTEGER NOT NULL CHECK (granted IN (0, 1)),
+    recorded_at TEXT    NOT NULL,            -- 'YYYY-MM-DD HH:MM:SS' UTC
+    PRIMARY KEY (customer_id, channel, purpose)
+);
+
+CREATE TABLE policies (
+    policy_id     TEXT    PRIMARY KEY,
+    customer_id   TEXT    NOT NULL,
+    product       TEXT    NOT NULL,          -- 'Home' | 'Motor' | 'Life' | ...
+    premium_cents INTEGER NOT NULL,
+    currency      TEXT    NOT NULL,          -- 'EUR' | 'GBP'
+    start_date    TEXT    NOT NULL,          -- 'YYYY-MM-DD'
+    end_date      TEXT    NOT NULL,          -- 'YYYY-MM-DD'
+    status        TEXT    NOT NULL
+);
+
+CREATE INDEX ix_policies_customer_id ON policies (customer_id);
+
+CREATE TABLE claims (
+    claim_id     TEXT    PRIMARY KEY,
+    policy_id    TEXT    NOT NULL,
+    customer_id  TEXT    NOT NULL,
+    opened_at    TEXT    NOT NULL,           -- 'YYYY-MM-DD HH:MM:SS' UTC
+    status       TEXT    NOT NULL,
+    amount_cents INTEGER NOT NULL
+);
+
+CREATE INDEX ix_claims_customer_id ON claims (customer_id);

@@ -1,0 +1,61 @@
+"""Test-wide environment: an isolated Airflow home (SQLite) pointing at this repo's DAGs.
+
+Set before anything imports Airflow, so every test (and `dag.test()`) uses it.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from datetime import date
+from pathlib import Path
+
+import pytest
+from support import REPO, free_port
+
+_AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="missiva-test-airflow-"))
+os.environ.update(
+    {
+        "AIRFLOW_HOME": str(_AIRFLOW_HOME),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__CORE__PARALLELISM": "2",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{_AIRFLOW_HOME / 'airflow.db'}",
+        "GX_ANALYTICS_ENABLED": "False",
+    }
+)
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> Path:
+    """A migrated Airflow metadata DB (SQLite) in the session's Airflow home."""
+    airflow = Path(sys.executable).with_name("airflow")
+    result = subprocess.run(
+        [str(airflow), "db", "migrate"], capture_output=True, text=True, timeout=600, check=False
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return _AIRFLOW_HOME
+
+
+@pytest.fixture
+def journey_env(airflow_db, tmp_path, monkeypatch):
+    """A Missiva home with seeded core systems (40 customers, 2026-11-02), a real SMTP
+    server, and the Airflow Connections pointing at both."""
+    from missiva import smtp_sink
+    from missiva.seed import seed
+
+    home = tmp_path / "home"
+    report = seed(home / "core.db", customers=40, seed=7, joined_on=date(2026, 11, 2))
+    port = free_port()
+    controller = smtp_sink.start("127.0.0.1", port, home / "mail")
+    monkeypatch.setenv("MISSIVA_HOME", str(home))
+    core = {"conn_type": "generic", "extra": {"sqlalchemy_url": f"sqlite:///{home / 'core.db'}"}}
+    smtp = {"conn_type": "smtp", "host": "127.0.0.1", "port": port}
+    smtp["extra"] = {"disable_tls": True, "disable_ssl": True}
+    monkeypatch.setenv("AIRFLOW_CONN_MISSIVA_CORE", json.dumps(core))
+    monkeypatch.setenv("AIRFLOW_CONN_SMTP_DEFAULT", json.dumps(smtp))
+    yield home, report
+    controller.stop()

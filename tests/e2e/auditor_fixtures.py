@@ -1,0 +1,151 @@
+"""Helpers for the auditor UI test: a ledger and archive with real content, and an
+``airflow api-server`` subprocess serving the plugin.
+
+The content comes from the core stages run without Airflow (as in
+``tests/unit/test_pipeline.py``): seeded core systems, extract, validate, compose and
+deliver to a real SMTP server (aiosmtpd) and the print folder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from datetime import date
+from pathlib import Path
+
+import httpx
+from support import ONBOARDING_RUN, REPO, free_port, settings_for
+
+from missiva import smtp_sink
+from missiva.delivery import SmtpSettings
+from missiva.journeys import ONBOARDING
+from missiva.ledger import Communication, Ledger
+from missiva.pipeline import compose_stage, deliver_stage, extract_stage, validate_stage
+from missiva.seed import seed
+from missiva.settings import Settings
+
+JOINED_ON = date(2026, 11, 2)
+RUN = ONBOARDING_RUN
+
+
+@dataclass(frozen=True)
+class Home:
+    settings: Settings
+    communications: list[Communication]
+
+    def first(self, channel: str) -> Communication:
+        return next(c for c in self.communications if c.status == "sent" and c.channel == channel)
+
+
+def build_home(root: Path, customers: int = 12) -> Home:
+    """A ``MISSIVA_HOME`` at ``root`` with one onboarding run's communications in it."""
+    report = seed(root / "core.db", customers=customers, joined_on=JOINED_ON)
+    settings = settings_for(root)
+    port = free_port()
+    controller = smtp_sink.start("127.0.0.1", port, root / "mail")
+    try:
+        extract_stage(ONBOARDING, RUN, settings, f"sqlite:///{report.db_path}")
+        chunks = validate_stage(ONBOARDING, replace(RUN, task_id="validate"), settings, 50)
+        for chunk in chunks:
+            compose_stage(ONBOARDING, replace(RUN, task_id="compose"), settings, chunk)
+        smtp = SmtpSettings("127.0.0.1", port, timeout=10)
+        for chunk in chunks:
+            deliver_stage(
+                ONBOARDING, replace(RUN, task_id="deliver"), settings, chunk, lambda: smtp
+            )
+    finally:
+        controller.stop()
+    with Ledger(settings.ledger_url) as ledger:
+        return Home(settings, ledger.communications())
+
+
+@dataclass(frozen=True)
+class ApiServer:
+    url: str
+    passwords: dict[str, str]
+    airflow_home: Path
+    process: subprocess.Popen
+    log: Path
+
+    def wait_healthy(self, timeout: float = 60) -> None:
+        """Until ``/api/v2/monitor/health`` answers 200; raises with the server's log."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"api-server exited:\n{self.log.read_text()[-4000:]}")
+            try:
+                if httpx.get(f"{self.url}/api/v2/monitor/health", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.3)
+        raise RuntimeError(f"api-server not healthy in {timeout}s:\n{self.log.read_text()[-4000:]}")
+
+
+@contextmanager
+def api_server(
+    airflow_home: Path, missiva_home: Path, users: dict[str, str], auditors: list[str]
+) -> Iterator[ApiServer]:
+    """Start ``airflow api-server`` on a free port with the repo's plugins, simple auth
+    users ``{name: role}`` (passwords ``<name>-pw``) and ``MISSIVA_AUDITORS``.
+
+    Yields at once (call :meth:`ApiServer.wait_healthy`); the server is always stopped.
+    """
+    passwords = {name: f"{name}-pw" for name in users}
+    password_file = missiva_home / "passwords.json"
+    password_file.write_text(json.dumps(passwords))
+    port = free_port()
+    env = os.environ | {
+        "AIRFLOW_HOME": str(airflow_home),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
+        "AIRFLOW__CORE__AUTH_MANAGER": (
+            "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
+        ),
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": ",".join(f"{n}:{r}" for n, r in users.items()),
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(password_file),
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "False",
+        "AIRFLOW__API__PORT": str(port),
+        "AIRFLOW__API__HOST": "127.0.0.1",
+        "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
+        "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(32),
+        "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
+        "MISSIVA_HOME": str(missiva_home),
+        "MISSIVA_AUDITORS": ",".join(auditors),
+    }
+    for name in ("MISSIVA_LEDGER_URL", "MISSIVA_ARCHIVE_URL", "AIRFLOW_CONN_MISSIVA_ARCHIVE"):
+        env.pop(name, None)
+    airflow = Path(sys.executable).with_name("airflow")
+    log = missiva_home / "api-server.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [str(airflow), "api-server", "--apps", "core", "--workers", "1"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: workers die with it
+        )
+    try:
+        yield ApiServer(f"http://127.0.0.1:{port}", passwords, airflow_home, process, log)
+    finally:
+        _stop(process)
+
+
+def _stop(process: subprocess.Popen) -> None:
+    """SIGTERM to the server's process group (uvicorn and its workers), then SIGKILL."""
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=5)

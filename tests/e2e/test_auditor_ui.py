@@ -1,0 +1,331 @@
+"""The auditor page "Communications" served by a real ``airflow api-server``, driven in
+a real headless Chromium.
+
+The ledger and archive hold one onboarding run made by the core stages (real PDFs,
+e-mails delivered to a real SMTP server). Users (SimpleAuthManager): ``auditor`` (role
+viewer, listed in ``MISSIVA_AUDITORS``), ``viewer`` (role viewer) and ``admin`` (role
+admin, not listed: an Airflow admin is not an auditor).
+
+Needs Debian's Chromium at /usr/bin/chromium: skipped without it, failed when CI=true.
+"""
+
+from __future__ import annotations
+
+import email
+import hashlib
+import json
+import os
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass
+from email.policy import default as default_policy
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import httpx
+import pytest
+from auditor_fixtures import ApiServer, Home, api_server, build_home
+
+from missiva.ledger import Communication
+from missiva.store import LocalArtifactStore
+
+pytestmark = pytest.mark.e2e
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+USERS = {"auditor": "viewer", "viewer": "viewer", "admin": "admin"}
+SCREENSHOT = Path("/tmp/missiva-auditor.png")
+DIALOGS: list[str] = []  # alert() & co. opened by any page: must stay empty
+
+
+@dataclass(frozen=True)
+class Stack:
+    server: ApiServer
+    home: Home
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def page_url(self, comm: Communication, suffix: str = "") -> str:
+        return f"{self.url}/missiva/communications/{comm.communication_id}{suffix}"
+
+    def archived(self, comm: Communication) -> bytes:
+        store = LocalArtifactStore(self.home.settings.home / "archive")
+        return store.get(comm.artifact_uri, comm.artifact_sha256)
+
+    def input_record(self, comm: Communication) -> dict:
+        store = LocalArtifactStore(self.home.settings.home / "archive")
+        return json.loads(store.get(comm.input_uri, comm.data_sha256))
+
+    def attached_pdf(self, comm: Communication) -> bytes:
+        message = email.message_from_bytes(self.archived(comm), policy=default_policy)
+        return next(message.iter_attachments()).get_content()
+
+
+@pytest.fixture(scope="module")
+def stack(airflow_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    root = tmp_path_factory.mktemp("missiva-auditor")
+    with api_server(airflow_db, root, USERS, auditors=["auditor"]) as server:
+        home = build_home(root, customers=16)  # while the server starts
+        server.wait_healthy()
+        yield Stack(server, home)
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Path:
+    """Session-scoped so that it is checked before the (slow) Airflow fixtures."""
+    if not CHROMIUM.exists():
+        reason = f"Chromium not found at {CHROMIUM} (apt-get install chromium)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{reason}; required when CI=true")
+        pytest.skip(reason)
+    return CHROMIUM
+
+
+@pytest.fixture(scope="module")
+def browser(chromium: Path) -> Iterator:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+def logged_in(browser, stack: Stack, user: str):
+    """A page signed in through Airflow's login form, landed on /missiva/."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+    page = context.new_page()
+    page.on("dialog", lambda dialog: DIALOGS.append(dialog.message) or dialog.dismiss())
+    page.goto(f"{stack.url}/missiva/")  # not signed in: sent to the login page
+    assert "/auth/login" in page.url
+    page.fill("input[name=username]", user)
+    page.fill("input[name=password]", stack.server.passwords[user])
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{stack.url}/missiva/")
+    return page
+
+
+@pytest.fixture(scope="module")
+def auditor_page(browser, stack: Stack):
+    page = logged_in(browser, stack, "auditor")
+    yield page
+    page.context.close()
+
+
+@pytest.fixture(scope="module")
+def viewer_page(browser, stack: Stack):
+    page = logged_in(browser, stack, "viewer")
+    yield page
+    page.context.close()
+
+
+def download(page, selector: str) -> bytes:
+    with page.expect_download() as info:
+        page.click(selector)
+    return Path(info.value.path()).read_bytes()
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def test_anonymous_requests_are_refused(stack: Stack) -> None:
+    comm = stack.home.first("email")
+    urls = [
+        f"{stack.url}/missiva/",
+        f"{stack.url}/missiva/customers/{comm.customer_id}",
+        stack.page_url(comm),
+        stack.page_url(comm, "/artifact?download=1"),
+        stack.page_url(comm, "/attachments/0"),
+    ]
+    with httpx.Client(follow_redirects=False) as client:
+        for url in urls:
+            assert client.get(url).status_code == 401, url
+            forged = client.get(url, headers={"Authorization": "Bearer not-a-jwt"})
+            assert forged.status_code in (401, 403), url
+            stale = client.get(url, headers={"Cookie": "_token=not-a-jwt"})
+            assert stale.status_code in (401, 403), url
+        browser_like = client.get(urls[0], headers={"Accept": "text/html"})
+        assert browser_like.status_code == 303
+        assert browser_like.headers["location"] == "/auth/login?next=%2Fmissiva%2F"
+        assert client.get(f"{stack.url}/missiva/static/auditor.css").status_code == 200
+
+
+def test_search_by_journey_run_and_dates(auditor_page, stack: Stack) -> None:
+    page = auditor_page
+    days = sorted({c.created_at.date().isoformat() for c in stack.home.communications})
+    page.goto(f"{stack.url}/missiva/")
+    page.fill("input[name=journey]", "onboarding")
+    page.fill("input[name=run_id]", "scheduled__2026-11-02T00:00:00+00:00")
+    page.fill("input[name=since]", days[0])
+    page.fill("input[name=until]", days[-1])
+    page.click("button[type=submit]")
+    total = len(stack.home.communications)
+    assert page.inner_text("[data-testid=count]") == f"{total} communications"
+    page.fill("input[name=run_id]", "manual__never")
+    page.click("button[type=submit]")
+    assert page.inner_text("[data-testid=count]") == "0 communications"
+
+
+def test_auditor_finds_opens_and_downloads(auditor_page, stack: Stack) -> None:
+    page = auditor_page
+    emailed, paper = stack.home.first("email"), stack.home.first("paper")
+    page.goto(f"{stack.url}/missiva/")
+
+    page.fill("input[name=customer_id]", emailed.customer_id)
+    page.click("button[type=submit]")
+    assert page.inner_text("[data-testid=count]") == "1 communication"
+    row = page.locator("table.list tbody tr")
+    assert emailed.recipient in row.inner_text()
+    assert "sent" in row.inner_text() and "email" in row.inner_text()
+    assert f"v{emailed.template_version}" in row.inner_text()
+
+    row.locator("a.open").click()
+    page.wait_for_url(stack.page_url(emailed))
+    assert page.inner_text("[data-testid=recipient]") == emailed.recipient
+    run_link = page.locator("[data-testid=dag-run]")
+    assert run_link.get_attribute("href") == (
+        "/dags/onboarding/runs/scheduled__2026-11-02T00%3A00%3A00%2B00%3A00"
+    )
+    assert run_link.get_attribute("target") == "_top"
+    events = page.inner_text("[data-testid=events]")
+    assert "composed" in events and "sending" in events and "sent" in events
+    page.screenshot(path=str(SCREENSHOT), full_page=True)
+
+    eml = download(page, "[data-testid=download-artifact]")
+    assert sha256(eml) == emailed.artifact_sha256
+    pdf = download(page, "[data-testid=download-attachment]")
+    assert pdf.startswith(b"%PDF-")
+    assert sha256(pdf) == sha256(stack.attached_pdf(emailed))
+    assert page.inner_text("[data-testid=attachment-sha256]") == sha256(pdf)
+
+    page.goto(stack.page_url(paper))
+    letter = download(page, "[data-testid=download-artifact]")
+    assert letter.startswith(b"%PDF-") and sha256(letter) == paper.artifact_sha256
+    inline = page.context.request.get(stack.page_url(paper, "/artifact"))
+    assert inline.headers["content-type"] == "application/pdf"
+    assert inline.headers["content-disposition"].startswith("inline")
+
+    page.click(f"text={paper.customer_id}")
+    timeline = page.inner_text("[data-testid=timeline]")
+    for kind in ("composed", "sending", "sent"):
+        assert kind in timeline
+    assert "paper" in timeline
+
+    # each artifact opened is in Airflow's audit log, with who opened it
+    with sqlite3.connect(stack.server.airflow_home / "airflow.db") as db:
+        logged = db.execute(
+            "SELECT event, owner FROM log WHERE event LIKE 'missiva.%' AND owner = 'auditor'"
+        ).fetchall()
+    assert {e for e, _ in logged} == {
+        "missiva.communication",
+        "missiva.artifact",
+        "missiva.attachment",
+    }
+
+
+def test_customer_data_is_shown_as_text_never_run(auditor_page, stack: Stack) -> None:
+    """The seed injects markup into names; the page shows it escaped, and no script runs."""
+    page = auditor_page
+    injected = [
+        (c, value)
+        for c in stack.home.communications
+        for value in stack.input_record(c).values()
+        if isinstance(value, str) and "<script" in value
+    ]
+    assert injected, "the seed no longer injects markup: pick another probe"
+    comm, value = injected[0]
+    page.goto(stack.page_url(comm))
+    assert value in page.inner_text("[data-testid=record]")
+    assert page.locator("main script").count() == 0
+    assert DIALOGS == []
+
+
+def test_the_nav_entry_embeds_the_page(auditor_page, stack: Stack) -> None:
+    page = auditor_page
+    page.goto(f"{stack.url}/plugin/communications")
+    nav = page.get_by_role("link", name="Communications")
+    nav.first.wait_for()
+    frame = page.frame_locator("iframe")
+    assert frame.locator("h1").inner_text() == "Communications"
+
+
+def test_non_auditor_sees_contact_data_masked(viewer_page, stack: Stack) -> None:
+    page = viewer_page
+    emailed = stack.home.first("email")
+    page.fill("input[name=customer_id]", emailed.customer_id)
+    page.click("button[type=submit]")
+    assert page.inner_text("[data-testid=count]") == "1 communication"
+    assert emailed.recipient not in page.content()
+    assert "•••" in page.inner_text("table.list")
+
+    page.goto(stack.page_url(emailed))
+    assert "contact data masked" in page.inner_text("[data-testid=who]")
+    assert emailed.recipient not in page.content()
+    assert page.inner_text("[data-testid=recipient]").startswith(f"{emailed.recipient[0]}•••@")
+    record = page.inner_text("[data-testid=record]")
+    assert emailed.customer_id in record
+    person = stack.input_record(emailed)
+    for field in ("first_name", "last_name", "email", "phone", "address_line1", "city"):
+        assert str(person[field]) not in page.inner_text("main"), field
+    assert page.locator("[data-testid=download-artifact]").count() == 0
+    assert page.locator("[data-testid=artifact-sha256]").inner_text() == emailed.artifact_sha256
+    refused = page.context.request.get(stack.page_url(emailed, "/artifact?download=1"))
+    assert refused.status == 403
+
+    paper = stack.home.first("paper")
+    page.goto(stack.page_url(paper))
+    *contact, _country = paper.recipient.splitlines()  # name, street, town (the country is shown)
+    for line in contact:
+        assert line not in page.inner_text("main"), line
+
+    page.click(f"text={paper.customer_id}")
+    assert "sent" in page.inner_text("[data-testid=timeline]")
+    for line in contact:
+        assert line not in page.inner_text("main"), line
+
+
+def bearer(stack: Stack, user: str) -> dict[str, str]:
+    token = httpx.post(
+        f"{stack.url}/auth/token",
+        json={"username": user, "password": stack.server.passwords[user]},
+    ).json()["access_token"]
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_an_airflow_admin_is_not_an_auditor(stack: Stack) -> None:
+    emailed = stack.home.first("email")
+    with httpx.Client(headers=bearer(stack, "admin")) as client:
+        page = client.get(stack.page_url(emailed))
+        assert page.status_code == 200
+        assert emailed.recipient not in page.text
+        assert client.get(stack.page_url(emailed, "/artifact")).status_code == 403
+        assert client.get(stack.page_url(emailed, "/attachments/0")).status_code == 403
+
+
+def test_an_altered_artifact_is_never_served(stack: Stack) -> None:
+    """Runs last: it alters one archived letter (of a communication no other test uses)."""
+    comm = [c for c in stack.home.communications if c.status == "sent"][-1]
+    assert comm not in (stack.home.first("email"), stack.home.first("paper"))
+    path = Path(unquote(urlsplit(comm.artifact_uri).path))
+    path.chmod(0o644)
+    path.write_bytes(path.read_bytes() + b"%% altered")
+    with httpx.Client(headers=bearer(stack, "auditor")) as client:
+        refused = client.get(stack.page_url(comm, "/artifact?download=1"))
+        assert refused.status_code == 409
+        assert "does not match its sha256" in refused.json()["detail"]
+        page = client.get(stack.page_url(comm))
+        assert page.status_code == 200
+        assert "archive check failed" in page.text
+        assert "download-artifact" not in page.text

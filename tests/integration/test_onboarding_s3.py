@@ -1,0 +1,50 @@
+"""The onboarding DAG archiving to S3 (a real SeaweedFS with Object Lock) through the
+``missiva_archive`` Airflow Connection: every ledger row points at an object that
+exists, locked objects cannot be deleted, and `audit verify` passes on S3."""
+
+import json
+
+import botocore.exceptions
+import pytest
+from support import run_dag
+
+from missiva.audit import verify
+from missiva.ledger import Ledger
+from missiva.store_s3 import S3ArtifactStore, ensure_bucket
+
+pytestmark = pytest.mark.e2e
+BUCKET = "missiva-onboarding-archive"
+
+
+def test_onboarding_archives_to_s3_with_object_lock(journey_env, seaweedfs, monkeypatch):
+    home, _ = journey_env
+    client = seaweedfs.client()
+    ensure_bucket(client, BUCKET, object_lock=True)
+    extra = {
+        "bucket": BUCKET,
+        "prefix": "onboarding",
+        "endpoint_url": seaweedfs.endpoint_url,
+        "region_name": seaweedfs.region,
+        "retention_mode": "COMPLIANCE",
+        "retention_days": 1,
+    }
+    conn = {"conn_type": "aws", "login": seaweedfs.access_key, "password": seaweedfs.secret_key}
+    monkeypatch.setenv("AIRFLOW_CONN_MISSIVA_ARCHIVE", json.dumps(conn | {"extra": extra}))
+
+    assert run_dag().state == "success"
+
+    ledger = Ledger(f"sqlite:///{home / 'ledger.db'}")
+    sent = [c for c in ledger.communications() if c.status == "sent"]
+    assert sent and not (home / "archive").exists(), "nothing archived locally"
+    for comm in sent:
+        assert comm.artifact_uri.startswith(f"s3://{BUCKET}/onboarding/sha256/")
+        key = comm.artifact_uri.removeprefix(f"s3://{BUCKET}/")
+        head = client.head_object(Bucket=BUCKET, Key=key)
+        assert head["ObjectLockMode"] == "COMPLIANCE"
+    locked = sent[0].artifact_uri.removeprefix(f"s3://{BUCKET}/")
+    version = client.head_object(Bucket=BUCKET, Key=locked)["VersionId"]
+    with pytest.raises(botocore.exceptions.ClientError):
+        client.delete_object(Bucket=BUCKET, Key=locked, VersionId=version)
+
+    store = S3ArtifactStore(client, BUCKET, prefix="onboarding")
+    assert verify(ledger, store) == []

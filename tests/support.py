@@ -1,0 +1,51 @@
+"""Helpers shared by the test packages (importable: pytest puts tests/ on sys.path)."""
+
+import socket
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from missiva.run_context import RunContext
+from missiva.settings import Settings
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+RUN_AT = datetime(2026, 11, 3, tzinfo=UTC)  # a daily run whose data interval is 2026-11-02
+
+#: The onboarding run for the data interval 2026-11-02, for stages run without Airflow.
+ONBOARDING_RUN = RunContext(
+    dag_id="onboarding",
+    run_id="scheduled__2026-11-02T00:00:00+00:00",
+    task_id="extract",
+    try_number=1,
+    interval_start=RUN_AT - timedelta(days=1),
+    interval_end=RUN_AT,
+)
+
+
+def run_dag(dag_id: str = "onboarding", logical_date: datetime = RUN_AT):
+    """``dag.test()`` of one of the repository's DAGs (needs the ``airflow_db`` fixture)."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(dag_folder=REPO / "dags").get_dag(dag_id).test(logical_date=logical_date)
+
+
+def settings_for(root: Path) -> Settings:
+    """Missiva settings with every piece of state under ``root`` (no environment read)."""
+    return Settings(
+        home=root,
+        ledger_url=f"sqlite:///{root / 'ledger.db'}",
+        core_db=root / "core.db",
+        archive_url=(root / "archive").as_uri(),
+        staging_dir=root / "staging",
+        print_dir=root / "print",
+        sender="Missiva Assicurazioni <welcome@missiva.example>",
+        message_id_domain="missiva.example",
+    )

@@ -1,0 +1,270 @@
+"""Print batches: householding, postal order, duplex padding, manifests, read back with pypdf."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import stat
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from pypdf import PdfReader
+
+from missiva.channels.print_batch import (
+    Letter,
+    PrintBatchConflict,
+    PrintBatchError,
+    build_print_batches,
+    household_key,
+)
+
+A4 = (595, 842)
+LETTER_US = (612, 792)
+
+
+def make_pdf(label: str, pages: int, size: tuple[int, int] = A4) -> bytes:
+    """A small valid PDF whose page ``i`` reads ``<label> page <i>``."""
+    width, height = size
+    kids = " ".join(f"{4 + 2 * i} 0 R" for i in range(pages))
+    objects = [
+        "<< /Type /Catalog /Pages 2 0 R >>",
+        f"<< /Type /Pages /Kids [{kids}] /Count {pages} >>",
+        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
+    for i in range(pages):
+        content = f"BT /F1 12 Tf 72 720 Td ({label} page {i + 1}) Tj ET"
+        objects.append(
+            f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 {width} {height}] "
+            f"/Resources << /Font << /F1 3 0 R >> >> /Contents {5 + 2 * i} 0 R >>"
+        )
+        objects.append(f"<< /Length {len(content)} >>\nstream\n{content}\nendstream")
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += f"{number} 0 obj\n{body}\nendobj\n".encode()
+    xref = len(out)
+    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
+    out += "".join(f"{o:010d} 00000 n \n" for o in offsets).encode()
+    trailer = f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n"
+    out += trailer.encode()
+    return bytes(out)
+
+
+def letter(
+    cid: str,
+    pages: int,
+    name: str,
+    street: str,
+    postal: str,
+    city: str,
+    country: str,
+    size: tuple[int, int] = A4,
+) -> Letter:
+    return Letter(
+        communication_id=cid,
+        pdf=make_pdf(cid, pages, size),
+        address_lines=(name, street, f"{postal} {city}", country),
+        postal_code=postal,
+        country=country,
+    )
+
+
+def texts(path: Path) -> list[str]:
+    return [page.extract_text().strip() for page in PdfReader(path).pages]
+
+
+def folder_state(folder: Path) -> dict[str, tuple[bytes, int]]:
+    return {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in sorted(folder.iterdir())}
+
+
+@pytest.fixture
+def letters() -> list[Letter]:
+    """Six letters, five envelopes: c-02 and c-05 share one (same addressee, spelled apart)."""
+    return [
+        letter("c-01", 1, "Anna Verdi", "Via Po, 3", "20121", "Milano", "IT"),
+        letter("c-02", 3, "Giulia Bianchi", "Via della Libertà, 1", "00184", "Roma", "IT"),
+        letter("c-03", 2, "John Smith", "10 Downing Street", "SW1A 2AA", "London", "GB"),
+        letter("c-04", 1, "Luca Bianchi", "Via della Libertà, 1", "00184", "Roma", "IT"),
+        letter("c-05", 2, "GIULIA  BIANCHI", "via della liberta 1", "00184", "ROMA", "it"),
+        letter("c-06", 1, "Hans Muster", "Hauptstraße 5", "10115", "Berlin", "DE"),
+    ]
+
+
+def test_household_key_folds_spelling_but_keeps_the_addressee(letters: list[Letter]) -> None:
+    by_id = {x.communication_id: x for x in letters}
+    assert household_key(by_id["c-02"]) == household_key(by_id["c-05"])
+    assert household_key(by_id["c-02"]) != household_key(by_id["c-04"])  # another person
+    spaced = Letter("x", b"", ("A B", "Road 1"), "sw1a 2aa", "GB")
+    tight = Letter("y", b"", ("a b", "road 1"), "SW1A2AA", "gb")
+    assert household_key(spaced) == household_key(tight)
+
+
+def test_householding_sorting_pages_and_sheets(tmp_path: Path, letters: list[Letter]) -> None:
+    (batch,) = build_print_batches(letters, tmp_path, run_label="welcome-2026-11-03")
+    manifest = json.loads(batch.manifest_path.read_bytes())
+    assert manifest == batch.manifest
+    envelopes = manifest["envelopes"]
+    # country, then postal code: DE 10115, GB SW1A 2AA, IT 00184 (x2 households), IT 20121
+    assert [e["communication_ids"] for e in envelopes] == [
+        ["c-06"],
+        ["c-03"],
+        ["c-02", "c-05"],
+        ["c-04"],
+        ["c-01"],
+    ]
+    assert [e["envelope_number"] for e in envelopes] == [1, 2, 3, 4, 5]
+    # duplex: every letter padded to an even page count
+    assert [e["pages"] for e in envelopes] == [2, 2, 6, 2, 2]
+    assert [e["sheets"] for e in envelopes] == [1, 1, 3, 1, 1]
+    assert [e["start_page"] for e in envelopes] == [1, 3, 5, 11, 13]
+    giulia = envelopes[2]
+    assert giulia["address_lines"] == ["Giulia Bianchi", "Via della Libertà, 1", "00184 Roma", "IT"]
+    assert giulia["letters"] == [
+        {"communication_id": "c-02", "pages": 3, "blank_pages": 1, "start_page": 5},
+        {"communication_id": "c-05", "pages": 2, "blank_pages": 0, "start_page": 9},
+    ]
+    assert manifest["totals"] == {"envelopes": 5, "letters": 6, "pages": 14, "sheets": 7}
+
+    pages = texts(batch.pdf_path)
+    assert len(pages) == 14 == manifest["pdf"]["pages"]
+    assert pages[4:10] == [
+        "c-02 page 1",
+        "c-02 page 2",
+        "c-02 page 3",
+        "",  # the duplex blank: c-05 starts on its own sheet
+        "c-05 page 1",
+        "c-05 page 2",
+    ]
+    for envelope in envelopes:  # every envelope starts where the manifest says
+        first = envelope["communication_ids"][0]
+        assert pages[envelope["start_page"] - 1] == f"{first} page 1"
+    assert manifest["pdf"]["sha256"] == hashlib.sha256(batch.pdf_path.read_bytes()).hexdigest()
+    assert manifest["pdf"]["file"] == batch.pdf_path.name == "welcome-2026-11-03-b0001.pdf"
+
+
+def test_blank_page_matches_the_letter_size(tmp_path: Path) -> None:
+    us = letter("c-us", 1, "Jane Roe", "1 Main St", "10001", "New York", "US", LETTER_US)
+    (batch,) = build_print_batches([us], tmp_path, run_label="r")
+    reader = PdfReader(batch.pdf_path)
+    assert [(float(p.mediabox.width), float(p.mediabox.height)) for p in reader.pages] == [
+        LETTER_US,
+        LETTER_US,
+    ]
+
+
+def test_simplex_adds_no_blank_pages(tmp_path: Path, letters: list[Letter]) -> None:
+    (batch,) = build_print_batches(letters, tmp_path, run_label="r", duplex=False)
+    envelopes = batch.manifest["envelopes"]
+    assert [e["pages"] for e in envelopes] == [1, 2, 5, 1, 1]
+    assert [e["sheets"] for e in envelopes] == [1, 2, 5, 1, 1]
+    assert batch.manifest["totals"]["pages"] == 10 == len(PdfReader(batch.pdf_path).pages)
+    assert "" not in texts(batch.pdf_path)
+
+
+def test_batches_hold_at_most_n_envelopes(tmp_path: Path, letters: list[Letter]) -> None:
+    batches = build_print_batches(letters, tmp_path, run_label="r", max_envelopes=2)
+    assert [b.batch_id for b in batches] == ["r-b0001", "r-b0002", "r-b0003"]
+    assert [len(b.manifest["envelopes"]) for b in batches] == [2, 2, 1]
+    assert [b.manifest["batch_count"] for b in batches] == [3, 3, 3]
+    second = batches[1]
+    assert [e["envelope_number"] for e in second.manifest["envelopes"]] == [1, 2]
+    assert [e["start_page"] for e in second.manifest["envelopes"]] == [1, 7]
+    assert texts(second.pdf_path)[0] == "c-02 page 1"
+    assert len(PdfReader(second.pdf_path).pages) == second.manifest["totals"]["pages"] == 8
+    ids = [c for b in batches for e in b.manifest["envelopes"] for c in e["communication_ids"]]
+    assert sorted(ids) == [f"c-0{n}" for n in range(1, 7)]  # each letter exactly once
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        f"r-b000{n}{suffix}" for n in (1, 2, 3) for suffix in (".manifest.json", ".pdf")
+    ]
+
+
+def test_deterministic_whatever_the_input_order(tmp_path: Path, letters: list[Letter]) -> None:
+    shuffled = letters[:]
+    random.Random(3).shuffle(shuffled)
+    assert shuffled != letters
+    build_print_batches(letters, tmp_path / "a", run_label="r", max_envelopes=3)
+    build_print_batches(shuffled, tmp_path / "b", run_label="r", max_envelopes=3)
+    a = {p.name: p.read_bytes() for p in (tmp_path / "a").iterdir()}
+    b = {p.name: p.read_bytes() for p in (tmp_path / "b").iterdir()}
+    assert a == b
+    assert len(a) == 4
+    assert b"created_at" not in b"".join(a.values())
+
+
+def test_rerun_is_idempotent(tmp_path: Path, letters: list[Letter]) -> None:
+    first = build_print_batches(letters, tmp_path, run_label="r", max_envelopes=2)
+    before = folder_state(tmp_path)
+    again = build_print_batches(list(reversed(letters)), tmp_path, run_label="r", max_envelopes=2)
+    assert folder_state(tmp_path) == before  # same names, same bytes, not even rewritten
+    assert [b.manifest for b in again] == [b.manifest for b in first]
+
+
+def test_rerun_repairs_a_batch_whose_manifest_was_never_written(
+    tmp_path: Path, letters: list[Letter]
+) -> None:
+    (batch,) = build_print_batches(letters, tmp_path, run_label="r")
+    manifest = batch.manifest_path.read_bytes()
+    batch.manifest_path.unlink()  # crashed between the PDF and its manifest
+    build_print_batches(letters, tmp_path, run_label="r")
+    assert batch.manifest_path.read_bytes() == manifest
+
+
+def test_different_letters_for_the_same_run_are_refused(
+    tmp_path: Path, letters: list[Letter]
+) -> None:
+    build_print_batches(letters, tmp_path, run_label="r")
+    before = folder_state(tmp_path)
+    with pytest.raises(PrintBatchConflict, match="may already be printed"):
+        build_print_batches(letters[:-1], tmp_path, run_label="r")
+    with pytest.raises(PrintBatchConflict):
+        build_print_batches(letters, tmp_path, run_label="r", duplex=False)
+    assert folder_state(tmp_path) == before
+    build_print_batches(letters[:-1], tmp_path, run_label="r2")  # a new label is fine
+
+
+def test_files_readable_by_the_print_pickup(tmp_path: Path, letters: list[Letter]) -> None:
+    old = os.umask(0o022)
+    try:
+        (batch,) = build_print_batches(letters, tmp_path, run_label="r")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(batch.pdf_path.stat().st_mode) == 0o644
+    assert stat.S_IMODE(batch.manifest_path.stat().st_mode) == 0o644
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r-b0001.manifest.json", "r-b0001.pdf"]
+
+
+def test_created_at_only_when_given(tmp_path: Path, letters: list[Letter]) -> None:
+    when = datetime(2026, 11, 3, 6, 0, tzinfo=UTC)
+    (batch,) = build_print_batches(letters, tmp_path, run_label="r", created_at=when)
+    assert batch.manifest["created_at"] == "2026-11-03T06:00:00+00:00"
+
+
+def test_no_letters_no_files(tmp_path: Path) -> None:
+    assert build_print_batches([], tmp_path / "out", run_label="r") == []
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"run_label": "../etc"}, "file name"),
+        ({"max_envelopes": 0}, "at least 1"),
+    ],
+)
+def test_bad_options_refused(tmp_path: Path, letters: list[Letter], change, message) -> None:
+    options = {"run_label": "r", **change}
+    with pytest.raises(PrintBatchError, match=message):
+        build_print_batches(letters, tmp_path, **options)
+
+
+def test_bad_letters_refused_by_name(tmp_path: Path, letters: list[Letter]) -> None:
+    with pytest.raises(PrintBatchError, match="c-01 appears twice"):
+        build_print_batches([*letters, letters[0]], tmp_path, run_label="r")
+    broken = Letter("c-bad", b"not a pdf", ("X",), "1", "IT")
+    with pytest.raises(PrintBatchError, match="c-bad: unreadable PDF"):
+        build_print_batches([*letters, broken], tmp_path, run_label="r")
+    assert list(tmp_path.iterdir()) == []

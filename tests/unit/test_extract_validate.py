@@ -1,0 +1,224 @@
+"""Tests for the extract (SQL on a seeded core DB) and the validation gate (GX suite)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+from contextlib import closing
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from missiva.extract import ExtractError, extract
+from missiva.journeys import ONBOARDING
+from missiva.seed import SeedReport, seed
+
+JOINED_ON = date(2026, 11, 2)
+START = datetime(2026, 11, 2, tzinfo=UTC)
+END = START + timedelta(days=1)
+SUITE = ONBOARDING.suite
+SQL = ONBOARDING.extract_sql
+SCHEMA = json.loads(SUITE.read_text())["expectations"][0]["kwargs"]["column_set"]
+
+DEFECT_REASON = {
+    "duplicate_customer_id": "expect_column_values_to_be_unique(customer_id)",
+    "invalid_email": "expect_column_values_to_match_regex(email)",
+    "missing_address": "expect_column_values_to_not_be_null(address_line1)",
+    "crlf_in_name": "expect_column_values_to_not_match_regex(first_name)",
+    "unsupported_language": "expect_column_values_to_be_in_set(language)",
+}
+# Clean rows the seeder plants with names that look like attacks or break naive code.
+HOSTILE_MARKERS = ("{{ 7*7 }}", "<script>", "Ζωή", "李", "D'Angelo")
+
+
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory: pytest.TempPathFactory) -> SeedReport:
+    return seed(tmp_path_factory.mktemp("core") / "core.db", customers=60, joined_on=JOINED_ON)
+
+
+@pytest.fixture(scope="module")
+def records(seeded: SeedReport) -> list[dict[str, Any]]:
+    frame = extract(f"sqlite:///{seeded.db_path}", SQL, START, END)
+    return frame.to_dict(orient="records")
+
+
+def broken_copy(seeded: SeedReport, tmp_path: Path, *statements: str) -> str:
+    """A copy of the core DB with ``statements`` applied; its SQLAlchemy URL."""
+    path = tmp_path / "broken.db"
+    shutil.copy(seeded.db_path, path)
+    with closing(sqlite3.connect(path)) as conn, conn:
+        for statement in statements:
+            conn.execute(statement)
+    return f"sqlite:///{path}"
+
+
+# --- extract ------------------------------------------------------------------------
+
+
+def test_extract_returns_the_intervals_rows(seeded: SeedReport, records: list[dict]) -> None:
+    assert len(records) == seeded.in_interval
+    assert seeded.in_interval < seeded.customers  # some rows are outside the interval
+    assert list(records[0]) == SCHEMA
+    for record in records:
+        assert "2026-11-02 00:00:00" <= record["joined_at"] < "2026-11-03 00:00:00"
+    row_ids = [r["row_id"] for r in records]
+    assert row_ids == sorted(row_ids)
+    assert set(seeded.defects) | set(seeded.suppressions) <= set(row_ids)
+
+
+def test_extract_interval_is_half_open(seeded: SeedReport, records: list[dict]) -> None:
+    times = sorted(r["joined_at"] for r in records)
+    assert times[0] == "2026-11-02 00:00:00"
+    assert times[-1] == "2026-11-02 23:59:59"
+    previous = extract(f"sqlite:///{seeded.db_path}", SQL, START - timedelta(days=1), START)
+    assert "2026-11-01 23:59:59" in set(previous["joined_at"])
+    assert len(previous) + len(records) == seeded.customers
+
+
+def test_extract_uses_python_values_and_none_for_null(records: list[dict]) -> None:
+    assert any(r["address_line2"] is None for r in records)
+    assert all(isinstance(r["row_id"], int) for r in records)
+    assert all(r["consent_email_transactional"] in (0, 1) for r in records)
+
+
+def test_extract_of_an_empty_interval_keeps_the_schema(seeded: SeedReport) -> None:
+    day = datetime(2030, 1, 1, tzinfo=UTC)
+    frame = extract(f"sqlite:///{seeded.db_path}", SQL, day, day + timedelta(days=1))
+    assert len(frame) == 0
+    assert list(frame.columns) == SCHEMA
+
+
+def test_extract_converts_aware_datetimes_to_utc(seeded: SeedReport, records) -> None:
+    rome = ZoneInfo("Europe/Rome")  # UTC+1 in November
+    start, end = START.astimezone(rome), END.astimezone(rome)
+    assert (start, end) == (START, END)  # the same instants
+    frame = extract(f"sqlite:///{seeded.db_path}", SQL, start, end)
+    assert list(frame["row_id"]) == [r["row_id"] for r in records]
+
+
+def test_extract_with_missing_table_names_it(seeded: SeedReport, tmp_path: Path) -> None:
+    url = broken_copy(seeded, tmp_path, "DROP TABLE customers")
+    with pytest.raises(ExtractError, match="customers") as caught:
+        extract(url, SQL, START, END)
+    assert "onboarding_extract.sql" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "ALTER TABLE customers DROP COLUMN email",
+        "ALTER TABLE customers RENAME COLUMN email TO email_address",
+    ],
+    ids=["dropped", "renamed"],
+)
+def test_extract_with_missing_column_names_it(
+    seeded: SeedReport, tmp_path: Path, statement: str
+) -> None:
+    url = broken_copy(seeded, tmp_path, statement)
+    with pytest.raises(ExtractError, match=r"no such column: c\.email"):
+        extract(url, SQL, START, END)
+
+
+def test_extract_with_rebuilt_table_without_column(seeded: SeedReport, tmp_path: Path) -> None:
+    """The customers table rebuilt by hand (as an old SQLite would have to) without email."""
+    with closing(sqlite3.connect(seeded.db_path)) as conn:
+        columns = [row[1] for row in conn.execute("PRAGMA table_info(customers)")]
+    kept = ", ".join(c for c in columns if c != "email")
+    url = broken_copy(
+        seeded,
+        tmp_path,
+        f"CREATE TABLE customers_new AS SELECT {kept} FROM customers",
+        "DROP TABLE customers",
+        "ALTER TABLE customers_new RENAME TO customers",
+    )
+    with pytest.raises(ExtractError, match=r"email"):
+        extract(url, SQL, START, END)
+
+
+# --- validate (Great Expectations: slow first import, so share the outcome) ---------
+
+
+@pytest.fixture(scope="module")
+def validation():
+    """The validation module, imported once (GX itself loads on the first validate call)."""
+    from missiva import validation
+
+    return validation
+
+
+@pytest.fixture(scope="module")
+def outcome(validation, records: list[dict]):
+    return validation.validate(records, SUITE)
+
+
+def test_every_defect_row_is_quarantined_with_its_expectation(seeded: SeedReport, outcome) -> None:
+    assert set(seeded.defects.values()) == set(DEFECT_REASON)  # every kind was injected
+    for row_id, kind in seeded.defects.items():
+        reasons = outcome.quarantined.get(row_id)
+        assert reasons, f"row {row_id} ({kind}) was not quarantined"
+        assert any(r.startswith(DEFECT_REASON[kind] + ": ") for r in reasons), (kind, reasons)
+
+
+def test_only_defect_rows_are_quarantined(seeded: SeedReport, records, outcome) -> None:
+    assert set(outcome.quarantined) == set(seeded.defects)
+    valid_ids = [r["row_id"] for r in outcome.valid]
+    assert sorted(valid_ids + list(outcome.quarantined)) == [r["row_id"] for r in records]
+    # valid records pass through unchanged
+    by_id = {r["row_id"]: r for r in records}
+    assert all(r == by_id[r["row_id"]] for r in outcome.valid)
+
+
+def test_suppressions_are_not_a_data_quality_matter(seeded: SeedReport, outcome) -> None:
+    assert not set(seeded.suppressions) & set(outcome.quarantined)
+
+
+def test_hostile_but_valid_names_are_not_quarantined(records, outcome) -> None:
+    hostile = {
+        r["row_id"]
+        for r in records
+        if any(m in f"{r['first_name']} {r['last_name']}" for m in HOSTILE_MARKERS)
+    }
+    assert len(hostile) == len(HOSTILE_MARKERS)  # all planted in this interval
+    assert hostile <= {r["row_id"] for r in outcome.valid}
+
+
+def test_missing_column_fails_the_batch(validation, records) -> None:
+    without_email = [{k: v for k, v in r.items() if k != "email"} for r in records]
+    with pytest.raises(validation.BatchValidationError) as caught:
+        validation.validate(without_email, SUITE)
+    message = str(caught.value)
+    assert "expect_table_columns_to_match_set" in message
+    assert "'missing': ['email']" in message
+    assert "nothing will be sent" in message
+
+
+def test_mostly_malformed_emails_fail_the_batch(validation, records) -> None:
+    broken = [dict(r, email=f"customer{r['row_id']}-at-example.com") for r in records]
+    with pytest.raises(
+        validation.BatchValidationError, match=r"expect_column_values_to_match_regex\(email\)"
+    ):
+        validation.validate(broken, SUITE)
+
+
+def test_duplicate_source_ids_fail_the_batch(validation, records) -> None:
+    duplicated = [*records, dict(records[1], customer_id="C999999")]
+    with pytest.raises(
+        validation.BatchValidationError, match=r"expect_column_values_to_be_unique\(row_id\)"
+    ):
+        validation.validate(duplicated, SUITE)
+
+
+def test_empty_batch_validates_with_no_errors(validation) -> None:
+    """A day nobody joined: the extract's columns are known even without rows."""
+    result = validation.validate([], SUITE, SCHEMA)
+    assert result.valid == []
+    assert result.quarantined == {}
+
+
+def test_empty_batch_with_the_wrong_columns_fails(validation) -> None:
+    with pytest.raises(validation.BatchValidationError, match="expect_table_columns_to_match_set"):
+        validation.validate([], SUITE, [c for c in SCHEMA if c != "email"])

@@ -1,0 +1,96 @@
+"""A permanent refusal by the mail server: the e-mail is recorded failed with the server's
+reason, the letter goes to paper instead (once), and the run still adds up."""
+
+from dataclasses import replace
+from datetime import UTC, date, datetime
+
+from missiva import pipeline
+from missiva.delivery import SmtpSettings
+from missiva.journeys import ONBOARDING
+from missiva.ledger import Ledger, fallback_key
+from missiva.report import summarize
+from missiva.run_context import RunContext
+from missiva.seed import seed
+
+RUN = RunContext(
+    "onboarding", "manual__fallback", "t", 1,
+    datetime(2026, 11, 2, tzinfo=UTC), datetime(2026, 11, 3, tzinfo=UTC),
+)  # fmt: skip
+
+
+def test_refused_email_falls_back_to_paper_once(missiva_home, smtp_server_factory):
+    settings = missiva_home
+    seed(settings.core_db, customers=24, seed=3, joined_on=date(2026, 11, 2))
+    pipeline.extract_stage(ONBOARDING, RUN, settings, f"sqlite:///{settings.core_db}")
+    chunks = pipeline.validate_stage(ONBOARDING, RUN, settings, 50)
+    for chunk in chunks:
+        pipeline.compose_stage(ONBOARDING, replace(RUN, task_id="compose"), settings, chunk)
+    ledger = Ledger(settings.ledger_url)
+    emails = [c for c in ledger.communications() if c.channel == "email"]
+    victim = emails[0]
+
+    with smtp_server_factory() as server:
+        server.handler.refuse.add(victim.recipient)
+        smtp = SmtpSettings(server.host, server.port, timeout=10)
+        for _ in range(2):  # the second pass is a retry: nothing happens twice
+            for chunk in chunks:
+                pipeline.deliver_stage(ONBOARDING, RUN, settings, chunk, lambda: smtp)
+
+    failed = ledger.get(victim.communication_id)
+    assert failed.status == "failed" and "550" in failed.reason
+    (fallback,) = ledger.by_keys([fallback_key(victim.idempotency_key, "paper")]).values()
+    assert fallback.status == "sent" and fallback.channel == "paper"
+    assert "fallback after email refused" in fallback.route_reason
+    assert fallback.customer_id == victim.customer_id
+    printed = settings.print_dir / "onboarding" / "2026-11-02" / f"{fallback.communication_id}.pdf"
+    assert printed.read_bytes()[:5] == b"%PDF-"
+    received = [m.rcpt_tos for m in server.handler.messages]
+    assert (victim.recipient,) not in received
+    assert len(received) == len(emails) - 1, "every other e-mail sent exactly once"
+
+    summary = summarize(ledger, "onboarding", "manual__fallback")
+    assert summary.fallbacks == {"email -> paper": 1}
+    assert summary.accounted == summary.extracted
+
+
+def test_a_hard_bounce_sends_the_next_communication_by_the_fallback(
+    missiva_home, smtp_server_factory
+):
+    import sqlite3
+
+    from missiva.delivery_reports import ingest
+
+    settings = missiva_home
+    seed(settings.core_db, customers=12, seed=4, joined_on=date(2026, 11, 2))
+    next_day = replace(
+        RUN,
+        run_id="manual__next",
+        interval_start=datetime(2026, 11, 3, tzinfo=UTC),
+        interval_end=datetime(2026, 11, 4, tzinfo=UTC),
+    )
+    ledger = Ledger(settings.ledger_url)
+    with smtp_server_factory() as server:
+        smtp = SmtpSettings(server.host, server.port, timeout=10)
+
+        def run_day(run: RunContext) -> None:
+            pipeline.extract_stage(ONBOARDING, run, settings, f"sqlite:///{settings.core_db}")
+            for chunk in pipeline.validate_stage(ONBOARDING, run, settings, 50):
+                pipeline.compose_stage(ONBOARDING, run, settings, chunk)
+                pipeline.deliver_stage(ONBOARDING, run, settings, chunk, lambda: smtp)
+
+        run_day(RUN)
+        bounced = next(c for c in ledger.communications() if c.channel == "email")
+        report = {"communication_id": bounced.communication_id, "event": "hard_bounce"}
+        report["reason"] = "550 5.1.1 no such user"
+        result = ingest(ledger, [report], message_id_domain=settings.message_id_domain)
+        assert result.applied == 1
+        with sqlite3.connect(settings.core_db) as core:  # the customer shows up the next day
+            core.execute(
+                "UPDATE customers SET joined_at = '2026-11-03 09:00:00' WHERE customer_id = ?",
+                (bounced.customer_id,),
+            )
+        run_day(next_day)
+    assert ledger.get(bounced.communication_id).status == "bounced"
+    (again,) = [c for c in ledger.trace(bounced.customer_id) if c.business_key == "2026-11-03"]
+    assert again.channel == "paper" and again.status == "sent"
+    assert "hard-bounced before" in again.route_reason
