@@ -16,7 +16,9 @@ IMMEDIATE``), Postgres a transaction-scoped advisory lock, so the chain never fo
 
 import hashlib
 import json
+import sqlite3
 import threading
+import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -253,11 +255,26 @@ def row_digest(comm: Communication | Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical_json(values).encode()).hexdigest()
 
 
+#: how long a new SQLite connection waits for a lock held by another process
+_SQLITE_BUSY_S = 30.0
+
+
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     dbapi_conn.isolation_level = None  # SQLAlchemy issues BEGIN itself, see _sqlite_begin
     cursor = dbapi_conn.cursor()
-    cursor.execute("PRAGMA busy_timeout=30000")  # first: switching to WAL may wait too
-    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute(f"PRAGMA busy_timeout={int(_SQLITE_BUSY_S * 1000)}")
+    # Switching to WAL upgrades a shared lock to an exclusive one; SQLite answers "database
+    # is locked" at once (no busy wait, to avoid a deadlock) while another process is
+    # creating the schema, so retry until that process commits.
+    deadline = time.monotonic() + _SQLITE_BUSY_S
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            break
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
     cursor.close()
 
 
