@@ -26,9 +26,10 @@ from support import ONBOARDING_RUN, REPO, free_port, settings_for
 
 from missiva import smtp_sink
 from missiva.delivery import SmtpSettings
+from missiva.dispatch import deliver_stage
 from missiva.journeys import ONBOARDING
 from missiva.ledger import Communication, Ledger
-from missiva.pipeline import compose_stage, deliver_stage, extract_stage, validate_stage
+from missiva.pipeline import compose_stage, extract_stage, validate_stage
 from missiva.seed import seed
 from missiva.settings import Settings
 

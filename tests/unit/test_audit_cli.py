@@ -32,12 +32,12 @@ from support import ONBOARDING_RUN
 
 from missiva.cli import main
 from missiva.delivery import SmtpSettings
+from missiva.dispatch import deliver_stage
 from missiva.journeys import ONBOARDING
 from missiva.ledger import Communication, Ledger
 from missiva.pipeline import (
     canonical_json,
     compose_stage,
-    deliver_stage,
     extract_stage,
     validate_stage,
 )

@@ -4,7 +4,7 @@ reason, the letter goes to paper instead (once), and the run still adds up."""
 from dataclasses import replace
 from datetime import UTC, date, datetime
 
-from missiva import pipeline
+from missiva import dispatch, pipeline
 from missiva.delivery import SmtpSettings
 from missiva.journeys import ONBOARDING
 from missiva.ledger import Ledger, fallback_key
@@ -34,7 +34,7 @@ def test_refused_email_falls_back_to_paper_once(missiva_home, smtp_server_factor
         smtp = SmtpSettings(server.host, server.port, timeout=10)
         for _ in range(2):  # the second pass is a retry: nothing happens twice
             for chunk in chunks:
-                pipeline.deliver_stage(ONBOARDING, RUN, settings, chunk, lambda: smtp)
+                dispatch.deliver_stage(ONBOARDING, RUN, settings, chunk, lambda: smtp)
 
     failed = ledger.get(victim.communication_id)
     assert failed.status == "failed" and "550" in failed.reason
@@ -76,7 +76,7 @@ def test_a_hard_bounce_sends_the_next_communication_by_the_fallback(
             pipeline.extract_stage(ONBOARDING, run, settings, f"sqlite:///{settings.core_db}")
             for chunk in pipeline.validate_stage(ONBOARDING, run, settings, 50):
                 pipeline.compose_stage(ONBOARDING, run, settings, chunk)
-                pipeline.deliver_stage(ONBOARDING, run, settings, chunk, lambda: smtp)
+                dispatch.deliver_stage(ONBOARDING, run, settings, chunk, lambda: smtp)
 
         run_day(RUN)
         bounced = next(c for c in ledger.communications() if c.channel == "email")

@@ -30,9 +30,10 @@ from support import ONBOARDING_RUN, settings_for
 
 from missiva.channels.base import TransientFailure
 from missiva.delivery import SmtpSettings
+from missiva.dispatch import deliver_stage
 from missiva.journeys import ONBOARDING
 from missiva.ledger import Ledger
-from missiva.pipeline import compose_stage, deliver_stage, extract_stage, validate_stage
+from missiva.pipeline import compose_stage, extract_stage, validate_stage
 from missiva.report import AccountingError, summarize
 from missiva.seed import SeedReport, seed
 from missiva.settings import Settings

@@ -16,7 +16,7 @@ from datetime import UTC, date, datetime
 from aiosmtpd.controller import Controller
 from support import free_port
 
-from missiva import pipeline
+from missiva import dispatch, pipeline
 from missiva.delivery import SmtpSettings
 from missiva.journeys import ONBOARDING
 from missiva.ledger import Ledger
@@ -31,7 +31,7 @@ RUN = RunContext(
 WORKER = """
 import json, sys
 from datetime import datetime
-from missiva import pipeline
+from missiva import dispatch, pipeline
 from missiva.delivery import SmtpSettings
 from missiva.journeys import ONBOARDING
 from missiva.run_context import RunContext
@@ -40,7 +40,7 @@ run = json.loads(sys.argv[1])
 run = RunContext(**{**run, "interval_start": datetime.fromisoformat(run["interval_start"]),
                     "interval_end": datetime.fromisoformat(run["interval_end"])})
 smtp = SmtpSettings("127.0.0.1", int(sys.argv[2]), timeout=120)
-pipeline.deliver_stage(ONBOARDING, run, Settings.from_env(), 0, lambda: smtp)
+dispatch.deliver_stage(ONBOARDING, run, Settings.from_env(), 0, lambda: smtp)
 """
 
 
@@ -89,8 +89,8 @@ def test_killed_worker_neither_duplicates_nor_loses(missiva_home):
         handler.stall_at = None  # the retry, on a healthy server
         retry = replace(RUN, try_number=2)
         smtp = SmtpSettings("127.0.0.1", port, timeout=10)
-        pipeline.deliver_stage(ONBOARDING, retry, settings, 0, lambda: smtp)
-        pipeline.deliver_stage(ONBOARDING, replace(RUN, try_number=3), settings, 0, lambda: smtp)
+        dispatch.deliver_stage(ONBOARDING, retry, settings, 0, lambda: smtp)
+        dispatch.deliver_stage(ONBOARDING, replace(RUN, try_number=3), settings, 0, lambda: smtp)
     finally:
         controller.stop()
 
@@ -116,7 +116,7 @@ def test_interrupted_print_is_sent_again_once(missiva_home, smtp_server):
     letter = next(c for c in ledger.communications() if c.channel == "paper")
     ledger.transition(letter.communication_id, "composed", "sending")  # killed mid-print
     smtp = SmtpSettings(smtp_server.host, smtp_server.port, timeout=10)
-    pipeline.deliver_stage(ONBOARDING, replace(RUN, try_number=2), settings, 0, lambda: smtp)
+    dispatch.deliver_stage(ONBOARDING, replace(RUN, try_number=2), settings, 0, lambda: smtp)
     assert ledger.get(letter.communication_id).status == "sent"
     folder = settings.print_dir / "onboarding" / "2026-11-02"
     assert len(list(folder.glob(f"{letter.communication_id}*.pdf"))) == 1

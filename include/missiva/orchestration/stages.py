@@ -72,8 +72,8 @@ def compose(journey: Journey, chunk: int) -> int:
 
 
 def deliver(journey: Journey, chunk: int) -> dict:
+    from missiva.dispatch import deliver_stage
     from missiva.orchestration.connections import smtp_settings
-    from missiva.pipeline import deliver_stage
 
     settings, store = _settings_and_store()
     return deliver_stage(journey, _run_context(), settings, chunk, smtp_settings, store=store)

@@ -1,0 +1,41 @@
+"""The artifact one routed communication is delivered as, per channel."""
+
+from datetime import datetime
+from typing import Any
+
+from missiva.composition import Composer, Provenance
+from missiva.journeys import Journey
+from missiva.mime import build_email
+from missiva.routing import Route
+from missiva.settings import Settings
+
+
+def channel_artifact(
+    composer: Composer,
+    journey: Journey,
+    settings: Settings,
+    context: dict[str, Any],
+    chosen: Route,
+    date: datetime,
+) -> tuple[bytes, str, Provenance, dict[str, str]]:
+    """The exact bytes to deliver on ``chosen.channel``, their content type, the template
+    that rendered them and the versions of every block used."""
+    comm_id = context["communication_id"]
+    letter = composer.render_letter(journey.communication, context)
+    if chosen.channel == "paper":
+        return letter.pdf, "application/pdf", letter.provenance, letter.provenance.blocks
+    email = composer.render_email(journey.communication, context)
+    message = build_email(
+        sender=settings.sender,
+        to_name=f"{context['first_name']} {context['last_name']}",
+        to_address=chosen.recipient,
+        subject=email.subject,
+        text=email.text,
+        html=email.html,
+        message_id=f"<{comm_id}@{settings.message_id_domain}>",
+        date=date,
+        attachments={journey.letter_filename: letter.pdf},
+        headers={"X-Missiva-Communication-Id": comm_id},
+    )
+    blocks = {**letter.provenance.blocks, **email.provenance.blocks}
+    return message, "message/rfc822", email.provenance, blocks
