@@ -19,11 +19,10 @@ Audit: `missiva audit trace --customer ID --json`.
 """
 
 import pendulum
-from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
+from airflow.sdk import CronDataIntervalTimetable, dag
 
 from missiva.journeys import ONBOARDING
-from missiva.orchestration import stages
-from missiva.orchestration.assets import archive_asset
+from missiva.orchestration.journey_tasks import DEFAULT_ARGS, chunk_size_param, journey_tasks
 
 
 @dag(
@@ -32,43 +31,13 @@ from missiva.orchestration.assets import archive_asset
     start_date=pendulum.datetime(2026, 11, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
-    default_args={
-        "owner": "customer-communications",
-        "retries": 2,
-        "retry_delay": pendulum.duration(seconds=30),
-        "retry_exponential_backoff": True,
-    },
-    params={"chunk_size": Param(500, type="integer", minimum=1, maximum=5000)},
+    default_args=DEFAULT_ARGS,
+    params={"chunk_size": chunk_size_param()},
     tags=["journey", "onboarding", "transactional"],
     doc_md=__doc__,
 )
 def onboarding() -> None:
-    @task
-    def extract() -> int:
-        return stages.extract(ONBOARDING)
-
-    @task
-    def validate(extracted: int) -> list[int]:
-        return stages.validate(ONBOARDING)
-
-    @task(max_active_tis_per_dagrun=2, outlets=[archive_asset(ONBOARDING)])
-    def compose(chunk: int) -> int:
-        return stages.compose(ONBOARDING, chunk)
-
-    @task(max_active_tis_per_dagrun=2)
-    def deliver(chunk: int) -> dict:
-        return stages.deliver(ONBOARDING, chunk)
-
-    @task
-    def print_batches(delivered: list[dict]) -> list[dict]:
-        return stages.print_batches(ONBOARDING)
-
-    @task
-    def report(batches: list[dict]) -> dict:
-        return stages.report()
-
-    chunks = validate(extract())
-    report(print_batches(deliver.expand(chunk=compose.expand(chunk=chunks))))
+    journey_tasks(ONBOARDING)
 
 
 onboarding()

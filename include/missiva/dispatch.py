@@ -15,9 +15,9 @@ from datetime import UTC, datetime
 from missiva.channels.base import Delivery, PermanentFailure
 from missiva.channels.smtp import SmtpAdapter
 from missiva.delivery import SmtpSettings, drop_for_print
-from missiva.journeys import Journey
+from missiva.journey import Journey
 from missiva.ledger import Communication, Ledger, fallback_key
-from missiva.pipeline import Composition, business_key, idempotency_key
+from missiva.pipeline import Composition, business_key, delivery_keys, idempotency_key
 from missiva.routing import Route, route
 from missiva.run_context import RunContext
 from missiva.settings import Settings
@@ -55,7 +55,7 @@ class _ChunkDelivery:
                 comm.communication_id, comm.idempotency_key, comm.recipient, data, "message/rfc822"
             )
             return self.email.send(delivery).provider_message_id
-        folder = self.settings.print_dir / self.run.dag_id / business_key(self.run)
+        folder = self.settings.print_dir / self.run.dag_id / business_key(self.journey, self.run)
         return str(drop_for_print(folder, comm.communication_id, data, comm.recipient))
 
     def recover(self, comm: Communication) -> None:
@@ -98,7 +98,7 @@ class _ChunkDelivery:
 
     def _fall_back(self, failed: Communication, why: str) -> None:
         record = json.loads(self.store.get(failed.input_uri, failed.data_sha256))
-        if self.journey.required_channel:
+        if self.journey.required_channel(failed.communication):
             return  # no substitute for a legally required channel
         others = tuple(c for c in self.journey.channels if c != failed.channel)
         chosen = route(record, others, self.journey.purpose)
@@ -127,8 +127,7 @@ def deliver_stage(
     one SMTP connection."""
     records = Staging(settings.staging_dir, run.dag_id, run.run_id).read_chunk(chunk)
     store = store or open_store(settings.archive_url)
-    keys = [idempotency_key(journey, run, r) for r in records]
-    keys += [fallback_key(k, channel) for k in keys for channel in journey.channels]
+    keys = [k for r in records for k in delivery_keys(journey, idempotency_key(journey, run, r))]
     with Ledger(settings.ledger_url) as ledger:
         comms = ledger.by_keys(keys).values()
         pending = [c for c in comms if c.status == "composed"]

@@ -1,7 +1,9 @@
 """Extract a journey's input records from a source system with a SQL file."""
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 from sqlalchemy import create_engine, text
@@ -21,9 +23,20 @@ def _utc_text(moment: datetime) -> str:
     return moment.strftime(SOURCE_TIME_FORMAT)
 
 
-def extract(source_url: str, sql_file: Path, start: datetime, end: datetime) -> pd.DataFrame:
-    """Run ``sql_file`` with the half-open UTC interval [start, end) bound as parameters."""
-    params = {"interval_start": _utc_text(start), "interval_end": _utc_text(end)}
+def extract(
+    source_url: str,
+    sql_file: Path,
+    start: datetime,
+    end: datetime,
+    params: Mapping[str, Any] | None = None,
+) -> pd.DataFrame:
+    """Run ``sql_file`` with the half-open UTC interval [start, end) bound as parameters
+    ``interval_start``/``interval_end``, and ``params`` by name (those the SQL uses)."""
+    params = {
+        **(params or {}),
+        "interval_start": _utc_text(start),
+        "interval_end": _utc_text(end),
+    }
     engine = create_engine(source_url)
     try:
         with engine.connect() as conn:

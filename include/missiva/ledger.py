@@ -51,12 +51,14 @@ from missiva.migrations import HEAD, VERSION_TABLE
 
 FINAL_STATUSES = ("sent", "suppressed", "quarantined", "failed", "review", "bounced")
 IN_FLIGHT_STATUSES = ("composed", "sending")
+#: Held back by the contact policy (quiet hours) until the ``not_before`` its event records
+DEFERRED = "deferred"
 #: What a provider may report about a communication (see :mod:`missiva.delivery_reports`)
 DELIVERY_REPORTS = ("delivered", "soft_bounce", "hard_bounce", "complaint", "rejected")
 #: Reports proving the address unusable: a ``sent`` row becomes ``bounced``
 UNDELIVERABLE_REPORTS = ("hard_bounce", "rejected")
 #: Statuses of communications never handed to a provider: no report can be about them
-NOT_HANDED_OVER = ("composed", "suppressed", "quarantined")
+NOT_HANDED_OVER = ("composed", DEFERRED, "suppressed", "quarantined")
 GENESIS_HASH = "0" * 64
 
 
@@ -66,6 +68,14 @@ FALLBACK_MARK = "/fallback-"
 def fallback_key(key: str, channel: str) -> str:
     """The idempotency key of the fallback of communication ``key`` on ``channel``."""
     return f"{key}{FALLBACK_MARK}{channel}"
+
+
+COPY_MARK = "/copy-"
+
+
+def copy_key(key: str, channel: str) -> str:
+    """The idempotency key of the copy of communication ``key`` sent on ``channel``."""
+    return f"{key}{COPY_MARK}{channel}"
 
 
 def _lock_key(name: str) -> int:
@@ -459,8 +469,19 @@ class Ledger:
             query = select(Communication).where(Communication.idempotency_key.in_(list(keys)))
             return {c.idempotency_key: c for c in session.scalars(query)}
 
-    def transition(self, communication_id: str, expected: str, new: str, **fields: Any) -> None:
-        """Move a communication from ``expected`` to ``new`` status, atomically."""
+    def transition(
+        self,
+        communication_id: str,
+        expected: str,
+        new: str,
+        *,
+        note: Mapping[str, Any] | None = None,
+        **fields: Any,
+    ) -> None:
+        """Move a communication from ``expected`` to ``new`` status, atomically.
+
+        ``fields`` are columns set on the row; ``note`` goes into the event only (e.g. a
+        deferral's ``not_before``)."""
         if "block_versions" in fields:
             raise LedgerError("block versions are recorded once, by add()")
         now = _now()
@@ -475,7 +496,30 @@ class Ledger:
                 raise LedgerError(
                     f"{communication_id} is not {expected!r}; refusing to set {new!r}"
                 )
-            self._append_event(session, communication_id, new, **fields)
+            self._append_event(session, communication_id, new, **fields, **(note or {}))
+
+    def due_deferred(self, now: datetime) -> list[Communication]:
+        """``deferred`` communications whose ``not_before`` (in their latest event, the
+        deferral) is at or before ``now``, oldest first."""
+        latest = (
+            select(func.max(Event.event_id))
+            .where(Event.communication_id == Communication.communication_id)
+            .correlate(Communication)
+            .scalar_subquery()
+        )
+        query = (
+            select(Communication, Event.detail)
+            .join(Event, Event.event_id == latest)
+            .where(Communication.status == DEFERRED)
+            .order_by(Communication.created_at, Communication.communication_id)
+        )
+        with Session(self.engine) as session:
+            rows = session.execute(query).all()
+        return [
+            comm
+            for comm, detail in rows
+            if datetime.fromisoformat(_detail_value(detail, "not_before")) <= now
+        ]
 
     def record_delivery_report(self, communication_id: str, kind: str, **detail: Any) -> bool:
         """Record what a provider reported about a communication; False if already recorded.
@@ -483,8 +527,10 @@ class Ledger:
         ``kind`` is one of :data:`DELIVERY_REPORTS`; ``detail`` (reason, provider, at...)
         goes into the event. A ``report_key`` in ``detail`` makes the call idempotent: a
         report with the same key and kind already recorded for this communication is not
-        recorded again. :data:`UNDELIVERABLE_REPORTS` move a ``sent`` row to ``bounced``
-        with the reason; any other report (or status) leaves the row as it is. Raises
+        recorded again. :data:`UNDELIVERABLE_REPORTS` move a ``sent`` or ``review`` row to
+        ``bounced`` with the reason; ``delivered`` settles a ``review`` row (outcome
+        unknown after a worker died mid-send) as ``sent``; any other report (or status)
+        leaves the row as it is. Raises
         :class:`LedgerError` for an unknown communication or one never handed over.
         """
         if kind not in DELIVERY_REPORTS:
@@ -508,17 +554,42 @@ class Ledger:
                 )
                 if any(_detail_value(text_, "report_key") == key for text_ in earlier):
                     return False
-            if kind in UNDELIVERABLE_REPORTS and status == "sent":
-                by = detail.get("provider") or "the provider"
-                reason = f"{kind} reported by {by}: {detail.get('reason') or 'no reason given'}"
-                session.execute(
-                    update(Communication)
-                    .where(where, Communication.status == "sent")
-                    .values(status="bounced", reason=reason, updated_at=_now())
-                )
-                detail["status"] = "bounced"
+            settled = self._settle(session, communication_id, status, kind, detail)
+            if settled:
+                detail["status"] = settled
             self._append_event(session, communication_id, kind, **detail)
         return True
+
+    @staticmethod
+    def _settle(
+        session: Session, communication_id: str, status: str, kind: str, detail: dict[str, Any]
+    ) -> str | None:
+        """Apply a report's effect on the row's status; the new status, if any."""
+        if kind in UNDELIVERABLE_REPORTS and status in ("sent", "review"):
+            by = detail.get("provider") or "the provider"
+            reason = f"{kind} reported by {by}: {detail.get('reason') or 'no reason given'}"
+            values: dict[str, Any] = {"status": "bounced", "reason": reason}
+        elif kind == "delivered" and status == "review":
+            at = detail.get("at")
+            values = {
+                "status": "sent",
+                "reason": f"delivery reported by {detail.get('provider') or 'the provider'}",
+                "sent_at": datetime.fromisoformat(at) if at else _now(),
+            }
+        else:
+            return None
+        provider_id = detail.get("provider_message_id")
+        where = Communication.communication_id == communication_id
+        if provider_id and not session.scalar(
+            select(Communication.provider_message_id).where(where)
+        ):
+            values["provider_message_id"] = provider_id
+        session.execute(
+            update(Communication)
+            .where(where, Communication.status == status)
+            .values(updated_at=_now(), **values)
+        )
+        return values["status"]
 
     def by_provider_message_ids(self, ids: Iterable[str]) -> dict[str, list[Communication]]:
         """{provider message id: communications recorded with it} (absent: none)."""

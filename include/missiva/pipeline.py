@@ -13,8 +13,8 @@ from typing import Any
 
 from missiva.composition import Provenance
 from missiva.extract import extract
-from missiva.journeys import Journey
-from missiva.ledger import Ledger
+from missiva.journey import Journey
+from missiva.ledger import COPY_MARK, Ledger, copy_key, fallback_key
 from missiva.ledger import canonical_json as ledger_json
 from missiva.renditions import channel_artifact
 from missiva.routing import Route, route, routing_inputs
@@ -33,14 +33,25 @@ def canonical_json(record: dict[str, Any]) -> bytes:
     return ledger_json(record).encode()
 
 
-def business_key(run: RunContext) -> str:
-    """The business scope of a run: its data interval's day."""
+def business_key(journey: Journey, run: RunContext) -> str:
+    """The business scope of a run: its data interval's day, or the run itself."""
+    if journey.scope == "run":
+        return run.run_id
     return run.interval_start.strftime("%Y-%m-%d")
 
 
 def idempotency_key(journey: Journey, run: RunContext, record: dict[str, Any]) -> str:
-    """Deterministic: journey, communication, customer, business day."""
-    return f"{journey.name}/{journey.communication}/{record['customer_id']}/{business_key(run)}"
+    """Deterministic: journey, communication, customer, and the record's subject (else
+    the business key)."""
+    subject = record.get("subject_key") or business_key(journey, run)
+    communication = journey.requested(record)
+    return f"{journey.name}/{communication}/{record['customer_id']}/{subject}"
+
+
+def delivery_keys(journey: Journey, key: str) -> list[str]:
+    """The keys a communication may lead to: itself, its fallbacks and its copies."""
+    channels = journey.channels + tuple(c for cs in journey.copies.values() for c in cs)
+    return [key] + [fallback_key(key, c) for c in channels] + [copy_key(key, c) for c in channels]
 
 
 def communication_id(key: str) -> str:
@@ -56,8 +67,8 @@ def _base_fields(
         "communication_id": communication_id(key),
         "idempotency_key": key,
         "journey": journey.name,
-        "communication": journey.communication,
-        "business_key": business_key(run),
+        "communication": journey.requested(record),
+        "business_key": business_key(journey, run),
         "customer_id": record.get("customer_id"),
         "source_row_id": record.get("row_id"),
         "data_sha256": data.sha256,
@@ -72,7 +83,9 @@ def _base_fields(
 
 def extract_stage(journey: Journey, run: RunContext, settings: Settings, source_url: str) -> int:
     """Extract the interval's records into staging; record the count in the ledger."""
-    records = extract(source_url, journey.extract_sql, run.interval_start, run.interval_end)
+    records = extract(
+        source_url, journey.extract_sql, run.interval_start, run.interval_end, run.params
+    )
     rows = records.to_dict(orient="records")
     Staging(settings.staging_dir, run.dag_id, run.run_id).write_extract(list(records.columns), rows)
     with Ledger(settings.ledger_url) as ledger:
@@ -80,7 +93,7 @@ def extract_stage(journey: Journey, run: RunContext, settings: Settings, source_
             dag_id=run.dag_id,
             run_id=run.run_id,
             journey=journey.name,
-            business_key=business_key(run),
+            business_key=business_key(journey, run),
             interval_start=run.interval_start,
             interval_end=run.interval_end,
             extracted=len(rows),
@@ -129,7 +142,8 @@ class Composition:
 
         self.journey, self.run, self.settings = journey, run, settings
         self.composer = Composer()
-        self.composer.template_version(journey.communication)  # refuses a draft up front
+        for communication in journey.communications:  # refuses a draft up front
+            self.composer.template_version(communication)
         self.store = store or open_store(settings.archive_url)
 
     def artifact(
@@ -141,8 +155,9 @@ class Composition:
             "communication_id": comm_id,
             "letter_date": self.run.interval_end.date(),
         }
+        communication = self.journey.communication_for(record)
         return channel_artifact(
-            self.composer, self.journey, self.settings, context, chosen, self.run.interval_end
+            self.composer, communication, self.settings, context, chosen, self.run.interval_end
         )
 
     def __call__(
@@ -156,11 +171,12 @@ class Composition:
         """Record the communication ``key`` as composed (or suppressed), once; ``invalid``
         are the customer's (channel, address) pairs that hard-bounced before."""
         fields = _base_fields(self.journey, self.run, record, key, self.store)
+        communication = self.journey.communication_for(record)
         chosen = chosen or route(
             record,
             self.journey.channels,
             self.journey.purpose,
-            required_channel=self.journey.required_channel,
+            required_channel=self.journey.required_channel(communication),
             invalid=invalid,
         )
         if chosen.suppressed:
@@ -182,6 +198,11 @@ class Composition:
             artifact_uri=archived.uri,
             artifact_sha256=archived.sha256,
         )
+        if COPY_MARK not in key:
+            for channel in self.journey.copies.get(communication, ()):
+                reason = f"a copy of every {communication} goes to the {channel}"
+                copy = Route(channel, record["customer_id"], reason)
+                self(ledger, record, copy_key(key, channel), copy)
         return "composed"
 
 
@@ -221,7 +242,7 @@ def print_stage(
     store = store or open_store(settings.archive_url)
     letters = []
     with Ledger(settings.ledger_url) as ledger:
-        for comm in ledger.for_scope(journey.name, business_key(run)):
+        for comm in ledger.for_scope(journey.name, business_key(journey, run)):
             if comm.channel != "paper" or comm.status != "sent":
                 continue
             record = json.loads(store.get(comm.input_uri, comm.data_sha256))
@@ -234,8 +255,9 @@ def print_stage(
                     country=record["country"],
                 )
             )
-    folder = settings.print_dir / run.dag_id / business_key(run) / "batches"
-    label = f"{run.dag_id}-{business_key(run)}"
+    scope = business_key(journey, run)
+    folder = settings.print_dir / run.dag_id / scope / "batches"
+    label = f"{run.dag_id}-{scope}"
     batches = build_print_batches(letters, folder, run_label=label)
     log.info("%d letters in %d print batches in %s", len(letters), len(batches), folder)
     return [{"batch": b.batch_id, **b.manifest["totals"]} for b in batches]

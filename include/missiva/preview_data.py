@@ -17,7 +17,7 @@ def preview_record(
     if customer_id is None:
         record = sample_record(TEMPLATES_DIR, communication, language)
     else:
-        journey = next(j for j in JOURNEYS if j.communication == communication)
+        journey = next(j for j in JOURNEYS if communication in j.communications)
         frame = extract(
             f"sqlite:///{settings.core_db}",
             journey.extract_sql,

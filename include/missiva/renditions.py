@@ -4,7 +4,7 @@ from datetime import datetime
 from typing import Any
 
 from missiva.composition import Composer, Provenance
-from missiva.journeys import Journey
+from missiva.journey import Journey
 from missiva.mime import build_email
 from missiva.routing import Route
 from missiva.settings import Settings
@@ -12,19 +12,19 @@ from missiva.settings import Settings
 
 def channel_artifact(
     composer: Composer,
-    journey: Journey,
+    communication: str,
     settings: Settings,
     context: dict[str, Any],
     chosen: Route,
     date: datetime,
 ) -> tuple[bytes, str, Provenance, dict[str, str]]:
-    """The exact bytes to deliver on ``chosen.channel``, their content type, the template
-    that rendered them and the versions of every block used."""
+    """The exact bytes to deliver ``communication`` on ``chosen.channel``, their content
+    type, the template that rendered them and the versions of every block used."""
     comm_id = context["communication_id"]
-    letter = composer.render_letter(journey.communication, context)
+    letter = composer.render_letter(communication, context)
     if chosen.channel == "paper":
         return letter.pdf, "application/pdf", letter.provenance, letter.provenance.blocks
-    email = composer.render_email(journey.communication, context)
+    email = composer.render_email(communication, context)
     message = build_email(
         sender=settings.sender,
         to_name=f"{context['first_name']} {context['last_name']}",
@@ -34,7 +34,7 @@ def channel_artifact(
         html=email.html,
         message_id=f"<{comm_id}@{settings.message_id_domain}>",
         date=date,
-        attachments={journey.letter_filename: letter.pdf},
+        attachments={Journey.attachment_name(communication): letter.pdf},
         headers={"X-Missiva-Communication-Id": comm_id},
     )
     blocks = {**letter.provenance.blocks, **email.provenance.blocks}

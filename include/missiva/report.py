@@ -3,7 +3,7 @@
 from collections import Counter
 from dataclasses import dataclass, field
 
-from missiva.ledger import FALLBACK_MARK, Ledger
+from missiva.ledger import COPY_MARK, FALLBACK_MARK, Ledger
 
 
 class AccountingError(Exception):
@@ -19,6 +19,7 @@ class RunSummary:
     statuses: Counter = field(default_factory=Counter)
     sent_by_channel: Counter = field(default_factory=Counter)
     fallbacks: Counter = field(default_factory=Counter)
+    copies: Counter = field(default_factory=Counter)
     reasons: dict[str, Counter] = field(default_factory=dict)
 
     @property
@@ -34,6 +35,7 @@ class RunSummary:
             "statuses": dict(self.statuses),
             "sent_by_channel": dict(self.sent_by_channel),
             "fallbacks": dict(self.fallbacks),
+            "copies": dict(self.copies),
             "reasons": {status: dict(c) for status, c in self.reasons.items()},
         }
 
@@ -51,6 +53,8 @@ class RunSummary:
                 "  of which by fallback: "
                 + ", ".join(f"{k}: {n}" for k, n in self.fallbacks.items())
             )
+        if self.copies:
+            out.append("  copies: " + ", ".join(f"{k}: {n}" for k, n in self.copies.items()))
         for status in (
             "suppressed",
             "quarantined",
@@ -80,6 +84,9 @@ def summarize(ledger: Ledger, dag_id: str, run_id: str) -> RunSummary:
         if FALLBACK_MARK in c.idempotency_key
     }
     for original in comms:
+        if COPY_MARK in original.idempotency_key:
+            summary.copies[f"{original.channel}: {original.status}"] += 1
+            continue
         if FALLBACK_MARK in original.idempotency_key:
             continue
         comm = fallbacks.get(original.idempotency_key, original)  # the outcome that counts

@@ -2,7 +2,7 @@
 
 from airflow.sdk import Asset
 
-from missiva.journeys import Journey
+from missiva.journey import Journey
 
 
 def archive_asset(journey: Journey) -> Asset:

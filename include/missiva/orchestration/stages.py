@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from airflow.sdk import get_current_context
 from airflow.sdk.exceptions import AirflowFailException
 
-from missiva.journeys import Journey
+from missiva.journey import Journey
 from missiva.run_context import RunContext
 from missiva.settings import Settings
 
@@ -28,6 +28,7 @@ def _run_context() -> RunContext:
         try_number=ti.try_number,
         interval_start=context["data_interval_start"],
         interval_end=context["data_interval_end"],
+        params=dict(context["params"]),
     )
 
 

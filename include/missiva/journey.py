@@ -1,0 +1,64 @@
+"""What a journey is: which data, which checks, which communications, which channels."""
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+
+class JourneyDefinitionError(ValueError):
+    """A record asks for a communication its journey does not send."""
+
+
+@dataclass(frozen=True)
+class Journey:
+    """One customer journey.
+
+    The extract SQL returns one row per communication to send. Optional columns steer it:
+    ``communication`` (one of :attr:`communications`; default :attr:`communication`) and
+    ``subject_key`` (what the communication is about, e.g. a policy and its renewal
+    window or a claim event: sent once per customer and subject, whichever run finds it;
+    without it, once per customer and business key).
+    """
+
+    name: str
+    communication: str
+    purpose: str
+    channels: tuple[str, ...]
+    extract_sql: Path
+    suite: Path
+    #: other communications the extract may ask for, besides :attr:`communication`
+    other_communications: tuple[str, ...] = ()
+    #: communication -> the channel the law requires (overrides preference; no fallback)
+    required_channels: Mapping[str, str] = field(default_factory=dict)
+    #: communication -> extra channels that always get a copy (e.g. the portal)
+    copies: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    #: the business key of a run: its data interval's first day, or the run itself
+    #: (on-demand runs, several a day)
+    scope: Literal["day", "run"] = "day"
+
+    @property
+    def communications(self) -> tuple[str, ...]:
+        return (self.communication, *self.other_communications)
+
+    def requested(self, record: Mapping[str, Any]) -> str:
+        """The communication a record asks for, as it asks."""
+        return record.get("communication") or self.communication
+
+    def communication_for(self, record: Mapping[str, Any]) -> str:
+        """The communication a record asks for; refused when the journey does not send it."""
+        name = self.requested(record)
+        if name not in self.communications:
+            raise JourneyDefinitionError(
+                f"journey {self.name} does not send {name!r} "
+                f"(it sends: {', '.join(self.communications)})"
+            )
+        return name
+
+    def required_channel(self, communication: str) -> str | None:
+        return self.required_channels.get(communication)
+
+    @staticmethod
+    def attachment_name(communication: str) -> str:
+        """The PDF's file name when a letter travels as an e-mail attachment."""
+        return f"{communication.replace('_', '-')}-letter.pdf"
