@@ -15,6 +15,7 @@ same arguments give identical rows.
 
 from __future__ import annotations
 
+import importlib
 import random
 import re
 import sqlite3
@@ -69,6 +70,11 @@ _PRODUCTS = {  # product -> premium range in cents
     "Health": (40_000, 300_000),
 }
 _CLAIM_STATUSES = ("open", "in_review", "settled", "rejected")
+#: Modules adding the demo data of one journey: each defines
+#: ``rows(rng, customers, joined_on) -> {table: [row tuple, ...]}`` over the distinct
+#: customers (:class:`_Person`), with its own ``random.Random`` so that adding a module
+#: changes no other module's rows.
+JOURNEY_SEEDERS: tuple[str, ...] = ()
 _TS = "%Y-%m-%d %H:%M:%S"
 
 
@@ -184,7 +190,14 @@ def seed(
     distinct = [p for p in people if p.duplicate_of is None]
     consents = [row for p in distinct for row in _consents(rng, p)]
     policies, claims = _policies_and_claims(rng, distinct)
-    _write(db_path, people, consents, policies, claims)
+    extra: dict[str, list[tuple]] = {}
+    for name in JOURNEY_SEEDERS:
+        module_rng = random.Random(f"{seed}/{name}")  # noqa: S311 - demo data
+        for table, rows in (
+            importlib.import_module(name).rows(module_rng, distinct, joined_on).items()
+        ):
+            extra.setdefault(table, []).extend(rows)
+    _write(db_path, people, consents, policies, claims, extra)
 
     in_day = [p for p in people if p.joined_at.date() == joined_on]
     return SeedReport(
@@ -362,6 +375,7 @@ def _write(
     consents: list[tuple],
     policies: list[tuple],
     claims: list[tuple],
+    extra: dict[str, list[tuple]],
 ) -> None:
     """Recreate the SQLite file from the schema and insert all rows in one transaction."""
     db_path.parent.mkdir(parents=True, exist_ok=True)
@@ -377,3 +391,7 @@ def _write(
             conn.executemany("INSERT INTO consents VALUES (?, ?, ?, ?, ?)", consents)
             conn.executemany("INSERT INTO policies VALUES (?, ?, ?, ?, ?, ?, ?, ?)", policies)
             conn.executemany("INSERT INTO claims VALUES (?, ?, ?, ?, ?, ?)", claims)
+            for table, rows in extra.items():
+                if rows:
+                    marks = ", ".join("?" * len(rows[0]))
+                    conn.executemany(f"INSERT INTO {table} VALUES ({marks})", rows)
