@@ -1,6 +1,6 @@
 """Extract a journey's input records from a source system with a SQL file."""
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -47,3 +47,16 @@ def extract(
     finally:
         engine.dispose()
     return frame.astype(object).where(frame.notna(), None)
+
+
+def extract_each(
+    source_url: str,
+    sql_file: Path,
+    start: datetime,
+    end: datetime,
+    param_sets: Iterable[Mapping[str, Any]],
+) -> pd.DataFrame:
+    """:func:`extract` once per set of ``param_sets``, the rows concatenated in order."""
+    frames = [extract(source_url, sql_file, start, end, params) for params in param_sets]
+    rows = [frame for frame in frames if len(frame)] or frames[:1]
+    return pd.concat(rows, ignore_index=True) if len(rows) > 1 else rows[0]

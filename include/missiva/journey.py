@@ -1,9 +1,21 @@
 """What a journey is: which data, which checks, which communications, which channels."""
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
+
+#: (the run's params, interval start, interval end) -> extra SQL parameters, one mapping
+#: per execution of the extract SQL
+SqlParamSets = Callable[[Mapping[str, Any], datetime, datetime], Sequence[Mapping[str, Any]]]
+
+
+def one_execution(
+    params: Mapping[str, Any], start: datetime, end: datetime
+) -> Sequence[Mapping[str, Any]]:
+    """The default: the extract SQL runs once, with the run's params only."""
+    return ({},)
 
 
 class JourneyDefinitionError(ValueError):
@@ -33,6 +45,10 @@ class Journey:
     required_channels: Mapping[str, str] = field(default_factory=dict)
     #: communication -> extra channels that always get a copy (e.g. the portal)
     copies: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    #: extra SQL parameters derived from the run (e.g. dates N days from the interval);
+    #: the extract SQL runs once per mapping and the rows are concatenated (e.g. once
+    #: per renewal window)
+    sql_param_sets: SqlParamSets = one_execution
     #: the business key of a run: its data interval's first day, or the run itself
     #: (on-demand runs, several a day)
     scope: Literal["day", "run"] = "day"
