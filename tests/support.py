@@ -1,7 +1,12 @@
 """Helpers shared by the test packages (importable: pytest puts tests/ on sys.path)."""
 
+import email
+import io
+import mailbox
 import socket
 from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from email.policy import default as default_policy
 from pathlib import Path
 
 from missiva.run_context import RunContext
@@ -30,11 +35,34 @@ ONBOARDING_RUN = RunContext(
 )
 
 
-def run_dag(dag_id: str = "onboarding", logical_date: datetime = RUN_AT):
-    """``dag.test()`` of one of the repository's DAGs (needs the ``airflow_db`` fixture)."""
+def run_dag(
+    dag_id: str = "onboarding",
+    logical_date: datetime = RUN_AT,
+    conf: dict | None = None,
+    run_after: datetime | None = None,
+):
+    """``dag.test()`` of one of the repository's DAGs (needs the ``airflow_db`` fixture),
+    with ``conf`` as the run's params; a given ``run_after`` fixes the run id."""
     from airflow.dag_processing.dagbag import DagBag
 
-    return DagBag(dag_folder=REPO / "dags").get_dag(dag_id).test(logical_date=logical_date)
+    dag = DagBag(dag_folder=REPO / "dags").get_dag(dag_id)
+    return dag.test(logical_date=logical_date, run_conf=conf, run_after=run_after)
+
+
+def mail_by_recipient(maildir: Path) -> dict[str, list[EmailMessage]]:
+    """The messages an SMTP sink stored in ``maildir``, by their first recipient."""
+    received: dict[str, list[EmailMessage]] = {}
+    for msg in mailbox.Maildir(maildir):
+        parsed = email.message_from_bytes(msg.as_bytes(), policy=default_policy)
+        received.setdefault(parsed["To"].addresses[0].addr_spec, []).append(parsed)
+    return received
+
+
+def pdf_text(data: bytes) -> str:
+    """The text of every page of a PDF."""
+    from pypdf import PdfReader
+
+    return "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(data)).pages)
 
 
 def settings_for(root: Path) -> Settings:
@@ -48,4 +76,5 @@ def settings_for(root: Path) -> Settings:
         print_dir=root / "print",
         sender="Missiva Assicurazioni <welcome@missiva.example>",
         message_id_domain="missiva.example",
+        contact_policy=REPO / "include" / "contact_policy_no_quiet_hours.toml",
     )

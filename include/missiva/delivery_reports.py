@@ -25,9 +25,10 @@ object, or a list of objects, each describing one report::
   index and the reason. The other items are still applied.
 - Applying a report appends a hash-chained ledger event whose kind is the event name
   (:meth:`~missiva.ledger.Ledger.record_delivery_report`); ``hard_bounce`` and
-  ``rejected`` also move a ``sent`` communication to ``bounced``, and
+  ``rejected`` also move a ``sent`` (or ``review``) communication to ``bounced``, and
   :meth:`~missiva.ledger.Ledger.invalid_contacts` then lists that address so the next
-  run routes around it.
+  run routes around it; ``delivered`` settles a ``review`` communication (outcome
+  unknown after a worker died mid-send) as ``sent``.
 - Idempotent: a report is identified by its content (communication, event, at,
   provider, reason): ingesting it again counts as a duplicate and records nothing.
 
@@ -246,6 +247,7 @@ def ingest(
                 "report_key": report_key(communication_id, report),
                 "reason": report.reason,
                 "provider": report.provider,
+                "provider_message_id": report.provider_message_id,
                 "at": report.at.isoformat() if report.at else None,
                 "source": source,
             }

@@ -1,22 +1,29 @@
 """Delivery of composed communications: the outbox, exactly once per communication.
 
-Only ``composed`` communications are sent; each send is bracketed by ``sending`` and
-``sent``/``failed``. A permanent refusal marks the communication failed and composes its
-fallback channel; a communication left ``sending`` by a dead worker is recovered.
+Only ``composed`` (or due ``deferred``) communications are sent. Just before each send
+the contact policy (:mod:`missiva.contact_policy`) reserves the contact: ``suppress``
+ends the communication ``suppressed`` with the policy's reason, ``defer`` records it
+``deferred`` with ``not_before`` (the ``deferred_deliveries`` DAG sends it later). Each
+send is bracketed by ``sending`` and ``sent``/``failed``. A permanent refusal marks the
+communication failed, releases its reservation and composes its fallback channel; a
+communication left ``sending`` by a dead worker is recovered.
 """
 
 import json
 import logging
 from collections import Counter
-from collections.abc import Callable
-from contextlib import nullcontext
+from collections.abc import Callable, Iterable, Mapping
+from contextlib import ExitStack
+from dataclasses import replace
 from datetime import UTC, datetime
 
-from missiva.channels.base import Delivery, PermanentFailure
+from missiva.channels.base import ChannelAdapter, Delivery, PermanentFailure
+from missiva.channels.sms import SmsAdapter, SmsSettings
 from missiva.channels.smtp import SmtpAdapter
+from missiva.contact_policy import ContactPolicy, PolicyConfig
 from missiva.delivery import SmtpSettings, drop_for_print
 from missiva.journey import Journey
-from missiva.ledger import Communication, Ledger, fallback_key
+from missiva.ledger import DEFERRED, FALLBACK_MARK, Communication, Ledger, fallback_key
 from missiva.pipeline import Composition, business_key, delivery_keys, idempotency_key
 from missiva.routing import Route, route
 from missiva.run_context import RunContext
@@ -26,12 +33,41 @@ from missiva.store import ArtifactStore, open_store
 
 log = logging.getLogger(__name__)
 
-# Channels whose send can be repeated without a second effect on the customer.
-RESENDABLE_CHANNELS = frozenset({"paper"})
+# Channels whose send can be repeated without a second effect on the customer: printing
+# (same file, same name) and SMS (the provider de-duplicates on the Idempotency-Key).
+RESENDABLE_CHANNELS = frozenset({"paper", "sms"})
+#: The content type of each channel's archived artifact, as its adapter takes it
+CONTENT_TYPES = {"email": "message/rfc822", "sms": "text/plain; charset=utf-8"}
+
+AdapterFactories = Mapping[str, Callable[[], ChannelAdapter]]
 
 
-class _ChunkDelivery:
-    """Sends a chunk's composed communications once; a permanent refusal (e.g. the mail
+def content_key(comm: Communication) -> str:
+    """What the contact policy de-duplicates: the idempotency key without a fallback
+    suffix, so a fallback of the same content on another channel is not a duplicate."""
+    return comm.idempotency_key.split(FALLBACK_MARK)[0]
+
+
+class _Adapters:
+    """Channel adapters opened on first use (one connection per batch), closed together."""
+
+    def __init__(self, stack: ExitStack, factories: AdapterFactories) -> None:
+        self._stack, self._factories = stack, factories
+        self._open: dict[str, ChannelAdapter] = {}
+
+    def open(self, channels: Iterable[str]) -> None:
+        """Open the adapters of ``channels`` now (channels without one are skipped)."""
+        for channel in sorted(set(channels) & set(self._factories)):
+            self(channel)
+
+    def __call__(self, channel: str) -> ChannelAdapter:
+        if channel not in self._open:
+            self._open[channel] = self._stack.enter_context(self._factories[channel]())
+        return self._open[channel]
+
+
+class _Outbox:
+    """Sends a run's composed communications once; a permanent refusal (e.g. the mail
     server rejects the address) marks it failed and composes its fallback channel."""
 
     def __init__(
@@ -41,27 +77,35 @@ class _ChunkDelivery:
         settings: Settings,
         store: ArtifactStore,
         ledger: Ledger,
-        email: SmtpAdapter | None,
+        adapters: Callable[[str], ChannelAdapter],
+        policy: ContactPolicy,
+        now: Callable[[], datetime],
     ) -> None:
         self.journey, self.run, self.settings = journey, run, settings
-        self.store, self.ledger, self.email = store, ledger, email
+        self.store, self.ledger, self.adapters = store, ledger, adapters
+        self.policy, self.now = policy, now
         self._composition: Composition | None = None
 
     def _send(self, comm: Communication, data: bytes) -> str:
-        if comm.channel == "email":
-            if self.email is None:
-                raise RuntimeError("an e-mail is pending but no SMTP connection is open")
-            delivery = Delivery(
-                comm.communication_id, comm.idempotency_key, comm.recipient, data, "message/rfc822"
+        if comm.channel == "paper":
+            folder = (
+                self.settings.print_dir / self.run.dag_id / business_key(self.journey, self.run)
             )
-            return self.email.send(delivery).provider_message_id
-        folder = self.settings.print_dir / self.run.dag_id / business_key(self.journey, self.run)
-        return str(drop_for_print(folder, comm.communication_id, data, comm.recipient))
+            return str(drop_for_print(folder, comm.communication_id, data, comm.recipient))
+        delivery = Delivery(
+            comm.communication_id,
+            comm.idempotency_key,
+            comm.recipient,
+            data,
+            CONTENT_TYPES[comm.channel],
+        )
+        return self.adapters(comm.channel).send(delivery).provider_message_id
 
     def recover(self, comm: Communication) -> None:
         """A communication left ``sending`` by a worker that died mid-send. Printing is
-        idempotent (same file, same name): send again. An e-mail may or may not have been
-        accepted by the server: never resend it; flag it for review."""
+        idempotent and the SMS provider de-duplicates on the idempotency key: send again.
+        An e-mail may or may not have been accepted by the server: never resend it; flag
+        it for review (a later delivery report settles it)."""
         if comm.channel in RESENDABLE_CHANNELS:
             self.ledger.transition(comm.communication_id, "sending", "composed")
             self.deliver(self.ledger.get(comm.communication_id))
@@ -73,16 +117,45 @@ class _ChunkDelivery:
         )
         self.ledger.transition(comm.communication_id, "sending", "review", reason=reason)
 
+    def _admitted(self, comm: Communication) -> bool:
+        """Reserve the contact under the policy; record a suppression or deferral."""
+        record = json.loads(self.store.get(comm.input_uri, comm.data_sha256))
+        decision = self.policy.reserve(
+            comm.customer_id,
+            comm.channel,
+            self.journey.purpose,
+            content_key(comm),
+            comm.communication_id,
+            record.get("timezone"),
+            self.now(),
+        )
+        if decision.kind == "suppress":
+            reason = f"contact policy: {decision.reason}"
+            self.ledger.transition(comm.communication_id, comm.status, "suppressed", reason=reason)
+        elif decision.kind == "defer":
+            self.ledger.transition(
+                comm.communication_id,
+                comm.status,
+                DEFERRED,
+                reason=f"contact policy: {decision.reason}",
+                note={"not_before": decision.not_before.isoformat()},
+            )
+        return decision.allowed
+
     def deliver(self, comm: Communication) -> None:
-        """Send one ``composed`` communication: ``sending`` before, ``sent``/``failed`` after."""
+        """Send one ``composed``/``deferred`` communication the policy admits:
+        ``sending`` before, ``sent``/``failed`` after."""
+        if not self._admitted(comm):
+            return
         data = self.store.get(comm.artifact_uri, comm.artifact_sha256)
         who = {"task_id": self.run.task_id, "try_number": self.run.try_number}
-        self.ledger.transition(comm.communication_id, "composed", "sending", **who)
+        self.ledger.transition(comm.communication_id, comm.status, "sending", **who)
         try:
             provider_id = self._send(comm, data)
         except PermanentFailure as exc:
             reason = f"{comm.channel} refused: {exc}"
             self.ledger.transition(comm.communication_id, "sending", "failed", reason=reason)
+            self.policy.release(comm.communication_id)
             self._fall_back(comm, reason)
             return
         except BaseException:  # outcome known not to be a send: retry later
@@ -114,6 +187,22 @@ class _ChunkDelivery:
             self.deliver(fallback)
 
 
+def channel_factories(
+    settings: Settings, smtp: Callable[[], SmtpSettings], sms: Callable[[], SmsSettings] | None
+) -> dict[str, Callable[[], ChannelAdapter]]:
+    """How to open each channel's adapter (only when a communication needs it)."""
+    factories: dict[str, Callable[[], ChannelAdapter]] = {
+        "email": lambda: SmtpAdapter(smtp(), settings.sender)
+    }
+    if sms is not None:
+        factories["sms"] = lambda: SmsAdapter(sms())
+    return factories
+
+
+def _clock(now: datetime | None) -> Callable[[], datetime]:
+    return (lambda: now) if now is not None else (lambda: datetime.now(UTC))
+
+
 def deliver_stage(
     journey: Journey,
     run: RunContext,
@@ -121,24 +210,63 @@ def deliver_stage(
     chunk: int,
     smtp: Callable[[], SmtpSettings],
     *,
+    sms: Callable[[], SmsSettings] | None = None,
     store: ArtifactStore | None = None,
+    now: datetime | None = None,
 ) -> dict:
-    """Send every ``composed`` communication of a chunk (and its fallbacks), e-mail over
-    one SMTP connection."""
+    """Send every ``composed`` communication of a chunk (and its fallbacks) that the
+    contact policy admits at ``now`` (default: the clock), each channel over one
+    connection."""
     records = Staging(settings.staging_dir, run.dag_id, run.run_id).read_chunk(chunk)
     store = store or open_store(settings.archive_url)
     keys = [k for r in records for k in delivery_keys(journey, idempotency_key(journey, run, r))]
-    with Ledger(settings.ledger_url) as ledger:
+    with Ledger(settings.ledger_url) as ledger, ExitStack() as stack:
         comms = ledger.by_keys(keys).values()
+        policy = ContactPolicy(ledger, PolicyConfig.load(settings.contact_policy))
+        adapters = _Adapters(stack, channel_factories(settings, smtp, sms))
+        outbox = _Outbox(journey, run, settings, store, ledger, adapters, policy, _clock(now))
         pending = [c for c in comms if c.status == "composed"]
-        interrupted = [c for c in comms if c.status == "sending"]
-        needs_smtp = any(c.channel == "email" for c in pending)
-        with SmtpAdapter(smtp(), settings.sender) if needs_smtp else nullcontext() as email:
-            chunk_delivery = _ChunkDelivery(journey, run, settings, store, ledger, email)
-            for comm in interrupted:
-                chunk_delivery.recover(comm)
-            for comm in pending:
-                chunk_delivery.deliver(comm)
+        adapters.open({c.channel for c in pending})  # a channel that is down fails up front
+        for comm in [c for c in comms if c.status == "sending"]:
+            outbox.recover(comm)
+        for comm in pending:
+            outbox.deliver(comm)
         counts = Counter(c.status for c in ledger.by_keys(keys).values())
     log.info("chunk %d delivered: %s", chunk, dict(counts))
     return dict(counts)
+
+
+def deliver_deferred(
+    journeys: Iterable[Journey],
+    run: RunContext,
+    settings: Settings,
+    smtp: Callable[[], SmtpSettings],
+    *,
+    sms: Callable[[], SmsSettings] | None = None,
+    store: ArtifactStore | None = None,
+    now: datetime | None = None,
+) -> dict:
+    """Send every ``deferred`` communication whose ``not_before`` has passed, through the
+    outbox of the journey run that composed it (``run`` names the task doing it)."""
+    by_name = {j.name: j for j in journeys}
+    clock = _clock(now)
+    store = store or open_store(settings.archive_url)
+    counts: Counter = Counter()
+    with Ledger(settings.ledger_url) as ledger, ExitStack() as stack:
+        policy = ContactPolicy(ledger, PolicyConfig.load(settings.contact_policy))
+        adapters = _Adapters(stack, channel_factories(settings, smtp, sms))
+        due = [c for c in ledger.due_deferred(clock()) if c.journey in by_name]
+        for comm in due:
+            journey_run = ledger.get_run(comm.dag_id, comm.run_id)
+            origin = replace(
+                run,
+                dag_id=comm.dag_id,
+                run_id=comm.run_id,
+                interval_start=journey_run.interval_start,
+                interval_end=journey_run.interval_end,
+            )
+            journey = by_name[comm.journey]
+            _Outbox(journey, origin, settings, store, ledger, adapters, policy, clock).deliver(comm)
+        counts.update(ledger.get(c.communication_id).status for c in due)
+    log.info("deferred communications due: %d, now %s", len(due), dict(counts))
+    return {"due": len(due), **counts}

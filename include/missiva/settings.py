@@ -4,7 +4,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from missiva.paths import missiva_home
+from missiva.paths import INCLUDE_DIR, missiva_home
+
+#: The production contact policy (caps, quiet hours); ``MISSIVA_CONTACT_POLICY`` overrides it
+DEFAULT_CONTACT_POLICY = INCLUDE_DIR / "contact_policy.toml"
 
 
 @dataclass(frozen=True)
@@ -19,6 +22,7 @@ class Settings:
     print_dir: Path
     sender: str
     message_id_domain: str
+    contact_policy: Path = DEFAULT_CONTACT_POLICY
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -34,4 +38,5 @@ class Settings:
                 "MISSIVA_SENDER", "Missiva Assicurazioni <welcome@missiva.example>"
             ),
             message_id_domain=os.environ.get("MISSIVA_MESSAGE_ID_DOMAIN", "missiva.example"),
+            contact_policy=Path(os.environ.get("MISSIVA_CONTACT_POLICY", DEFAULT_CONTACT_POLICY)),
         )
