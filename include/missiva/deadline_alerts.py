@@ -1,0 +1,61 @@
+"""Missed delivery deadlines: what a journey run had not sent when its deadline passed.
+
+Each miss is appended, as one JSON line, to ``<MISSIVA_HOME>/alerts/deadlines.jsonl``
+(the file an on-call rota or a log shipper watches) and logged as an error.
+"""
+
+import json
+import logging
+from collections import Counter
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from missiva.journey import Journey
+from missiva.ledger import DEFERRED, Ledger
+from missiva.pipeline import business_key
+from missiva.run_context import RunContext
+from missiva.settings import Settings
+
+log = logging.getLogger(__name__)
+#: statuses of communications that are not out yet
+NOT_OUT = ("composed", "sending", DEFERRED)
+
+
+def alerts_file(settings: Settings) -> Path:
+    return settings.home / "alerts" / "deadlines.jsonl"
+
+
+def record_missed_deadline(
+    journey: Journey, run: RunContext, deadline: datetime | str, settings: Settings
+) -> dict[str, Any]:
+    """Record that ``run`` of ``journey`` missed ``deadline``, with the state of its
+    communications in the ledger (none at all: the run never got to compose)."""
+    with Ledger(settings.ledger_url) as ledger:
+        statuses = Counter(
+            c.status for c in ledger.for_scope(journey.name, business_key(journey, run))
+        )
+    alert = {
+        "alert": "deadline_missed",
+        "journey": journey.name,
+        "dag_id": run.dag_id,
+        "run_id": run.run_id,
+        "interval_start": run.interval_start.isoformat(),
+        "interval_end": run.interval_end.isoformat(),
+        "deadline": deadline.isoformat() if isinstance(deadline, datetime) else str(deadline),
+        "not_out": sum(statuses[s] for s in NOT_OUT),
+        "statuses": dict(sorted(statuses.items())),
+    }
+    path = alerts_file(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8") as out:
+        out.write(json.dumps(alert, sort_keys=True) + "\n")
+    log.error(
+        "%s run %s missed its deadline %s: %d communications not out (%s)",
+        journey.name,
+        run.run_id,
+        alert["deadline"],
+        alert["not_out"],
+        alert["statuses"] or "nothing in the ledger",
+    )
+    return alert

@@ -1,0 +1,55 @@
+"""Airflow 3 deadline alerts for journeys whose letters are due by a set time.
+
+:func:`letters_deadline` declares the alert on a DAG; when the run is not finished by
+then, the scheduler queues :func:`letters_overdue` and the triggerer awaits it.
+"""
+
+import asyncio
+from datetime import datetime, timedelta
+from typing import Any
+
+from airflow.sdk import AsyncCallback, DeadlineAlert, DeadlineReference
+
+from missiva.journey import Journey
+
+
+def letters_deadline(journey: Journey, *, period: timedelta, due_after: timedelta) -> DeadlineAlert:
+    """An alert when a run of a ``period``-scheduled journey is not done ``due_after``
+    its data interval's end. The reference is the run's logical date, which for a
+    scheduled data-interval run is the interval's start (a manual run's logical date is
+    its interval's end, so its deadline comes one ``period`` later)."""
+    return DeadlineAlert(
+        reference=DeadlineReference.DAGRUN_LOGICAL_DATE,
+        interval=period + due_after,
+        callback=AsyncCallback(letters_overdue, kwargs={"journey": journey.name}),
+        name=f"{journey.name} letters out",
+    )
+
+
+def _moment(value: Any) -> datetime:
+    return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+
+
+async def letters_overdue(journey: str, context: dict[str, Any]) -> dict:
+    """Deadline callback (runs in the triggerer): record the miss and what is not out.
+
+    ``context`` is what the scheduler passes: ``dag_run`` (the run as the REST API shows
+    it) and ``deadline`` (its ``deadline_time``)."""
+    from missiva.deadline_alerts import record_missed_deadline
+    from missiva.journeys import journey_named
+    from missiva.run_context import RunContext
+    from missiva.settings import Settings
+
+    dag_run = context["dag_run"]
+    run = RunContext(
+        dag_id=dag_run["dag_id"],
+        run_id=dag_run["dag_run_id"],
+        task_id="deadline_alert",
+        try_number=1,
+        interval_start=_moment(dag_run["data_interval_start"]),
+        interval_end=_moment(dag_run["data_interval_end"]),
+    )
+    deadline = context["deadline"]["deadline_time"]
+    return await asyncio.to_thread(
+        record_missed_deadline, journey_named(journey), run, deadline, Settings.from_env()
+    )
