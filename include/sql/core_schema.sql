@@ -59,3 +59,16 @@ CREATE TABLE claims (
 );
 
 CREATE INDEX ix_claims_customer_id ON claims (customer_id);
+
+-- Renewal offers (renewal_notices journey): the premium breakdown and cover changes
+-- offered for a policy's next term. renewed_at is set when the customer renews (a policy
+-- may also show status 'renewed'); no notice goes out after it.
+CREATE TABLE policy_renewals (
+    row_id            INTEGER PRIMARY KEY,   -- surrogate id of the source record
+    policy_id         TEXT    NOT NULL UNIQUE,
+    net_premium_cents INTEGER NOT NULL,
+    tax_cents         INTEGER NOT NULL,
+    fee_cents         INTEGER NOT NULL,
+    coverage_changes  TEXT,                  -- in the customer's language; NULL when none
+    renewed_at        TEXT                   -- 'YYYY-MM-DD HH:MM:SS' UTC
+);

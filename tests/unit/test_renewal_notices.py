@@ -1,0 +1,115 @@
+"""The renewal windows: their SQL parameters, and the extract over many daily runs."""
+
+from __future__ import annotations
+
+import sqlite3
+from contextlib import closing
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from missiva.extract import extract_each
+from missiva.journeys.renewal_notices import RENEWAL_NOTICES, RENEWAL_WINDOWS, window_params
+from missiva.seed import seed
+
+DEMO_DAY = date(2026, 11, 2)
+
+
+def _midnight(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+def notices(db: Path, day: date, windows=RENEWAL_WINDOWS) -> list[dict]:
+    """The renewal extract of the daily run whose data interval is ``day``."""
+    start, end = _midnight(day), _midnight(day + timedelta(days=1))
+    params = {"renewal_windows": list(windows)}
+    sets = [{**params, **extra} for extra in RENEWAL_NOTICES.sql_param_sets(params, start, end)]
+    frame = extract_each(f"sqlite:///{db}", RENEWAL_NOTICES.extract_sql, start, end, sets)
+    return frame.to_dict(orient="records")
+
+
+@pytest.fixture(scope="module")
+def core_db(tmp_path_factory) -> Path:
+    db = tmp_path_factory.mktemp("renewals") / "core.db"
+    seed(db, customers=40, seed=7, joined_on=DEMO_DAY)
+    return db
+
+
+def test_a_window_notices_the_interval_days_shifted_by_its_length() -> None:
+    start, end = _midnight(DEMO_DAY), _midnight(DEMO_DAY + timedelta(days=1))
+    assert window_params({"renewal_windows": [7, 60]}, start, end) == [
+        {
+            "window_days": 60,
+            "window_label": "60d",
+            "window_first_day": "2027-01-01",
+            "window_next_day": "2027-01-02",
+        },
+        {
+            "window_days": 7,
+            "window_label": "7d",
+            "window_first_day": "2026-11-09",
+            "window_next_day": "2026-11-10",
+        },
+    ]
+    assert [p["window_days"] for p in window_params({}, start, end)] == [60, 30, 7]
+    # An interval starting mid-day covers the days whose midnight falls inside it.
+    (params,) = window_params({"renewal_windows": [30]}, start + timedelta(hours=6), end)
+    assert (params["window_first_day"], params["window_next_day"]) == ("2026-12-03", "2026-12-03")
+
+
+def test_demo_day_notices_the_policies_ending_on_each_window_edge(core_db: Path) -> None:
+    rows = notices(core_db, DEMO_DAY)
+    due = {"2027-01-01": 60, "2026-12-02": 30, "2026-11-09": 7}
+    assert rows and all(due[r["end_date"]] == r["window_days"] for r in rows)
+    assert {r["subject_key"] for r in rows} == {
+        f"{r['policy_id']}/{r['window_days']}d" for r in rows
+    }
+    for row in rows:
+        parts = (row["net_premium_cents"], row["tax_cents"], row["fee_cents"])
+        assert row["total_premium_cents"] == sum(parts)
+
+
+def test_each_policy_is_noticed_once_per_window_until_it_is_renewed(core_db: Path) -> None:
+    with closing(sqlite3.connect(core_db)) as conn:
+        book = conn.execute(
+            "SELECT p.policy_id, p.end_date, p.status, r.renewed_at FROM policies AS p "
+            "JOIN policy_renewals AS r ON r.policy_id = p.policy_id"
+        ).fetchall()
+    expected = set()
+    for policy_id, end_date, status, renewed_at in book:
+        for days in RENEWAL_WINDOWS:
+            run_day = date.fromisoformat(end_date) - timedelta(days=days)
+            interval_end = f"{run_day + timedelta(days=1)} 00:00:00"
+            if status == "active" and (renewed_at is None or renewed_at >= interval_end):
+                expected.add((run_day, f"{policy_id}/{days}d"))
+    first = min(day for day, _ in expected) - timedelta(days=2)
+    last = max(day for day, _ in expected) + timedelta(days=2)
+    found = [
+        (first + timedelta(days=n), row["subject_key"])
+        for n in range((last - first).days + 1)
+        for row in notices(core_db, first + timedelta(days=n))
+    ]
+    assert len(found) == len(set(found)), "a notice found twice"
+    assert set(found) == expected
+    # The demo data covers the boundaries: the day before and after each edge, a policy
+    # renewed between its 30-day and 7-day notices, one renewed only after the interval.
+    subjects_on = {day: {s for d, s in found if d == day} for day in {d for d, _ in found}}
+    assert subjects_on[DEMO_DAY - timedelta(days=1)] and subjects_on[DEMO_DAY + timedelta(days=1)]
+    renewed_between = [
+        pid
+        for pid, end_date, status, renewed_at in book
+        if renewed_at
+        and date.fromisoformat(end_date) - timedelta(days=30)
+        < date.fromisoformat(renewed_at[:10])
+        < date.fromisoformat(end_date) - timedelta(days=7)
+    ]
+    assert renewed_between
+    for pid in renewed_between:
+        assert any(s == f"{pid}/30d" for _, s in found)
+        assert not any(s == f"{pid}/7d" for _, s in found)
+
+
+def test_the_windows_are_a_parameter(core_db: Path) -> None:
+    rows = notices(core_db, DEMO_DAY - timedelta(days=15), windows=[45])
+    assert {(r["end_date"], r["window_days"]) for r in rows} == {("2026-12-02", 45)}
