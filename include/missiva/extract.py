@@ -60,3 +60,16 @@ def extract_each(
     frames = [extract(source_url, sql_file, start, end, params) for params in param_sets]
     rows = [frame for frame in frames if len(frame)] or frames[:1]
     return pd.concat(rows, ignore_index=True) if len(rows) > 1 else rows[0]
+
+
+def attach_details(
+    records: list[dict[str, Any]], name: str, rows: Iterable[Mapping[str, Any]], key: str
+) -> None:
+    """Give each record, under ``name``, the ``rows`` whose ``key`` equals its own (in
+    query order, without the key column; an empty list when there are none)."""
+    grouped: dict[Any, list[dict[str, Any]]] = {}
+    for row in rows:
+        detail = dict(row)
+        grouped.setdefault(detail.pop(key), []).append(detail)
+    for record in records:
+        record[name] = grouped.get(record[key], [])

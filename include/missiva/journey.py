@@ -52,6 +52,11 @@ class Journey:
     #: the business key of a run: its data interval's first day, or the run itself
     #: (on-demand runs, several a day)
     scope: Literal["day", "run"] = "day"
+    #: name -> SQL file run with the extract's parameters; its rows carry
+    #: :attr:`detail_key`, and each record gets its rows as a list under the name
+    #: (e.g. a statement's line items)
+    details: Mapping[str, Path] = field(default_factory=dict)
+    detail_key: str = "customer_id"
 
     @property
     def communications(self) -> tuple[str, ...]:

@@ -12,7 +12,7 @@ from collections.abc import Collection
 from typing import Any
 
 from missiva.composition import Provenance
-from missiva.extract import extract_each
+from missiva.extract import attach_details, extract, extract_each
 from missiva.journey import Journey
 from missiva.ledger import COPY_MARK, Ledger, copy_key, fallback_key
 from missiva.ledger import canonical_json as ledger_json
@@ -92,7 +92,12 @@ def extract_stage(journey: Journey, run: RunContext, settings: Settings, source_
         [{**run.params, **extra} for extra in extra_sets],
     )
     rows = records.to_dict(orient="records")
-    Staging(settings.staging_dir, run.dag_id, run.run_id).write_extract(list(records.columns), rows)
+    columns = list(records.columns)
+    for name, sql_file in journey.details.items():
+        details = extract(source_url, sql_file, run.interval_start, run.interval_end, run.params)
+        attach_details(rows, name, details.to_dict(orient="records"), journey.detail_key)
+        columns.append(name)
+    Staging(settings.staging_dir, run.dag_id, run.run_id).write_extract(columns, rows)
     with Ledger(settings.ledger_url) as ledger:
         ledger.record_run(
             dag_id=run.dag_id,

@@ -74,7 +74,10 @@ _CLAIM_STATUSES = ("open", "in_review", "settled", "rejected")
 #: ``rows(rng, customers, joined_on) -> {table: [row tuple, ...]}`` over the distinct
 #: customers (:class:`_Person`), with its own ``random.Random`` so that adding a module
 #: changes no other module's rows.
-JOURNEY_SEEDERS: tuple[str, ...] = ("missiva.seed_renewals",)
+JOURNEY_SEEDERS: tuple[str, ...] = (
+    "missiva.seed_billing_statements",
+    "missiva.seed_renewals",
+)
 _TS = "%Y-%m-%d %H:%M:%S"
 
 

@@ -72,3 +72,52 @@ CREATE TABLE policy_renewals (
     coverage_changes  TEXT,                  -- in the customer's language; NULL when none
     renewed_at        TEXT                   -- 'YYYY-MM-DD HH:MM:SS' UTC
 );
+
+-- Billing (billing_statements journey): pay-per-km motor accounts billed monthly. A
+-- customer may hold several accounts. The bill_to_* address, when set, replaces the
+-- customer's postal address on the statement (e.g. a household's common address).
+CREATE TABLE billing_accounts (
+    row_id                INTEGER PRIMARY KEY,   -- surrogate id of the source record
+    account_id            TEXT    NOT NULL UNIQUE,
+    customer_id           TEXT    NOT NULL,
+    product               TEXT    NOT NULL,
+    vehicle               TEXT    NOT NULL,
+    currency              TEXT    NOT NULL,      -- 'EUR' | 'GBP'
+    paperless             INTEGER NOT NULL DEFAULT 0 CHECK (paperless IN (0, 1)),
+    opened_on             TEXT    NOT NULL,      -- 'YYYY-MM-DD'
+    closed_on             TEXT,                  -- 'YYYY-MM-DD'
+    bill_to_address_line1 TEXT,
+    bill_to_address_line2 TEXT,
+    bill_to_postal_code   TEXT,
+    bill_to_city          TEXT
+);
+
+CREATE INDEX ix_billing_accounts_customer_id ON billing_accounts (customer_id);
+
+-- One row per line of an account's monthly statement.
+CREATE TABLE statement_lines (
+    account_id     TEXT    NOT NULL,
+    period         TEXT    NOT NULL,             -- 'YYYY-MM', the month billed
+    line_no        INTEGER NOT NULL,
+    description    TEXT    NOT NULL,             -- in the customer's language
+    amount_cents   INTEGER NOT NULL,             -- negative for discounts and credits
+    currency       TEXT    NOT NULL,
+    usage_quantity INTEGER,                      -- e.g. km driven; NULL for fixed lines
+    usage_unit     TEXT,                         -- e.g. 'km'
+    PRIMARY KEY (account_id, period, line_no)
+);
+
+CREATE INDEX ix_statement_lines_period ON statement_lines (period);
+
+-- Renewal offers (renewal_notices journey): the premium breakdown and cover changes
+-- offered for a policy's next term. renewed_at is set when the customer renews (a policy
+-- may also show status 'renewed'); no notice goes out after it.
+CREATE TABLE policy_renewals (
+    row_id            INTEGER PRIMARY KEY,   -- surrogate id of the source record
+    policy_id         TEXT    NOT NULL UNIQUE,
+    net_premium_cents INTEGER NOT NULL,
+    tax_cents         INTEGER NOT NULL,
+    fee_cents         INTEGER NOT NULL,
+    coverage_changes  TEXT,                  -- in the customer's language; NULL when none
+    renewed_at        TEXT                   -- 'YYYY-MM-DD HH:MM:SS' UTC
+);

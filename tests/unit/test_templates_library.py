@@ -47,12 +47,17 @@ def registry(library: Path) -> dict:
     return json.loads((library / "regulatory/registry.json").read_text())
 
 
+def welcome_info(library: Path) -> dict:
+    """The welcome communication's row of ``list_templates`` (the library has others)."""
+    return next(t for t in list_templates(library) if t["name"] == "welcome")
+
+
 # -- the shipped library --------------------------------------------------------------------
 
 
 def test_shipped_library_is_approved_and_lints_clean() -> None:
     assert lint(TEMPLATES_DIR) == []
-    [welcome] = list_templates(TEMPLATES_DIR)
+    welcome = welcome_info(TEMPLATES_DIR)
     assert welcome["name"] == "welcome" and welcome["status"] == "approved"
     assert welcome["version"] == "1.1.0" and welcome["approved_by"] == BY
     assert welcome["renditions"] == ["email_html", "email_text", "letter_pdf", "sms", "web"]
@@ -135,7 +140,7 @@ def test_approve_block_needs_a_version_bump_for_new_wording(library: Path) -> No
 def test_draft_refused_in_production_then_approved(library: Path) -> None:
     folder = library / "communications/welcome"
     edit(folder / "email.txt", "{{ t.online }}", "{{ t.online }}\n\nP.S. {{ t.keep_letter }}")
-    [info] = list_templates(library)
+    info = welcome_info(library)
     assert info["status"] == "draft" and "approved_by" not in info
     with pytest.raises(TemplateError, match=r"communication 'welcome' version 1\.1\.0 is a draft"):
         Composer(library).template_version("welcome")
@@ -156,7 +161,7 @@ def test_draft_refused_in_production_then_approved(library: Path) -> None:
         "approved_at": "2026-11-20T09:30:00+00:00",
     }
     assert json.loads((folder / "approvals.json").read_text())[-1] == record
-    [info] = list_templates(library)
+    info = welcome_info(library)
     assert (info["status"], info["version"], info["approved_by"]) == ("approved", "1.2.0", BY)
     composer = Composer(library)
     assert composer.template_version("welcome") == "1.2.0"
@@ -169,7 +174,7 @@ def test_approve_refuses_a_template_that_does_not_lint(library: Path) -> None:
     edit(folder / "meta.json", '"version": "1.1.0"', '"version": "1.1.1"')
     with pytest.raises(TemplateError, match=r"does not lint clean.*'loyalty_points'"):
         approve(library, "welcome", "1.1.1", BY)
-    assert list_templates(library)[0]["status"] == "draft"
+    assert welcome_info(library)["status"] == "draft"
 
 
 def test_content_hash_covers_the_folder_except_approvals(library: Path) -> None:

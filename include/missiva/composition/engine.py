@@ -37,6 +37,7 @@ from markupsafe import Markup
 from weasyprint.text.fonts import FontConfiguration
 
 from missiva.composition import library
+from missiva.composition.chart import bar_chart_filter
 from missiva.composition.errors import RegulatoryBlockError, SmsLimitError, TemplateError
 from missiva.composition.fetcher import TemplateAssetFetcher
 from missiva.composition.sms import Encoding, analyse
@@ -404,6 +405,7 @@ class Composer:
             money=_money_filter,
             number=_number_filter,
             cents=from_cents,
+            bar_chart=bar_chart_filter,
         )
         brand = self._read_json("brand.json", default={})
         self._locales = {**DEFAULT_LOCALES, **brand.get("locales", {})}

@@ -1,0 +1,18 @@
+"""Billing statements: each account's monthly statement, line items and a chart."""
+
+from missiva.journey import Journey
+from missiva.paths import EXPECTATIONS_DIR, SQL_DIR
+
+BILLING_STATEMENTS = Journey(
+    name="billing_statements",
+    communication="billing_statement",
+    purpose="transactional",
+    channels=("email", "paper"),
+    extract_sql=SQL_DIR / "billing_statements_extract.sql",
+    suite=EXPECTATIONS_DIR / "billing_statements.json",
+    details={
+        "lines": SQL_DIR / "billing_statement_lines.sql",
+        "history": SQL_DIR / "billing_statement_history.sql",
+    },
+    detail_key="account_id",
+)
