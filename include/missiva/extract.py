@@ -9,6 +9,8 @@ import pandas as pd
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import DBAPIError
 
+from missiva.journey import Journey
+
 SOURCE_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 
@@ -49,15 +51,20 @@ def extract(
     return frame.astype(object).where(frame.notna(), None)
 
 
-def extract_each(
+def extract_journey(
     source_url: str,
-    sql_file: Path,
+    journey: Journey,
     start: datetime,
     end: datetime,
-    param_sets: Iterable[Mapping[str, Any]],
+    params: Mapping[str, Any] | None = None,
 ) -> pd.DataFrame:
-    """:func:`extract` once per set of ``param_sets``, the rows concatenated in order."""
-    frames = [extract(source_url, sql_file, start, end, params) for params in param_sets]
+    """The journey's extract SQL once per set of its :attr:`~Journey.sql_param_sets`
+    (each merged over ``params``), the rows concatenated in order."""
+    params = params or {}
+    frames = [
+        extract(source_url, journey.extract_sql, start, end, {**params, **extra})
+        for extra in journey.sql_param_sets(params, start, end)
+    ]
     rows = [frame for frame in frames if len(frame)] or frames[:1]
     return pd.concat(rows, ignore_index=True) if len(rows) > 1 else rows[0]
 

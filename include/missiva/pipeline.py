@@ -12,7 +12,7 @@ from collections.abc import Collection
 from typing import Any
 
 from missiva.composition import Provenance
-from missiva.extract import attach_details, extract, extract_each
+from missiva.extract import attach_details, extract, extract_journey
 from missiva.journey import Journey
 from missiva.ledger import COPY_MARK, Ledger, copy_key, fallback_key
 from missiva.ledger import canonical_json as ledger_json
@@ -83,14 +83,7 @@ def _base_fields(
 
 def extract_stage(journey: Journey, run: RunContext, settings: Settings, source_url: str) -> int:
     """Extract the interval's records into staging; record the count in the ledger."""
-    extra_sets = journey.sql_param_sets(run.params, run.interval_start, run.interval_end)
-    records = extract_each(
-        source_url,
-        journey.extract_sql,
-        run.interval_start,
-        run.interval_end,
-        [{**run.params, **extra} for extra in extra_sets],
-    )
+    records = extract_journey(source_url, journey, run.interval_start, run.interval_end, run.params)
     rows = records.to_dict(orient="records")
     columns = list(records.columns)
     for name, sql_file in journey.details.items():

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from missiva.extract import extract_each
+from missiva.extract import extract_journey
 from missiva.journeys.renewal_notices import RENEWAL_NOTICES, RENEWAL_WINDOWS, window_params
 from missiva.seed import seed
 
@@ -24,8 +24,7 @@ def notices(db: Path, day: date, windows=RENEWAL_WINDOWS) -> list[dict]:
     """The renewal extract of the daily run whose data interval is ``day``."""
     start, end = _midnight(day), _midnight(day + timedelta(days=1))
     params = {"renewal_windows": list(windows)}
-    sets = [{**params, **extra} for extra in RENEWAL_NOTICES.sql_param_sets(params, start, end)]
-    frame = extract_each(f"sqlite:///{db}", RENEWAL_NOTICES.extract_sql, start, end, sets)
+    frame = extract_journey(f"sqlite:///{db}", RENEWAL_NOTICES, start, end, params)
     return frame.to_dict(orient="records")
 
 
