@@ -7,6 +7,7 @@ BIN := $(CURDIR)/$(VENV)/bin
 DEMO_DATE ?= 2026-11-02
 DEMO_CUSTOMERS ?= 200
 SMTP_PORT ?= 8025
+SMS_PORT ?= 8026
 
 export PATH := $(BIN):$(PATH)
 export MISSIVA_HOME ?= $(CURDIR)/var
@@ -22,6 +23,7 @@ export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE := $(AIRFLOW_HOME)/pass
 export AIRFLOW__LOGGING__LOGGING_LEVEL := WARNING
 export AIRFLOW_CONN_MISSIVA_CORE := {"conn_type": "generic", "extra": {"sqlalchemy_url": "sqlite:///$(MISSIVA_HOME)/core.db"}}
 export AIRFLOW_CONN_SMTP_DEFAULT := {"conn_type": "smtp", "host": "127.0.0.1", "port": $(SMTP_PORT), "extra": {"disable_tls": true, "disable_ssl": true}}
+export AIRFLOW_CONN_MISSIVA_SMS := {"conn_type": "http", "schema": "http", "host": "127.0.0.1", "port": $(SMS_PORT), "password": "demo-token"}
 export GX_ANALYTICS_ENABLED := False
 
 .PHONY: demo test airflow lint lock system-check clean
@@ -37,7 +39,7 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt pyproj
 	touch $@
 
 demo: system-check $(VENV)/.installed
-	@scripts/demo.sh $(DEMO_DATE) $(DEMO_CUSTOMERS) $(SMTP_PORT)
+	@scripts/demo.sh $(DEMO_DATE) $(DEMO_CUSTOMERS) $(SMTP_PORT) $(SMS_PORT)
 
 airflow: system-check $(VENV)/.installed
 	@scripts/airflow.sh

@@ -7,6 +7,7 @@ mkdir -p "$MISSIVA_HOME"
 migrate_airflow
 [ -e "$MISSIVA_HOME/core.db" ] || missiva seed
 start_smtp_sink "${SMTP_PORT:-8025}"
+start_sms_sink "${SMS_PORT:-8026}"
 cat <<INFO
 == Airflow on http://localhost:8080
    log in as: admin

@@ -2,7 +2,7 @@
 # make demo: seed the demo core systems, run the onboarding journey through Airflow
 # (`airflow dags test`), print what happened. Re-runnable: nothing is sent twice.
 set -euo pipefail
-day=$1 customers=$2 port=$3
+day=$1 customers=$2 port=$3 sms_port=$4
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/common.sh"
 started=$(date +%s)
@@ -12,6 +12,9 @@ migrate_airflow
 echo "== Demo core systems"
 missiva seed --customers "$customers" --joined-on "$day"
 start_smtp_sink "$port"
+start_sms_sink "$sms_port"
+# The demo must not depend on the hour it runs at: the production policy without quiet hours
+export MISSIVA_CONTACT_POLICY=${MISSIVA_CONTACT_POLICY:-$here/../include/contact_policy_no_quiet_hours.toml}
 
 # A manual run at midnight after $day processes the data interval [$day, $day + 1 day).
 run_at=$(date -u -d "$day + 1 day" +%Y-%m-%d)
@@ -29,6 +32,7 @@ cat <<SUMMARY
 
 Outputs
   e-mails received by the SMTP sink: $(find "$MISSIVA_HOME/mail/new" -type f | wc -l) in $MISSIVA_HOME/mail/new
+  SMS received by the SMS sink:      $(find "$MISSIVA_HOME/sms" -name '*.json' | wc -l) in $MISSIVA_HOME/sms
   letters for print:                 $(find "$MISSIVA_HOME/print/onboarding/$day" -maxdepth 1 -name '*.pdf' | wc -l) in $MISSIVA_HOME/print/onboarding/$day
   print-ready batches + manifests:   $MISSIVA_HOME/print/onboarding/$day/batches
   archived artifacts (SHA-256):      $MISSIVA_HOME/archive

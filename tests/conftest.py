@@ -45,19 +45,25 @@ def airflow_db() -> Path:
 @pytest.fixture
 def journey_env(airflow_db, tmp_path, monkeypatch):
     """A Missiva home with seeded core systems (40 customers, 2026-11-02), a real SMTP
-    server, and the Airflow Connections pointing at both."""
-    from missiva import smtp_sink
+    server, a local SMS provider, and the Airflow Connections pointing at them."""
+    from missiva import sms_sink, smtp_sink
     from missiva.seed import seed
 
     home = tmp_path / "home"
     report = seed(home / "core.db", customers=40, seed=7, joined_on=date(2026, 11, 2))
     port = free_port()
     controller = smtp_sink.start("127.0.0.1", port, home / "mail")
+    sms_port = free_port()
+    sms_server = sms_sink.start("127.0.0.1", sms_port, home / "sms")
     monkeypatch.setenv("MISSIVA_HOME", str(home))
     core = {"conn_type": "generic", "extra": {"sqlalchemy_url": f"sqlite:///{home / 'core.db'}"}}
     smtp = {"conn_type": "smtp", "host": "127.0.0.1", "port": port}
     smtp["extra"] = {"disable_tls": True, "disable_ssl": True}
     monkeypatch.setenv("AIRFLOW_CONN_MISSIVA_CORE", json.dumps(core))
     monkeypatch.setenv("AIRFLOW_CONN_SMTP_DEFAULT", json.dumps(smtp))
+    sms = {"conn_type": "http", "host": "127.0.0.1", "port": sms_port, "schema": "http"}
+    sms["password"] = "demo-token"  # the local sink checks no token
+    monkeypatch.setenv("AIRFLOW_CONN_MISSIVA_SMS", json.dumps(sms))
     yield home, report
     controller.stop()
+    sms_server.shutdown()

@@ -63,6 +63,8 @@ def verify(ledger: Ledger, store: ArtifactStore) -> list[str]:
 
 
 def _artifact_files(comm: Communication, data: bytes) -> dict[str, bytes]:
+    if comm.channel == "sms":
+        return {"sms.txt": data}
     if comm.channel != "email":
         return {"artifact.pdf": data}
     files = {"message.eml": data}

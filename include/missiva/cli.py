@@ -129,6 +129,13 @@ def _smtp_sink(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _sms_sink(args: argparse.Namespace, settings: Settings) -> int:
+    from missiva.sms_sink import serve_forever
+
+    serve_forever(args.host, args.port, Path(args.out or settings.home / "sms"))
+    return 0
+
+
 def _templates(args: argparse.Namespace, settings: Settings) -> int:
     from missiva import composition
 
@@ -286,6 +293,12 @@ def build_parser() -> argparse.ArgumentParser:
     sink.add_argument("--port", type=int, default=8025)
     sink.add_argument("--maildir")
     sink.set_defaults(handler=_smtp_sink)
+
+    sms_sink = sub.add_parser("sms-sink", help="a local SMS provider storing messages as JSON")
+    sms_sink.add_argument("--host", default="127.0.0.1")
+    sms_sink.add_argument("--port", type=int, default=8026)
+    sms_sink.add_argument("--out", help="folder (default: $MISSIVA_HOME/sms)")
+    sms_sink.set_defaults(handler=_sms_sink)
     return parser
 
 

@@ -21,6 +21,10 @@ def channel_artifact(
     """The exact bytes to deliver ``communication`` on ``chosen.channel``, their content
     type, the template that rendered them and the versions of every block used."""
     comm_id = context["communication_id"]
+    if chosen.channel == "sms":
+        sms = composer.render_sms(communication, context)
+        text = sms.text.encode()
+        return text, "text/plain; charset=utf-8", sms.provenance, sms.provenance.blocks
     letter = composer.render_letter(communication, context)
     if chosen.channel == "paper":
         return letter.pdf, "application/pdf", letter.provenance, letter.provenance.blocks

@@ -61,6 +61,7 @@ class RunSummary:
             "failed",
             "bounced",
             "review",
+            "deferred",
             "composed",
             "sending",
         ):

@@ -4,6 +4,7 @@ DAG_TAGS = frozenset(
     {
         "journey",
         "audit",
+        "delivery",
         "transactional",
         "marketing",
         "onboarding",

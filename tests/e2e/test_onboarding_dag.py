@@ -1,14 +1,13 @@
-"""The onboarding DAG end to end through Airflow (`dag.test()`), with a real SMTP server.
+"""The onboarding DAG end to end through Airflow (`dag.test()`), with a real SMTP server
+and a local SMS provider.
 
-Asserts what each customer received (e-mail with PDF, or a printed letter), what the
+Asserts what each customer received (e-mail with PDF, SMS, or a printed letter), what the
 ledger says, the quarantine reason of every injected defect, and that running the
 same DAG run again sends nothing new. Slow: Airflow + Great Expectations + WeasyPrint.
 """
 
 import email
-import io
 import json
-import mailbox
 import sqlite3
 from email.policy import default as default_policy
 from pathlib import Path
@@ -16,7 +15,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from pypdf import PdfReader
-from support import run_dag
+from support import mail_by_recipient, pdf_text, run_dag
 
 from missiva.ledger import Ledger
 from missiva.store import LocalArtifactStore
@@ -37,16 +36,12 @@ def _customers(home):
         return {r["row_id"]: dict(r) for r in conn.execute("SELECT * FROM customers")}
 
 
-def _mail_by_recipient(home):
+def _sms_by_reference(home):
     received = {}
-    for msg in mailbox.Maildir(home / "mail"):
-        parsed = email.message_from_bytes(msg.as_bytes(), policy=default_policy)
-        received.setdefault(parsed["To"].addresses[0].addr_spec, []).append(parsed)
+    for path in (home / "sms").glob("*.json"):
+        sms = json.loads(path.read_text())
+        received.setdefault(sms["reference"], []).append(sms)
     return received
-
-
-def _pdf_text(data: bytes) -> str:
-    return "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(data)).pages)
 
 
 def test_onboarding_journey_end_to_end(journey_env):
@@ -68,13 +63,21 @@ def test_onboarding_journey_end_to_end(journey_env):
     for row_id in report.suppressions:
         assert rows[row_id].status == "suppressed" and rows[row_id].reason
 
-    mail = _mail_by_recipient(home)
+    mail = mail_by_recipient(home / "mail")
     print_dir = home / "print" / "onboarding" / "2026-11-02"
     sent = [r for r in rows.values() if r.status == "sent"]
-    assert {r.channel for r in sent} == {"email", "paper"}
+    assert {r.channel for r in sent} == {"email", "sms", "paper"}
+    sms_received = _sms_by_reference(home)
     for comm in sent:
         customer = customers[comm.source_row_id]
         archived = store.get(comm.artifact_uri, comm.artifact_sha256)  # verifies the hash
+        if comm.channel == "sms":
+            (sms,) = sms_received[comm.communication_id]  # exactly one SMS per customer
+            assert sms["to"] == comm.recipient == customer["phone"]
+            assert sms["text"].encode() == archived and customer["first_name"] in sms["text"]
+            assert sms["id"] == comm.provider_message_id
+            assert sms["idempotency_key"] == comm.idempotency_key
+            continue
         if comm.channel == "email":
             (message,) = mail[comm.recipient]  # exactly one message per customer
             assert message["Message-ID"] == f"<{comm.communication_id}@missiva.example>"
@@ -95,7 +98,7 @@ def test_onboarding_journey_end_to_end(journey_env):
             assert letter == archived, "printed bytes are the archived bytes"
             address = json.loads((print_dir / f"{comm.communication_id}.json").read_text())
             assert customer["postal_code"] in " ".join(address["address"])
-        letter_text = _pdf_text(letter)
+        letter_text = pdf_text(letter)
         assert customer["last_name"] in letter_text
         assert customer["postal_code"] in letter_text
 
@@ -110,10 +113,12 @@ def test_onboarding_journey_end_to_end(journey_env):
 
     # The same DAG run again: nothing new is sent or recorded.
     mail_before = sum(len(v) for v in mail.values())
+    sms_before = sorted((home / "sms").iterdir())
     prints_before = sorted(p.name for p in print_dir.iterdir())
     ledger_before = ledger.count()
     assert run_dag().state == "success"
-    assert sum(len(v) for v in _mail_by_recipient(home).values()) == mail_before
+    assert sorted((home / "sms").iterdir()) == sms_before
+    assert sum(len(v) for v in mail_by_recipient(home / "mail").values()) == mail_before
     assert sorted(p.name for p in print_dir.iterdir()) == prints_before
     assert ledger.count() == ledger_before
 

@@ -7,10 +7,15 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from aiosmtpd.controller import Controller
 from support import free_port
+
+if TYPE_CHECKING:
+    from missiva.channels.sms import SmsSettings
 
 
 @dataclass(frozen=True)
@@ -140,3 +145,19 @@ def missiva_home(tmp_path, monkeypatch):
     for name in ("MISSIVA_LEDGER_URL", "MISSIVA_ARCHIVE_URL", "MISSIVA_PRINT_DIR"):
         monkeypatch.delenv(name, raising=False)
     return Settings.from_env()
+
+
+@pytest.fixture
+def sms_provider(tmp_path) -> Iterator[tuple[Callable[[], SmsSettings], Path]]:
+    """A local SMS provider (the demo sink): the settings to reach it, and the folder
+    holding one JSON file per message it accepted."""
+    from missiva import sms_sink
+    from missiva.channels.sms import SmsSettings
+
+    port, out = free_port(), tmp_path / "sms-received"
+    server = sms_sink.start("127.0.0.1", port, out)
+    settings = SmsSettings(f"http://127.0.0.1:{port}", "test-token")
+    try:
+        yield (lambda: settings), out
+    finally:
+        server.shutdown()

@@ -35,12 +35,14 @@ from missiva import dispatch, pipeline
 from missiva.delivery import SmtpSettings
 from missiva.journeys import ONBOARDING
 from missiva.run_context import RunContext
+from missiva.channels.sms import SmsSettings
 from missiva.settings import Settings
 run = json.loads(sys.argv[1])
 run = RunContext(**{**run, "interval_start": datetime.fromisoformat(run["interval_start"]),
                     "interval_end": datetime.fromisoformat(run["interval_end"])})
 smtp = SmtpSettings("127.0.0.1", int(sys.argv[2]), timeout=120)
-dispatch.deliver_stage(ONBOARDING, run, Settings.from_env(), 0, lambda: smtp)
+sms = SmsSettings(sys.argv[3], "test-token")
+dispatch.deliver_stage(ONBOARDING, run, Settings.from_env(), 0, lambda: smtp, sms=lambda: sms)
 """
 
 
@@ -58,7 +60,8 @@ class StallingHandler:
         return "250 OK"
 
 
-def test_killed_worker_neither_duplicates_nor_loses(missiva_home):
+def test_killed_worker_neither_duplicates_nor_loses(missiva_home, sms_provider):
+    sms, _ = sms_provider
     settings = missiva_home
     seed(settings.core_db, customers=24, seed=5, joined_on=date(2026, 11, 2))
     pipeline.extract_stage(ONBOARDING, RUN, settings, f"sqlite:///{settings.core_db}")
@@ -75,7 +78,8 @@ def test_killed_worker_neither_duplicates_nor_loses(missiva_home):
     try:
         run = {k: v.isoformat() if isinstance(v, datetime) else v for k, v in vars(RUN).items()}
         worker = subprocess.Popen(
-            [sys.executable, "-c", WORKER, json.dumps(run), str(port)], env=os.environ.copy()
+            [sys.executable, "-c", WORKER, json.dumps(run), str(port), sms().base_url],
+            env=os.environ.copy(),
         )
         deadline = time.monotonic() + 120
         while len(handler.recipients) < 3 and time.monotonic() < deadline:
@@ -89,8 +93,9 @@ def test_killed_worker_neither_duplicates_nor_loses(missiva_home):
         handler.stall_at = None  # the retry, on a healthy server
         retry = replace(RUN, try_number=2)
         smtp = SmtpSettings("127.0.0.1", port, timeout=10)
-        dispatch.deliver_stage(ONBOARDING, retry, settings, 0, lambda: smtp)
-        dispatch.deliver_stage(ONBOARDING, replace(RUN, try_number=3), settings, 0, lambda: smtp)
+        dispatch.deliver_stage(ONBOARDING, retry, settings, 0, lambda: smtp, sms=sms)
+        again = replace(RUN, try_number=3)
+        dispatch.deliver_stage(ONBOARDING, again, settings, 0, lambda: smtp, sms=sms)
     finally:
         controller.stop()
 
@@ -106,7 +111,7 @@ def test_killed_worker_neither_duplicates_nor_loses(missiva_home):
     assert summary.statuses["review"] == 1 and summary.accounted == summary.extracted
 
 
-def test_interrupted_print_is_sent_again_once(missiva_home, smtp_server):
+def test_interrupted_print_is_sent_again_once(missiva_home, smtp_server, sms_provider):
     settings = missiva_home
     seed(settings.core_db, customers=12, seed=9, joined_on=date(2026, 11, 2))
     pipeline.extract_stage(ONBOARDING, RUN, settings, f"sqlite:///{settings.core_db}")
@@ -116,7 +121,36 @@ def test_interrupted_print_is_sent_again_once(missiva_home, smtp_server):
     letter = next(c for c in ledger.communications() if c.channel == "paper")
     ledger.transition(letter.communication_id, "composed", "sending")  # killed mid-print
     smtp = SmtpSettings(smtp_server.host, smtp_server.port, timeout=10)
-    dispatch.deliver_stage(ONBOARDING, replace(RUN, try_number=2), settings, 0, lambda: smtp)
+    sms = sms_provider[0]
+    dispatch.deliver_stage(
+        ONBOARDING, replace(RUN, try_number=2), settings, 0, lambda: smtp, sms=sms
+    )
     assert ledger.get(letter.communication_id).status == "sent"
     folder = settings.print_dir / "onboarding" / "2026-11-02"
     assert len(list(folder.glob(f"{letter.communication_id}*.pdf"))) == 1
+
+
+def test_interrupted_sms_is_sent_again_with_the_same_key(missiva_home, smtp_server, sms_provider):
+    """The SMS provider de-duplicates on the Idempotency-Key: the retry resends, the
+    customer gets one SMS."""
+    sms, received = sms_provider
+    settings = missiva_home
+    seed(settings.core_db, customers=40, seed=7, joined_on=date(2026, 11, 2))
+    pipeline.extract_stage(ONBOARDING, RUN, settings, f"sqlite:///{settings.core_db}")
+    pipeline.validate_stage(ONBOARDING, RUN, settings, 100)
+    pipeline.compose_stage(ONBOARDING, RUN, settings, 0)
+    ledger = Ledger(settings.ledger_url)
+    text = next(c for c in ledger.communications() if c.channel == "sms")
+    smtp = SmtpSettings(smtp_server.host, smtp_server.port, timeout=10)
+    dispatch.deliver_stage(ONBOARDING, RUN, settings, 0, lambda: smtp, sms=sms)
+    first = ledger.get(text.communication_id)
+    assert first.status == "sent"
+    ledger.transition(text.communication_id, "sent", "sending")  # as if killed before recording
+    dispatch.deliver_stage(
+        ONBOARDING, replace(RUN, try_number=2), settings, 0, lambda: smtp, sms=sms
+    )
+    again = ledger.get(text.communication_id)
+    assert again.status == "sent" and again.provider_message_id == first.provider_message_id
+    (stored,) = [json.loads(p.read_text()) for p in received.glob("*.json")
+                 if json.loads(p.read_text())["reference"] == text.communication_id]  # fmt: skip
+    assert stored["idempotency_key"] == text.idempotency_key and stored["to"] == text.recipient

@@ -7,7 +7,7 @@ ONBOARDING = Journey(
     name="onboarding",
     communication="welcome",
     purpose="transactional",
-    channels=("email", "paper"),
+    channels=("email", "sms", "paper"),
     extract_sql=SQL_DIR / "onboarding_extract.sql",
     suite=EXPECTATIONS_DIR / "onboarding.json",
 )

@@ -320,6 +320,8 @@ def _safe_filename(name: str) -> str:
 def _artifact_name(comm: Mapping[str, Any]) -> tuple[str, str]:
     if comm["channel"] == "email":
         return f"{comm['communication_id']}.eml", "message/rfc822"
+    if comm["channel"] == "sms":
+        return f"{comm['communication_id']}.txt", "text/plain; charset=utf-8"
     return f"{comm['communication_id']}.pdf", "application/pdf"
 
 

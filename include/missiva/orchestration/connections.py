@@ -6,6 +6,7 @@ from airflow.sdk import Connection
 from airflow.sdk.exceptions import AirflowNotFoundException
 from sqlalchemy.engine import URL
 
+from missiva.channels.sms import SmsSettings
 from missiva.delivery import SmtpSettings
 from missiva.settings import Settings
 from missiva.store import ArtifactStore, open_store
@@ -15,6 +16,7 @@ log = logging.getLogger(__name__)
 SOURCE_CONN_ID = "missiva_core"
 SMTP_CONN_ID = "smtp_default"
 ARCHIVE_CONN_ID = "missiva_archive"
+SMS_CONN_ID = "missiva_sms"
 _DRIVERS = {"postgres": "postgresql+psycopg2", "sqlite": "sqlite", "mysql": "mysql"}
 
 
@@ -53,6 +55,24 @@ def smtp_settings(conn_id: str = SMTP_CONN_ID) -> SmtpSettings:
         user=hook.smtp_user,
         password=hook.smtp_password,
         timeout=hook.timeout,
+    )
+
+
+def sms_settings(conn_id: str = SMS_CONN_ID) -> SmsSettings:
+    """The SMS provider from an HTTP Connection: ``schema`` (http/https, default https),
+    ``host``, ``port``, ``password`` = the API token; extra ``timeout`` (seconds) and
+    ``allow_fictional`` (accept the numbers reserved for drama, for test providers)."""
+    conn = Connection.get(conn_id)
+    host = conn.host or ""
+    base_url = host if "://" in host else f"{conn.schema or 'https'}://{host}"
+    if conn.port:
+        base_url += f":{conn.port}"
+    extra = conn.extra_dejson
+    return SmsSettings(
+        base_url=base_url,
+        token=conn.password or "",
+        timeout=float(extra.get("timeout", 10.0)),
+        allow_fictional=bool(extra.get("allow_fictional", False)),
     )
 
 

@@ -26,8 +26,9 @@ def _run_context() -> RunContext:
         run_id=ti.run_id,
         task_id=task_id,
         try_number=ti.try_number,
-        interval_start=context["data_interval_start"],
-        interval_end=context["data_interval_end"],
+        # a run triggered without a logical date (an on-demand request) has no interval
+        interval_start=context.get("data_interval_start") or context["dag_run"].run_after,
+        interval_end=context.get("data_interval_end") or context["dag_run"].run_after,
         params=dict(context["params"]),
     )
 
@@ -74,10 +75,24 @@ def compose(journey: Journey, chunk: int) -> int:
 
 def deliver(journey: Journey, chunk: int) -> dict:
     from missiva.dispatch import deliver_stage
-    from missiva.orchestration.connections import smtp_settings
+    from missiva.orchestration.connections import sms_settings, smtp_settings
 
     settings, store = _settings_and_store()
-    return deliver_stage(journey, _run_context(), settings, chunk, smtp_settings, store=store)
+    run = _run_context()
+    return deliver_stage(
+        journey, run, settings, chunk, smtp_settings, sms=sms_settings, store=store
+    )
+
+
+def deliver_deferred() -> dict:
+    """Deliver every journey's deferred communications whose time has come."""
+    from missiva.dispatch import deliver_deferred as deliver_due
+    from missiva.journeys import JOURNEYS
+    from missiva.orchestration.connections import sms_settings, smtp_settings
+
+    settings, store = _settings_and_store()
+    run = _run_context()
+    return deliver_due(JOURNEYS, run, settings, smtp_settings, sms=sms_settings, store=store)
 
 
 def report() -> dict:
