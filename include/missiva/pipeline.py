@@ -6,6 +6,7 @@ communication already exists (delivery: :mod:`missiva.dispatch`).
 
 import json
 import logging
+import re
 import uuid
 from collections import Counter
 from collections.abc import Collection
@@ -180,6 +181,7 @@ class Composition:
             self.journey.channels,
             self.journey.purpose,
             required_channel=self.journey.required_channel(communication),
+            requested_channel=record.get("requested_channel"),
             invalid=invalid,
         )
         if chosen.suppressed:
@@ -260,7 +262,7 @@ def print_stage(
             )
     scope = business_key(journey, run)
     folder = settings.print_dir / run.dag_id / scope / "batches"
-    label = f"{run.dag_id}-{scope}"
+    label = re.sub(r"[^A-Za-z0-9._-]", "_", f"{run.dag_id}-{scope}")  # a run id has : and +
     batches = build_print_batches(letters, folder, run_label=label)
     log.info("%d letters in %d print batches in %s", len(letters), len(batches), folder)
     return [{"batch": b.batch_id, **b.manifest["totals"]} for b in batches]

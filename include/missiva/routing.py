@@ -80,11 +80,14 @@ def route(
     purpose: str,
     *,
     required_channel: str | None = None,
+    requested_channel: str | None = None,
     invalid: Collection[tuple[str, str]] = (),
 ) -> Route:
     """Pick the first viable channel: the customer's preference, then ``channels`` in
     order (the fallbacks). A ``required_channel`` (a legal obligation, e.g. a claims
-    decision on paper) overrides preference and fallbacks. ``invalid`` holds the
+    decision on paper) overrides preference and fallbacks. A ``requested_channel`` (an
+    on-demand request) overrides preference and fallbacks but not consent nor contact
+    validity: when it is not viable, nothing is sent. ``invalid`` holds the
     (channel, address) pairs known to fail (hard bounces), which are skipped."""
     if record.get("do_not_contact"):
         return Route(None, None, "customer is flagged do-not-contact")
@@ -93,6 +96,8 @@ def route(
     if required_channel:
         order = [required_channel]
         rejected.append(f"{required_channel} is legally required")
+    elif requested_channel:
+        order = [requested_channel]
     else:
         order = [preferred] if preferred in channels else []
         order += [c for c in channels if c != preferred]
@@ -112,6 +117,7 @@ def route(
             continue
         how = "preferred channel" if channel == preferred else "fallback"
         how = "required channel" if channel == required_channel else how
+        how = "requested channel" if channel == requested_channel else how
         detail = f" ({'; '.join(rejected)})" if rejected else ""
         return Route(channel, recipient, f"{how} {channel}{detail}")
     return Route(None, None, "no consented channel with valid contact data: " + "; ".join(rejected))
