@@ -15,8 +15,10 @@ from email.policy import default as default_policy
 import pytest
 from support import mail_by_recipient, pdf_text, run_dag
 
+from missiva.audit import rerender
 from missiva.composition import Composer
 from missiva.ledger import Ledger
+from missiva.settings import Settings
 from missiva.store import LocalArtifactStore
 
 pytestmark = pytest.mark.e2e
@@ -129,6 +131,11 @@ def test_october_statements_end_to_end(journey_env):
             envelope["address_lines"][0]
         )
     assert any(len(set(names)) > 1 for names in by_address.values()), "a shared address"
+
+    # the archived statements re-render byte for byte (the chart is deterministic)
+    for channel in ("email", "paper"):
+        comm = next(c for c in sent if c.channel == channel)
+        assert rerender(ledger, Settings.from_env(), comm.communication_id).identical, channel
 
     # the same run again: nothing new sent or recorded
     mail_before = sum(map(len, mail.values()))
