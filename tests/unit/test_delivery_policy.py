@@ -1,0 +1,145 @@
+"""The contact policy as delivery enforces it, against a real SMTP server and the local
+SMS provider: quiet hours defer (then the deferred run sends), caps and duplicate content
+suppress, a refused e-mail's reservation is released for its fallback; and a ``review``
+communication is settled by a later delivery report (``missiva events ingest``)."""
+
+import json
+from dataclasses import replace
+from datetime import UTC, date, datetime
+
+import pytest
+
+from missiva import dispatch, pipeline
+from missiva.cli import main
+from missiva.contact_policy import ContactPolicy
+from missiva.delivery import SmtpSettings
+from missiva.journeys import JOURNEYS, ONBOARDING
+from missiva.ledger import Ledger
+from missiva.report import summarize
+from missiva.run_context import RunContext
+from missiva.seed import seed
+from missiva.settings import DEFAULT_CONTACT_POLICY
+
+RUN = RunContext(
+    "onboarding", "manual__policy", "deliver", 1,
+    datetime(2026, 11, 2, tzinfo=UTC), datetime(2026, 11, 3, tzinfo=UTC),
+)  # fmt: skip
+EVENING = datetime(2026, 11, 3, 21, 30, tzinfo=UTC)  # 22:30 in Rome, 21:30 in London
+NEXT_MORNING = datetime(2026, 11, 4, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def composed(missiva_home):
+    """The production policy (quiet hours 21:00-08:00), a day of onboarding composed."""
+    settings = replace(missiva_home, contact_policy=DEFAULT_CONTACT_POLICY)
+    seed(settings.core_db, customers=40, seed=7, joined_on=date(2026, 11, 2))
+    pipeline.extract_stage(ONBOARDING, RUN, settings, f"sqlite:///{settings.core_db}")
+    assert pipeline.validate_stage(ONBOARDING, RUN, settings, 100) == [0]
+    pipeline.compose_stage(ONBOARDING, RUN, settings, 0)
+    return settings, Ledger(settings.ledger_url)
+
+
+def _deliver(settings, server, sms, now, run=RUN):
+    smtp = SmtpSettings(server.host, server.port, timeout=10)
+    return dispatch.deliver_stage(ONBOARDING, run, settings, 0, lambda: smtp, sms=sms, now=now)
+
+
+def test_quiet_hours_defer_then_the_deferred_run_sends(composed, smtp_server, sms_provider):
+    settings, ledger = composed
+    sms, received_sms = sms_provider
+    _deliver(settings, smtp_server, sms, EVENING)
+    comms = ledger.communications()
+    deferred = [c for c in comms if c.status == "deferred"]
+    assert {c.channel for c in deferred} == {"email", "sms"}
+    assert all(c.status == "sent" for c in comms if c.channel == "paper")
+    assert smtp_server.handler.messages == [] and not list(received_sms.glob("*.json"))
+    assert all("quiet hours 21:00\u201308:00" in c.reason for c in deferred)
+    summary = summarize(ledger, RUN.dag_id, RUN.run_id)
+    assert summary.statuses["deferred"] == len(deferred) and summary.accounted == summary.extracted
+    assert "contact policy: quiet hours" in "\n".join(summary.lines())
+
+    scheduler = replace(RUN, dag_id="deferred_deliveries", run_id="scheduled__next", try_number=1)
+    smtp = SmtpSettings(smtp_server.host, smtp_server.port, timeout=10)
+    early = dispatch.deliver_deferred(
+        JOURNEYS, scheduler, settings, lambda: smtp, sms=sms, now=EVENING
+    )
+    assert early == {"due": 0}
+    done = dispatch.deliver_deferred(
+        JOURNEYS, scheduler, settings, lambda: smtp, sms=sms, now=NEXT_MORNING
+    )
+    assert done == {"due": len(deferred), "sent": len(deferred)}
+    emails = [c for c in deferred if c.channel == "email"]
+    assert sorted(m.rcpt_tos[0] for m in smtp_server.handler.messages) == sorted(
+        c.recipient for c in emails
+    )
+    assert len(list(received_sms.glob("*.json"))) == len(deferred) - len(emails)
+    for comm in deferred:
+        sent = ledger.get(comm.communication_id)
+        assert sent.status == "sent" and sent.run_id == RUN.run_id  # the journey run's row
+        kinds = [e.kind for e in ledger.events(comm.communication_id)]
+        assert kinds == ["composed", "deferred", "sending", "sent"]
+        assert json.loads(ledger.events(comm.communication_id)[1].detail)["not_before"]
+    again = dispatch.deliver_deferred(
+        JOURNEYS, scheduler, settings, lambda: smtp, sms=sms, now=NEXT_MORNING
+    )
+    assert again == {"due": 0} and ledger.verify_chain() == []
+
+
+def test_frequency_cap_and_duplicate_content_suppress(composed, smtp_server, sms_provider):
+    settings, ledger = composed
+    capped, duplicate = [c for c in ledger.communications() if c.channel == "email"][:2]
+    with ContactPolicy(ledger) as policy:  # two contacts by other journeys earlier that day
+        for n in range(5):
+            morning = datetime(2026, 11, 3, 9, n, tzinfo=UTC)
+            policy.reserve(
+                capped.customer_id, "paper", "transactional", f"x/{n}", f"x{n}", None, morning
+            )
+        policy.reserve(  # the same content already went out on another channel
+            duplicate.customer_id, "paper", "transactional", duplicate.idempotency_key, "other"
+        )
+    _deliver(settings, smtp_server, sms_provider[0], datetime(2026, 11, 3, 12, tzinfo=UTC))
+    assert ledger.get(capped.communication_id).status == "suppressed"
+    assert (
+        "frequency cap: 5 transactional contacts in 1 day"
+        in ledger.get(capped.communication_id).reason
+    )
+    assert ledger.get(duplicate.communication_id).status == "suppressed"
+    assert "already sent the same content on paper" in ledger.get(duplicate.communication_id).reason
+    received = {m.rcpt_tos[0] for m in smtp_server.handler.messages}
+    assert capped.recipient not in received and duplicate.recipient not in received
+
+
+def test_refused_email_releases_its_contact_for_the_fallback(composed, smtp_server, sms_provider):
+    settings, ledger = composed
+    victim = next(c for c in ledger.communications() if c.channel == "email")
+    smtp_server.handler.refuse.add(victim.recipient)
+    _deliver(settings, smtp_server, sms_provider[0], datetime(2026, 11, 3, 12, tzinfo=UTC))
+    assert ledger.get(victim.communication_id).status == "failed"
+    (fallback,) = [c for c in ledger.trace(victim.customer_id) if "/fallback-" in c.idempotency_key]
+    assert fallback.status == "sent"
+    with ContactPolicy(ledger) as policy:
+        (contact,) = policy.contacts(victim.customer_id)
+    assert contact.communication_id == fallback.communication_id
+
+
+def test_a_delivery_report_settles_review(composed, smtp_server, sms_provider, tmp_path):
+    settings, ledger = composed
+    _deliver(settings, smtp_server, sms_provider[0], datetime(2026, 11, 3, 12, tzinfo=UTC))
+    delivered, bounced = [c for c in ledger.communications() if c.channel == "email"][:2]
+    for comm in (delivered, bounced):  # a worker died after handing them to the server
+        ledger.transition(comm.communication_id, "sent", "review", reason="outcome unknown")
+    reports = [
+        {"message_id": f"<{delivered.communication_id}@missiva.example>", "event": "delivered",
+         "at": "2026-11-03T12:05:00+00:00", "provider": "postfix"},
+        {"communication_id": bounced.communication_id, "event": "hard_bounce",
+         "reason": "550 5.1.1 user unknown"},
+    ]  # fmt: skip
+    payload = tmp_path / "reports.json"
+    payload.write_text(json.dumps(reports))
+    assert main(["events", "--ledger", settings.ledger_url, "ingest", str(payload)]) == 0
+    settled = ledger.get(delivered.communication_id)
+    assert settled.status == "sent" and settled.sent_at == datetime(2026, 11, 3, 12, 5, tzinfo=UTC)
+    assert settled.provider_message_id == delivered.provider_message_id  # the original kept
+    assert ledger.events(delivered.communication_id)[-1].kind == "delivered"
+    assert ledger.get(bounced.communication_id).status == "bounced"
+    assert ledger.verify_chain() == []
