@@ -6,7 +6,7 @@ import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from missiva.paths import TEMPLATES_DIR
+from missiva.paths import PROJECT_ROOT, TEMPLATES_DIR
 from missiva.settings import Settings
 
 
@@ -133,6 +133,16 @@ def _sms_sink(args: argparse.Namespace, settings: Settings) -> int:
     from missiva.sms_sink import serve_forever
 
     serve_forever(args.host, args.port, Path(args.out or settings.home / "sms"))
+    return 0
+
+
+def _new_journey(args: argparse.Namespace, settings: Settings) -> int:
+    from missiva.scaffold import new_journey, next_steps
+
+    root = Path(args.root).resolve()
+    for path in new_journey(args.name, root=root, by=args.by):
+        print(f"created {path.relative_to(root)}")
+    print(next_steps(args.name))
     return 0
 
 
@@ -299,6 +309,12 @@ def build_parser() -> argparse.ArgumentParser:
     sms_sink.add_argument("--port", type=int, default=8026)
     sms_sink.add_argument("--out", help="folder (default: $MISSIVA_HOME/sms)")
     sms_sink.set_defaults(handler=_sms_sink)
+
+    scaffold = sub.add_parser("new-journey", help="scaffold a journey that runs on the demo")
+    scaffold.add_argument("name", help="snake_case: the journey, DAG id and communication")
+    scaffold.add_argument("--root", default=PROJECT_ROOT, help="repository root (default: this)")
+    scaffold.add_argument("--by", default="scaffold", help="who approves the new templates")
+    scaffold.set_defaults(handler=_new_journey)
     return parser
 
 
