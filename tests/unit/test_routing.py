@@ -217,3 +217,32 @@ def test_a_hard_bounced_address_is_skipped_for_the_fallback():
     chosen = route(make_record(), CHANNELS, PURPOSE, invalid=invalid)
     assert chosen.channel == "paper"
     assert "email: giulia.bianchi@example.com hard-bounced before" in chosen.reason
+
+
+# A requested channel (an on-demand request): overrides preference, not consent.
+def test_requested_channel_overrides_the_preference():
+    chosen = route(make_record(), CHANNELS, PURPOSE, requested_channel="paper")
+    assert chosen.channel == "paper"
+    assert chosen.reason == "requested channel paper"
+
+
+def test_requested_channel_without_consent_sends_nothing_no_fallback():
+    record = make_record(consent_sms_transactional=0)
+    chosen = route(record, CHANNELS, PURPOSE, requested_channel="sms")
+    assert chosen.suppressed
+    assert "sms: no transactional consent" in chosen.reason
+
+
+def test_requested_channel_without_contact_data_sends_nothing():
+    chosen = route(make_record(email=None), CHANNELS, PURPOSE, requested_channel="email")
+    assert chosen.suppressed
+    assert "email: no e-mail address" in chosen.reason
+
+
+def test_do_not_contact_and_legal_requirements_still_win():
+    flagged = make_record(do_not_contact=1)
+    assert route(flagged, CHANNELS, PURPOSE, requested_channel="email").suppressed
+    required = route(
+        make_record(), CHANNELS, PURPOSE, required_channel="paper", requested_channel="email"
+    )
+    assert required.channel == "paper"
