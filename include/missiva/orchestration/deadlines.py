@@ -20,7 +20,8 @@ def letters_deadline(journey: Journey, *, period: timedelta, due_after: timedelt
     its interval's end, so its deadline comes one ``period`` later)."""
     return DeadlineAlert(
         reference=DeadlineReference.DAGRUN_LOGICAL_DATE,
-        interval=period + due_after,
+        # a plain timedelta: Airflow cannot serialize pendulum's Duration here
+        interval=timedelta(seconds=(period + due_after).total_seconds()),
         callback=AsyncCallback(letters_overdue, kwargs={"journey": journey.name}),
         name=f"{journey.name} letters out",
     )
