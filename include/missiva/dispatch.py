@@ -18,14 +18,22 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 from missiva.channels.base import ChannelAdapter, Delivery, PermanentFailure
+from missiva.channels.portal import PortalInbox
 from missiva.channels.sms import SmsAdapter, SmsSettings
 from missiva.channels.smtp import SmtpAdapter
 from missiva.contact_policy import ContactPolicy, PolicyConfig
 from missiva.delivery import SmtpSettings, drop_for_print
-from missiva.journey import Journey
-from missiva.ledger import DEFERRED, FALLBACK_MARK, Communication, Ledger, fallback_key
+from missiva.journey import PORTAL_NOTICE, Journey
+from missiva.ledger import (
+    DEFERRED,
+    FALLBACK_MARK,
+    Communication,
+    Ledger,
+    fallback_key,
+    notice_key,
+)
 from missiva.pipeline import Composition, business_key, delivery_keys, idempotency_key
-from missiva.routing import Route, route
+from missiva.routing import NO_CONSENT_NEEDED, Route, route
 from missiva.run_context import RunContext
 from missiva.settings import Settings
 from missiva.staging import Staging
@@ -34,8 +42,11 @@ from missiva.store import ArtifactStore, open_store
 log = logging.getLogger(__name__)
 
 # Channels whose send can be repeated without a second effect on the customer: printing
-# (same file, same name) and SMS (the provider de-duplicates on the Idempotency-Key).
-RESENDABLE_CHANNELS = frozenset({"paper", "sms"})
+# (same file, same name), SMS (the provider de-duplicates on the Idempotency-Key) and the
+# portal inbox (one entry per communication).
+RESENDABLE_CHANNELS = frozenset({"paper", "sms", "portal"})
+#: The channels a portal notice may take, in order after the customer's preference
+NOTICE_CHANNELS = ("email", "sms")
 #: The content type of each channel's archived artifact, as its adapter takes it
 CONTENT_TYPES = {"email": "message/rfc822", "sms": "text/plain; charset=utf-8"}
 
@@ -61,6 +72,8 @@ class _Adapters:
             self(channel)
 
     def __call__(self, channel: str) -> ChannelAdapter:
+        if channel not in self._factories:
+            raise RuntimeError(f"a {channel} communication is due but no {channel} provider is set")
         if channel not in self._open:
             self._open[channel] = self._stack.enter_context(self._factories[channel]())
         return self._open[channel]
@@ -86,7 +99,30 @@ class _Outbox:
         self.policy, self.now = policy, now
         self._composition: Composition | None = None
 
+    def _to_portal(self, comm: Communication, data: bytes) -> str:
+        """Place the document in the customer's inbox (once per communication) and compose
+        the notice telling them, with the link; return the link."""
+        inbox = PortalInbox(
+            lambda document, content_type: self.store.put(document, content_type=content_type).uri,
+            self.settings.portal_dir,
+            base_url=self.settings.portal_url,
+        )
+        title = comm.communication.replace("_", " ").capitalize()
+        link = inbox.deliver(comm.recipient, comm.communication_id, title, data)
+        record = json.loads(self.store.get(comm.input_uri, comm.data_sha256))
+        notice = {
+            **record,
+            "communication": PORTAL_NOTICE,
+            "document_title": title,
+            "document_link": link,
+        }
+        chosen = route(notice, NOTICE_CHANNELS, self.journey.purpose)
+        self._composer()(self.ledger, notice, notice_key(comm.idempotency_key), chosen)
+        return link
+
     def _send(self, comm: Communication, data: bytes) -> str:
+        if comm.channel == "portal":
+            return self._to_portal(comm, data)
         if comm.channel == "paper":
             folder = (
                 self.settings.print_dir / self.run.dag_id / business_key(self.journey, self.run)
@@ -118,7 +154,10 @@ class _Outbox:
         self.ledger.transition(comm.communication_id, "sending", "review", reason=reason)
 
     def _admitted(self, comm: Communication) -> bool:
-        """Reserve the contact under the policy; record a suppression or deferral."""
+        """Reserve the contact under the policy; record a suppression or deferral. A portal
+        document is not a contact (its notice is): the policy does not apply to it."""
+        if comm.channel in NO_CONSENT_NEEDED:
+            return True
         record = json.loads(self.store.get(comm.input_uri, comm.data_sha256))
         decision = self.policy.reserve(
             comm.customer_id,
@@ -168,23 +207,34 @@ class _Outbox:
             provider_message_id=provider_id,
             sent_at=datetime.now(UTC),
         )
+        if comm.channel == "portal":
+            self._deliver_composed(notice_key(comm.idempotency_key))
+
+    def _composer(self) -> Composition:
+        if self._composition is None:
+            self._composition = Composition(self.journey, self.run, self.settings, self.store)
+        return self._composition
+
+    def _deliver_composed(self, key: str) -> None:
+        (comm,) = self.ledger.by_keys([key]).values()
+        if comm.status == "composed":
+            self.deliver(comm)
 
     def _fall_back(self, failed: Communication, why: str) -> None:
         record = json.loads(self.store.get(failed.input_uri, failed.data_sha256))
         if self.journey.required_channel(failed.communication):
             return  # no substitute for a legally required channel
-        others = tuple(c for c in self.journey.channels if c != failed.channel)
+        offered = (
+            NOTICE_CHANNELS if failed.communication == PORTAL_NOTICE else self.journey.channels
+        )
+        others = tuple(c for c in offered if c != failed.channel)
         chosen = route(record, others, self.journey.purpose)
         if chosen.suppressed:
             return
         key = fallback_key(failed.idempotency_key, chosen.channel)
-        if self._composition is None:
-            self._composition = Composition(self.journey, self.run, self.settings, self.store)
         reason = f"fallback after {why}; {chosen.reason}"
-        self._composition(self.ledger, record, key, Route(chosen.channel, chosen.recipient, reason))
-        (fallback,) = self.ledger.by_keys([key]).values()
-        if fallback.status == "composed":
-            self.deliver(fallback)
+        self._composer()(self.ledger, record, key, Route(chosen.channel, chosen.recipient, reason))
+        self._deliver_composed(key)
 
 
 def channel_factories(

@@ -18,6 +18,11 @@ def one_execution(
     return ({},)
 
 
+#: the notice (e-mail or SMS) telling a customer a document is in their portal inbox;
+#: any journey sending to the ``portal`` channel sends it
+PORTAL_NOTICE = "portal_notice"
+
+
 class JourneyDefinitionError(ValueError):
     """A record asks for a communication its journey does not send."""
 
@@ -69,7 +74,7 @@ class Journey:
     def communication_for(self, record: Mapping[str, Any]) -> str:
         """The communication a record asks for; refused when the journey does not send it."""
         name = self.requested(record)
-        if name not in self.communications:
+        if name not in self.communications and name != PORTAL_NOTICE:
             raise JourneyDefinitionError(
                 f"journey {self.name} does not send {name!r} "
                 f"(it sends: {', '.join(self.communications)})"

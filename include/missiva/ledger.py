@@ -71,11 +71,18 @@ def fallback_key(key: str, channel: str) -> str:
 
 
 COPY_MARK = "/copy-"
+NOTICE_MARK = "/notice"
 
 
 def copy_key(key: str, channel: str) -> str:
     """The idempotency key of the copy of communication ``key`` sent on ``channel``."""
     return f"{key}{COPY_MARK}{channel}"
+
+
+def notice_key(key: str) -> str:
+    """The idempotency key of the notice (e-mail or SMS) that the portal document of
+    communication ``key`` is in the customer's inbox."""
+    return f"{key}{NOTICE_MARK}"
 
 
 def _lock_key(name: str) -> int:

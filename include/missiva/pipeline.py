@@ -15,7 +15,7 @@ from typing import Any
 from missiva.composition import Provenance
 from missiva.extract import attach_details, extract, extract_journey
 from missiva.journey import Journey
-from missiva.ledger import COPY_MARK, Ledger, copy_key, fallback_key
+from missiva.ledger import COPY_MARK, Ledger, copy_key, fallback_key, notice_key
 from missiva.ledger import canonical_json as ledger_json
 from missiva.renditions import channel_artifact
 from missiva.routing import Route, route, routing_inputs
@@ -50,9 +50,11 @@ def idempotency_key(journey: Journey, run: RunContext, record: dict[str, Any]) -
 
 
 def delivery_keys(journey: Journey, key: str) -> list[str]:
-    """The keys a communication may lead to: itself, its fallbacks and its copies."""
+    """The keys a communication may lead to: itself, its fallbacks, its copies, and the
+    notices of its portal documents."""
     channels = journey.channels + tuple(c for cs in journey.copies.values() for c in cs)
-    return [key] + [fallback_key(key, c) for c in channels] + [copy_key(key, c) for c in channels]
+    keys = [key] + [fallback_key(key, c) for c in channels] + [copy_key(key, c) for c in channels]
+    return keys + [notice_key(k) for k in keys]
 
 
 def communication_id(key: str) -> str:

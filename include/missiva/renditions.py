@@ -25,8 +25,10 @@ def channel_artifact(
         sms = composer.render_sms(communication, context)
         text = sms.text.encode()
         return text, "text/plain; charset=utf-8", sms.provenance, sms.provenance.blocks
-    letter = composer.render_letter(communication, context)
-    if chosen.channel == "paper":
+    letter = None
+    if "letter_pdf" in composer.renditions(communication):
+        letter = composer.render_letter(communication, context)
+    if chosen.channel in ("paper", "portal"):
         return letter.pdf, "application/pdf", letter.provenance, letter.provenance.blocks
     email = composer.render_email(communication, context)
     message = build_email(
@@ -38,8 +40,8 @@ def channel_artifact(
         html=email.html,
         message_id=f"<{comm_id}@{settings.message_id_domain}>",
         date=date,
-        attachments={Journey.attachment_name(communication): letter.pdf},
+        attachments={Journey.attachment_name(communication): letter.pdf} if letter else {},
         headers={"X-Missiva-Communication-Id": comm_id},
     )
-    blocks = {**letter.provenance.blocks, **email.provenance.blocks}
+    blocks = {**(letter.provenance.blocks if letter else {}), **email.provenance.blocks}
     return message, "message/rfc822", email.provenance, blocks

@@ -3,7 +3,7 @@
 from collections import Counter
 from dataclasses import dataclass, field
 
-from missiva.ledger import COPY_MARK, FALLBACK_MARK, Ledger
+from missiva.ledger import COPY_MARK, FALLBACK_MARK, NOTICE_MARK, Ledger
 
 
 class AccountingError(Exception):
@@ -20,6 +20,7 @@ class RunSummary:
     sent_by_channel: Counter = field(default_factory=Counter)
     fallbacks: Counter = field(default_factory=Counter)
     copies: Counter = field(default_factory=Counter)
+    notices: Counter = field(default_factory=Counter)  # portal notices by channel, status
     reasons: dict[str, Counter] = field(default_factory=dict)
 
     @property
@@ -36,6 +37,7 @@ class RunSummary:
             "sent_by_channel": dict(self.sent_by_channel),
             "fallbacks": dict(self.fallbacks),
             "copies": dict(self.copies),
+            "portal_notices": dict(self.notices),
             "reasons": {status: dict(c) for status, c in self.reasons.items()},
         }
 
@@ -55,6 +57,9 @@ class RunSummary:
             )
         if self.copies:
             out.append("  copies: " + ", ".join(f"{k}: {n}" for k, n in self.copies.items()))
+        if self.notices:
+            notices = ", ".join(f"{k}: {n}" for k, n in self.notices.items())
+            out.append(f"  portal notices: {notices}")
         for status in (
             "suppressed",
             "quarantined",
@@ -79,6 +84,9 @@ def summarize(ledger: Ledger, dag_id: str, run_id: str) -> RunSummary:
     interval = f"[{run.interval_start:%Y-%m-%d %H:%M}, {run.interval_end:%Y-%m-%d %H:%M}) UTC"
     summary = RunSummary(dag_id=dag_id, run_id=run_id, interval=interval, extracted=run.extracted)
     comms = ledger.for_scope(run.journey, run.business_key)
+    notices = [c for c in comms if c.idempotency_key.endswith(NOTICE_MARK)]
+    comms = [c for c in comms if not c.idempotency_key.endswith(NOTICE_MARK)]
+    summary.notices.update(f"{c.channel or 'none'}: {c.status}" for c in notices)
     fallbacks = {
         c.idempotency_key.split(FALLBACK_MARK)[0]: c
         for c in comms

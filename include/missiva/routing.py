@@ -60,7 +60,20 @@ def _sms_problem(record: Mapping[str, Any]) -> tuple[str | None, str | None]:
         return None, f"no valid mobile number ({exc})"
 
 
-CHANNEL_CHECKS = {"email": _email_problem, "paper": _paper_problem, "sms": _sms_problem}
+def _portal_problem(record: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    customer = record.get("customer_id")
+    return (str(customer), None) if customer else (None, "no customer account for the portal")
+
+
+CHANNEL_CHECKS = {
+    "email": _email_problem,
+    "paper": _paper_problem,
+    "sms": _sms_problem,
+    "portal": _portal_problem,
+}
+#: Channels that are not a contact: the document waits in the customer's own portal
+#: inbox (the notice telling them is an e-mail or SMS, with its own consent check)
+NO_CONSENT_NEEDED = frozenset({"portal"})
 
 
 def routing_inputs(record: Mapping[str, Any], purpose: str) -> dict[str, Any]:
@@ -106,7 +119,8 @@ def route(
         elif preferred not in channels:
             rejected.append(f"{preferred}: not offered for this communication")
     for channel in order:
-        if not record.get(f"consent_{channel}_{purpose}") and channel != required_channel:
+        consented = channel in NO_CONSENT_NEEDED or record.get(f"consent_{channel}_{purpose}")
+        if not consented and channel != required_channel:
             rejected.append(f"{channel}: no {purpose} consent")
             continue
         recipient, problem = CHANNEL_CHECKS[channel](record)

@@ -23,6 +23,13 @@ class Settings:
     sender: str
     message_id_domain: str
     contact_policy: Path = DEFAULT_CONTACT_POLICY
+    #: the customer portal's address, for the links in portal notices
+    portal_url: str = "https://portal.missiva.example"
+
+    @property
+    def portal_dir(self) -> Path:
+        """The portal inboxes' indexes (the documents themselves are in the archive)."""
+        return self.home / "portal"
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -39,4 +46,5 @@ class Settings:
             ),
             message_id_domain=os.environ.get("MISSIVA_MESSAGE_ID_DOMAIN", "missiva.example"),
             contact_policy=Path(os.environ.get("MISSIVA_CONTACT_POLICY", DEFAULT_CONTACT_POLICY)),
+            portal_url=os.environ.get("MISSIVA_PORTAL_URL", "https://portal.missiva.example"),
         )

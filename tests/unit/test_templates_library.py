@@ -62,7 +62,12 @@ def test_shipped_library_is_approved_and_lints_clean() -> None:
     assert welcome["version"] == "1.1.0" and welcome["approved_by"] == BY
     assert welcome["renditions"] == ["email_html", "email_text", "letter_pdf", "sms", "web"]
     blocks = {row["name"]: row for row in block_status(TEMPLATES_DIR)}
-    assert set(blocks) == {"privacy_notice", "cooling_off"}
+    assert set(blocks) == {
+        "privacy_notice",
+        "cooling_off",
+        "renewal_disclosure",
+        "claims_complaints",
+    }
     for row in blocks.values():
         assert row["status"] == "approved" and row["approved_by"] == BY and row["owner"]
     entry = registry(TEMPLATES_DIR)["blocks"]["privacy_notice"]

@@ -1,0 +1,86 @@
+"""The portal channel: the document lands in the customer's inbox in the artifact store,
+and a notice with the link goes by e-mail (or SMS) once, through a real SMTP server."""
+
+import email
+import json
+from dataclasses import replace
+from datetime import UTC, date, datetime
+from email.policy import default as default_policy
+
+from missiva import dispatch, pipeline
+from missiva.channels.portal import PortalInbox
+from missiva.delivery import SmtpSettings
+from missiva.journeys import ONBOARDING
+from missiva.ledger import Ledger, notice_key
+from missiva.report import summarize
+from missiva.run_context import RunContext
+from missiva.seed import seed
+from missiva.store import open_store
+
+#: the welcome pack by law in the customer portal: every customer gets it there
+PORTAL_ONLY = replace(ONBOARDING, required_channels={"welcome": "portal"})
+RUN = RunContext(
+    "onboarding", "manual__portal", "t", 1,
+    datetime(2026, 11, 2, tzinfo=UTC), datetime(2026, 11, 3, tzinfo=UTC),
+)  # fmt: skip
+
+
+def _run(settings, smtp, sms) -> None:
+    pipeline.extract_stage(PORTAL_ONLY, RUN, settings, f"sqlite:///{settings.core_db}")
+    for chunk in pipeline.validate_stage(PORTAL_ONLY, RUN, settings, 50):
+        pipeline.compose_stage(PORTAL_ONLY, RUN, settings, chunk)
+        dispatch.deliver_stage(PORTAL_ONLY, RUN, settings, chunk, lambda: smtp, sms=sms)
+
+
+def test_portal_document_in_the_inbox_and_one_notice_with_its_link(
+    missiva_home, smtp_server_factory, sms_provider
+):
+    settings = missiva_home
+    sms, sms_folder = sms_provider
+    seed(settings.core_db, customers=20, seed=5, joined_on=date(2026, 11, 2))
+    with smtp_server_factory() as server:
+        smtp = SmtpSettings(server.host, server.port, timeout=10)
+        _run(settings, smtp, sms)
+        received = list(server.handler.messages)
+        texts = sorted(sms_folder.glob("*.json"))
+        _run(settings, smtp, sms)  # a re-run: nothing new in the inbox, no second notice
+        assert len(server.handler.messages) == len(received)
+        assert sorted(sms_folder.glob("*.json")) == texts
+
+    ledger = Ledger(settings.ledger_url)
+    store = open_store(settings.archive_url)
+    inbox = PortalInbox(store.put, settings.portal_dir, base_url=settings.portal_url)
+    documents = [c for c in ledger.communications() if c.channel == "portal"]
+    assert documents and all(c.status == "sent" for c in documents)
+    mail = {
+        m.rcpt_tos[0]: email.message_from_bytes(m.content, policy=default_policy) for m in received
+    }
+    notified = 0
+    texted = {json.loads(p.read_text())["to"]: json.loads(p.read_text())["text"] for p in texts}
+    for doc in documents:
+        (entry,) = inbox.inbox(doc.customer_id)
+        assert entry["communication_id"] == doc.communication_id
+        assert store.get(entry["uri"], entry["sha256"]) == store.get(
+            doc.artifact_uri, doc.artifact_sha256
+        )  # the inbox holds exactly the archived letter
+        link = f"{settings.portal_url}/inbox/{doc.customer_id}/{doc.communication_id}"
+        assert doc.provider_message_id == entry["link"] == link
+        (notice,) = ledger.by_keys([notice_key(doc.idempotency_key)]).values()
+        assert notice.communication == "portal_notice"
+        if notice.channel == "email":
+            assert notice.status == "sent"
+            body = mail[notice.recipient].get_body(("plain",)).get_content()
+            assert link in body
+            assert list(mail[notice.recipient].iter_attachments()) == []
+            notified += 1
+        elif notice.channel == "sms":
+            assert notice.status == "sent" and link in texted[notice.recipient]
+        else:  # no consented e-mail/SMS contact: the document still waits in the inbox
+            assert notice.status == "suppressed" and notice.reason
+    assert notified == len(received) > 0
+
+    summary = summarize(ledger, "onboarding", "manual__portal")
+    assert summary.sent_by_channel == {"portal": len(documents)}
+    assert summary.accounted == summary.extracted
+    assert summary.notices["email: sent"] == notified
+    assert summary.notices["sms: sent"] == len(texts) > 0
