@@ -2,9 +2,15 @@
 
 :func:`letters_deadline` declares the alert on a DAG; when the run is not finished by
 then, the scheduler queues :func:`letters_overdue` and the triggerer awaits it.
+
+``MISSIVA_DEADLINE_ALERTS=off`` leaves the alert out when the DAG is parsed: Airflow
+3.3.2's ``dag.test()`` (and so ``airflow dags test``) fails a DAG with a deadline at the
+end of a successful run (it looks the alert definitions up as if they were stored ids);
+the scheduler path is not affected.
 """
 
 import asyncio
+import os
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -13,11 +19,15 @@ from airflow.sdk import AsyncCallback, DeadlineAlert, DeadlineReference
 from missiva.journey import Journey
 
 
-def letters_deadline(journey: Journey, *, period: timedelta, due_after: timedelta) -> DeadlineAlert:
+def letters_deadline(
+    journey: Journey, *, period: timedelta, due_after: timedelta
+) -> DeadlineAlert | None:
     """An alert when a run of a ``period``-scheduled journey is not done ``due_after``
     its data interval's end. The reference is the run's logical date, which for a
     scheduled data-interval run is the interval's start (a manual run's logical date is
     its interval's end, so its deadline comes one ``period`` later)."""
+    if os.environ.get("MISSIVA_DEADLINE_ALERTS") == "off":
+        return None
     return DeadlineAlert(
         reference=DeadlineReference.DAGRUN_LOGICAL_DATE,
         # a plain timedelta: Airflow cannot serialize pendulum's Duration here
