@@ -6,7 +6,7 @@ then, the scheduler queues :func:`letters_overdue` and the triggerer awaits it.
 ``MISSIVA_DEADLINE_ALERTS=off`` leaves the alert out when the DAG is parsed: Airflow
 3.3.2's ``dag.test()`` (and so ``airflow dags test``) fails a DAG with a deadline at the
 end of a successful run (it looks the alert definitions up as if they were stored ids);
-the scheduler path is not affected.
+the scheduler reads the ids the DAG processor stored.
 """
 
 import asyncio
