@@ -72,11 +72,13 @@ _PRODUCTS = {  # product -> premium range in cents
 _CLAIM_STATUSES = ("open", "in_review", "settled", "rejected")
 #: Modules adding the demo data of one journey: each defines
 #: ``rows(rng, customers, joined_on) -> {table: [row tuple, ...]}`` over the distinct
-#: customers (:class:`_Person`), with its own ``random.Random`` so that adding a module
-#: changes no other module's rows.
+#: customers (:class:`_Person`, with their ``policies`` and ``claims`` rows), with its
+#: own ``random.Random`` so that adding a module changes no other module's rows.
 JOURNEY_SEEDERS: tuple[str, ...] = (
+    "missiva.seed_claims_letters",
     "missiva.seed_billing_statements",
     "missiva.seed_renewals",
+    "missiva.seed_onboarding",
 )
 _TS = "%Y-%m-%d %H:%M:%S"
 
@@ -114,6 +116,8 @@ class _Person:
     duplicate_of: _Person | None = None
     row_id: int = 0
     customer_id: str = field(default="")
+    policies: list[tuple] = field(default_factory=list)  # rows of ``policies``
+    claims: list[tuple] = field(default_factory=list)  # rows of ``claims``
 
     def as_row(self) -> tuple:
         """The values in ``customers`` column order."""
@@ -354,21 +358,22 @@ def _policies_and_claims(
             )
             policies.append(policy)
             mine.append(policy)
+        p.policies = mine
         if rng.random() < 0.1:
             policy = rng.choice(mine)
             opened = datetime.fromisoformat(policy[5]) + timedelta(
                 days=rng.randrange(1, 60), seconds=rng.randrange(86_400)
             )
-            claims.append(
-                (
-                    f"K{len(claims) + 1:07d}",
-                    policy[0],
-                    p.customer_id,
-                    opened.strftime(_TS),
-                    rng.choice(_CLAIM_STATUSES),
-                    rng.randrange(5_000, 2_500_000),
-                )
+            claim = (
+                f"K{len(claims) + 1:07d}",
+                policy[0],
+                p.customer_id,
+                opened.strftime(_TS),
+                rng.choice(_CLAIM_STATUSES),
+                rng.randrange(5_000, 2_500_000),
             )
+            claims.append(claim)
+            p.claims.append(claim)
     return policies, claims
 
 

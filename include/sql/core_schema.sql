@@ -60,18 +60,22 @@ CREATE TABLE claims (
 
 CREATE INDEX ix_claims_customer_id ON claims (customer_id);
 
--- Renewal offers (renewal_notices journey): the premium breakdown and cover changes
--- offered for a policy's next term. renewed_at is set when the customer renews (a policy
--- may also show status 'renewed'); no notice goes out after it.
-CREATE TABLE policy_renewals (
-    row_id            INTEGER PRIMARY KEY,   -- surrogate id of the source record
-    policy_id         TEXT    NOT NULL UNIQUE,
-    net_premium_cents INTEGER NOT NULL,
-    tax_cents         INTEGER NOT NULL,
-    fee_cents         INTEGER NOT NULL,
-    coverage_changes  TEXT,                  -- in the customer's language; NULL when none
-    renewed_at        TEXT                   -- 'YYYY-MM-DD HH:MM:SS' UTC
+-- Claim events as the claims system records them: each one is answered by exactly one
+-- letter (claims_letters journey). Detail columns are filled per kind.
+CREATE TABLE claim_events (
+    event_id         INTEGER PRIMARY KEY,    -- the claims system's event sequence number
+    claim_id         TEXT    NOT NULL,
+    customer_id      TEXT    NOT NULL,
+    kind             TEXT    NOT NULL CHECK (kind IN ('acknowledgement', 'documents_request', 'decision')),
+    occurred_at      TEXT    NOT NULL,       -- 'YYYY-MM-DD HH:MM:SS' UTC
+    documents        TEXT,                   -- documents_request: the documents, '; '-separated
+    respond_by       TEXT,                   -- documents_request: 'YYYY-MM-DD'
+    decision         TEXT CHECK (decision IN ('accepted', 'partially_accepted', 'rejected')),
+    settlement_cents INTEGER,                -- decision: the amount paid (0 when rejected)
+    decision_reason  TEXT                    -- decision: why, in the customer's language
 );
+
+CREATE INDEX ix_claim_events_occurred_at ON claim_events (occurred_at);
 
 -- Billing (billing_statements journey): pay-per-km motor accounts billed monthly. A
 -- customer may hold several accounts. The bill_to_* address, when set, replaces the
@@ -120,4 +124,12 @@ CREATE TABLE policy_renewals (
     fee_cents         INTEGER NOT NULL,
     coverage_changes  TEXT,                  -- in the customer's language; NULL when none
     renewed_at        TEXT                   -- 'YYYY-MM-DD HH:MM:SS' UTC
+);
+
+-- Onboarding progress (onboarding journey): completed_at is set when the customer has
+-- completed onboarding (identity checked, payment set up); NULL or no row: not yet. A
+-- customer who has completed it gets no onboarding reminder.
+CREATE TABLE onboarding_progress (
+    customer_id  TEXT PRIMARY KEY,
+    completed_at TEXT                        -- 'YYYY-MM-DD HH:MM:SS' UTC
 );
