@@ -7,9 +7,9 @@ run finds it (the event is the idempotency subject):
 
 | event | letter | channel |
 |---|---|---|
-| `acknowledgement` | `claim_acknowledgement` | preferred channel (e-mail, SMS), then e-mail, SMS, paper |
-| `documents_request` | `claim_documents_request` | preferred channel (e-mail, SMS), then e-mail, SMS, paper |
-| `decision` | `claim_decision` | **paper** (legally required), plus a copy in the portal (notified by e-mail or SMS) |
+| `acknowledgement` | `claim_acknowledgement` | preferred (e-mail, SMS), else e-mail, SMS, paper |
+| `documents_request` | `claim_documents_request` | preferred, else e-mail, SMS, paper |
+| `decision` | `claim_decision` | **paper** (legally required) + portal copy and notice |
 
 Two events for one claim in one day give two letters.
 
