@@ -1,9 +1,12 @@
 """
-### Onboarding: the welcome pack
+### Onboarding: the welcome pack, then one reminder
 
 Every day, customers who joined during the data interval receive a welcome e-mail
 (HTML + text, with the welcome letter attached as PDF) or, when e-mail is not
-possible or not preferred, the printed welcome letter.
+possible or not preferred, the printed welcome letter. Customers who joined
+`reminder_after_days` (param, default 7) before the interval and have not completed
+onboarding by its end (`onboarding_progress.completed_at`) receive the
+`onboarding_reminder`, once (subject key `reminder`); nothing more once it is complete.
 
 1. **extract** — `include/sql/onboarding_extract.sql` on the `missiva_core` connection.
 2. **validate** — Great Expectations suite `include/expectations/onboarding.json`:
@@ -15,13 +18,14 @@ possible or not preferred, the printed welcome letter.
    (householding, sorted by postal code) in the print folder's `batches/`.
 6. **report** — every extracted customer is accounted for: sent, suppressed or quarantined.
 
+Demo: `airflow dags test onboarding 2026-11-03` (welcomes), `... 2026-11-09` (reminders).
 Audit: `missiva audit trace --customer ID --json`.
 """
 
 import pendulum
-from airflow.sdk import CronDataIntervalTimetable, dag
+from airflow.sdk import CronDataIntervalTimetable, Param, dag
 
-from missiva.journeys import ONBOARDING
+from missiva.journeys.onboarding import ONBOARDING, REMINDER_AFTER_DAYS
 from missiva.orchestration.journey_tasks import DEFAULT_ARGS, chunk_size_param, journey_tasks
 
 
@@ -32,7 +36,16 @@ from missiva.orchestration.journey_tasks import DEFAULT_ARGS, chunk_size_param, 
     catchup=False,
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
-    params={"chunk_size": chunk_size_param()},
+    params={
+        "chunk_size": chunk_size_param(),
+        "reminder_after_days": Param(
+            REMINDER_AFTER_DAYS,
+            type="integer",
+            minimum=1,
+            maximum=90,
+            description="days after joining at which an incomplete onboarding is reminded",
+        ),
+    },
     tags=["journey", "onboarding", "transactional"],
     doc_md=__doc__,
 )

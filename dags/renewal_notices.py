@@ -10,14 +10,14 @@ currency), the changes to its cover and the renewal disclosures (locked regulato
 record dated before the interval ends). The window of N days notices the end dates
 `[interval start + N days, interval end + N days)`: a policy is noticed by exactly one
 daily run per window. Channel: the customer's preference (e-mail with the notice as PDF,
-or paper), else paper, else e-mail.
+SMS, or paper), else paper, else e-mail, else SMS.
 
 1. **extract** — `include/sql/renewal_notices_extract.sql`, once per window, on the
    `missiva_core` connection (tables `policies`, `policy_renewals`, `customers`, `consents`).
 2. **validate** — `include/expectations/renewal_notices.json`: batch failures stop the run
    before anything is sent; failing records are quarantined.
 3. **compose** / **deliver** (mapped per chunk) — route, render, archive; SMTP
-   (`smtp_default`) or the print folder; never twice.
+   (`smtp_default`), SMS (`missiva_sms`) or the print folder; never twice.
 4. **print_batches** — the day's paper notices as print-ready batches with a manifest.
 5. **report** — every notice is accounted for: sent, suppressed or quarantined.
 

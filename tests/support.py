@@ -2,6 +2,7 @@
 
 import email
 import io
+import json
 import mailbox
 import socket
 from datetime import UTC, datetime, timedelta
@@ -55,6 +56,16 @@ def mail_by_recipient(maildir: Path) -> dict[str, list[EmailMessage]]:
     for msg in mailbox.Maildir(maildir):
         parsed = email.message_from_bytes(msg.as_bytes(), policy=default_policy)
         received.setdefault(parsed["To"].addresses[0].addr_spec, []).append(parsed)
+    return received
+
+
+def sms_by_reference(sms_dir: Path) -> dict[str, list[dict]]:
+    """The messages the local SMS provider stored in ``sms_dir``, by their reference
+    (the communication id)."""
+    received: dict[str, list[dict]] = {}
+    for path in sms_dir.glob("*.json"):
+        sms = json.loads(path.read_text())
+        received.setdefault(sms["reference"], []).append(sms)
     return received
 
 

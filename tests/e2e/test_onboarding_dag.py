@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from pypdf import PdfReader
-from support import mail_by_recipient, pdf_text, run_dag
+from support import mail_by_recipient, pdf_text, run_dag, sms_by_reference
 
 from missiva.ledger import Ledger
 from missiva.store import LocalArtifactStore
@@ -34,14 +34,6 @@ def _customers(home):
     with sqlite3.connect(home / "core.db") as conn:
         conn.row_factory = sqlite3.Row
         return {r["row_id"]: dict(r) for r in conn.execute("SELECT * FROM customers")}
-
-
-def _sms_by_reference(home):
-    received = {}
-    for path in (home / "sms").glob("*.json"):
-        sms = json.loads(path.read_text())
-        received.setdefault(sms["reference"], []).append(sms)
-    return received
 
 
 def test_onboarding_journey_end_to_end(journey_env):
@@ -67,7 +59,7 @@ def test_onboarding_journey_end_to_end(journey_env):
     print_dir = home / "print" / "onboarding" / "2026-11-02"
     sent = [r for r in rows.values() if r.status == "sent"]
     assert {r.channel for r in sent} == {"email", "sms", "paper"}
-    sms_received = _sms_by_reference(home)
+    sms_received = sms_by_reference(home / "sms")
     for comm in sent:
         customer = customers[comm.source_row_id]
         archived = store.get(comm.artifact_uri, comm.artifact_sha256)  # verifies the hash

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from missiva.extract import ExtractError, extract
+from missiva.extract import ExtractError, extract_journey
 from missiva.journeys import ONBOARDING
 from missiva.seed import SeedReport, seed
 
@@ -21,7 +21,6 @@ JOINED_ON = date(2026, 11, 2)
 START = datetime(2026, 11, 2, tzinfo=UTC)
 END = START + timedelta(days=1)
 SUITE = ONBOARDING.suite
-SQL = ONBOARDING.extract_sql
 SCHEMA = json.loads(SUITE.read_text())["expectations"][0]["kwargs"]["column_set"]
 
 DEFECT_REASON = {
@@ -42,7 +41,7 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> SeedReport:
 
 @pytest.fixture(scope="module")
 def records(seeded: SeedReport) -> list[dict[str, Any]]:
-    frame = extract(f"sqlite:///{seeded.db_path}", SQL, START, END)
+    frame = extract_journey(f"sqlite:///{seeded.db_path}", ONBOARDING, START, END)
     return frame.to_dict(orient="records")
 
 
@@ -74,7 +73,9 @@ def test_extract_interval_is_half_open(seeded: SeedReport, records: list[dict]) 
     times = sorted(r["joined_at"] for r in records)
     assert times[0] == "2026-11-02 00:00:00"
     assert times[-1] == "2026-11-02 23:59:59"
-    previous = extract(f"sqlite:///{seeded.db_path}", SQL, START - timedelta(days=1), START)
+    previous = extract_journey(
+        f"sqlite:///{seeded.db_path}", ONBOARDING, START - timedelta(days=1), START
+    )
     assert "2026-11-01 23:59:59" in set(previous["joined_at"])
     assert len(previous) + len(records) == seeded.customers
 
@@ -87,7 +88,7 @@ def test_extract_uses_python_values_and_none_for_null(records: list[dict]) -> No
 
 def test_extract_of_an_empty_interval_keeps_the_schema(seeded: SeedReport) -> None:
     day = datetime(2030, 1, 1, tzinfo=UTC)
-    frame = extract(f"sqlite:///{seeded.db_path}", SQL, day, day + timedelta(days=1))
+    frame = extract_journey(f"sqlite:///{seeded.db_path}", ONBOARDING, day, day + timedelta(days=1))
     assert len(frame) == 0
     assert list(frame.columns) == SCHEMA
 
@@ -96,14 +97,14 @@ def test_extract_converts_aware_datetimes_to_utc(seeded: SeedReport, records) ->
     rome = ZoneInfo("Europe/Rome")  # UTC+1 in November
     start, end = START.astimezone(rome), END.astimezone(rome)
     assert (start, end) == (START, END)  # the same instants
-    frame = extract(f"sqlite:///{seeded.db_path}", SQL, start, end)
+    frame = extract_journey(f"sqlite:///{seeded.db_path}", ONBOARDING, start, end)
     assert list(frame["row_id"]) == [r["row_id"] for r in records]
 
 
 def test_extract_with_missing_table_names_it(seeded: SeedReport, tmp_path: Path) -> None:
     url = broken_copy(seeded, tmp_path, "DROP TABLE customers")
     with pytest.raises(ExtractError, match="customers") as caught:
-        extract(url, SQL, START, END)
+        extract_journey(url, ONBOARDING, START, END)
     assert "onboarding_extract.sql" in str(caught.value)
 
 
@@ -120,7 +121,7 @@ def test_extract_with_missing_column_names_it(
 ) -> None:
     url = broken_copy(seeded, tmp_path, statement)
     with pytest.raises(ExtractError, match=r"no such column: c\.email"):
-        extract(url, SQL, START, END)
+        extract_journey(url, ONBOARDING, START, END)
 
 
 def test_extract_with_rebuilt_table_without_column(seeded: SeedReport, tmp_path: Path) -> None:
@@ -136,7 +137,7 @@ def test_extract_with_rebuilt_table_without_column(seeded: SeedReport, tmp_path:
         "ALTER TABLE customers_new RENAME TO customers",
     )
     with pytest.raises(ExtractError, match=r"email"):
-        extract(url, SQL, START, END)
+        extract_journey(url, ONBOARDING, START, END)
 
 
 # --- validate (Great Expectations: slow first import, so share the outcome) ---------

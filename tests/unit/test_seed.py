@@ -6,12 +6,13 @@ import re
 import sqlite3
 from collections import Counter
 from contextlib import closing
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
+from missiva.journeys import ONBOARDING
 from missiva.paths import SQL_DIR
 from missiva.seed import DEFECT_KINDS, SeedReport, seed
 
@@ -38,6 +39,8 @@ EXTRACT_COLUMNS = [
     "consent_sms_transactional",
     "policy_id",
     "product",
+    "communication",
+    "subject_key",
 ]
 CONSENT_COLUMNS = [c for c in EXTRACT_COLUMNS if c.startswith("consent_")]
 VALID_EMAIL = re.compile(r"^[a-z0-9.]+@example\.(com|org|net)$")
@@ -53,9 +56,12 @@ def extract(db_path: Path, day: date = JOINED_ON) -> tuple[list[str], list[dict]
     """Run onboarding_extract.sql through SQLAlchemy for the UTC day ``day``."""
     engine = sa.create_engine(f"sqlite:///{db_path}")
     query = sa.text((SQL_DIR / "onboarding_extract.sql").read_text(encoding="utf-8"))
+    start = datetime.combine(day, time(), tzinfo=UTC)
+    (reminder,) = ONBOARDING.sql_param_sets({}, start, start + timedelta(days=1))
     params = {
         "interval_start": f"{day} 00:00:00",
         "interval_end": f"{day + timedelta(days=1)} 00:00:00",
+        **reminder,
     }
     try:
         with engine.connect() as conn:

@@ -47,7 +47,7 @@ RENEWAL_NOTICES = Journey(
     communication="renewal_notice",
     purpose="transactional",
     # the customer's preferred channel first; then paper, then whatever else works
-    channels=("paper", "email"),
+    channels=("paper", "email", "sms"),
     extract_sql=SQL_DIR / "renewal_notices_extract.sql",
     suite=EXPECTATIONS_DIR / "renewal_notices.json",
     sql_param_sets=window_params,
