@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from missiva.composition import sample_record
-from missiva.extract import extract
+from missiva.extract import extract_journey
 from missiva.journeys import JOURNEYS
 from missiva.paths import TEMPLATES_DIR
 from missiva.settings import Settings
@@ -17,16 +17,24 @@ def preview_record(
     if customer_id is None:
         record = sample_record(TEMPLATES_DIR, communication, language)
     else:
-        journey = next(j for j in JOURNEYS if communication in j.communications)
-        frame = extract(
+        # the journey whose main communication it is, else one that also sends it
+        senders = [j for j in JOURNEYS if communication in j.communications]
+        journey = min(senders, key=lambda j: j.communication != communication)
+        frame = extract_journey(
             f"sqlite:///{settings.core_db}",
-            journey.extract_sql,
+            journey,
             datetime(1970, 1, 1, tzinfo=UTC),
             datetime(9999, 1, 1, tzinfo=UTC),
         )
-        rows = frame[frame["customer_id"] == customer_id].to_dict(orient="records")
+        rows = [
+            r
+            for r in frame[frame["customer_id"] == customer_id].to_dict(orient="records")
+            if journey.requested(r) == communication
+        ]
         if not rows:
-            raise ValueError(f"no customer {customer_id!r} in {settings.core_db}")
+            raise ValueError(
+                f"no {communication} for customer {customer_id!r} in {settings.core_db}"
+            )
         record = rows[0]
     today = datetime.now(UTC).date()
     return {"communication_id": "preview", "letter_date": today, **record}
