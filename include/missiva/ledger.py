@@ -246,6 +246,9 @@ class JourneyRun(Base):
     interval_end: Mapped[datetime] = mapped_column(UTCDateTime)
     extracted: Mapped[int] = mapped_column(Integer)
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    #: extracted records whose communication a run of another business key already
+    #: recorded (not composed again)
+    handled_before: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
 
 
 class LedgerError(Exception):
@@ -420,6 +423,11 @@ class Ledger:
         """Record (or refresh on re-run) what a DAG run extracted."""
         with self._write() as session:
             session.merge(JourneyRun(recorded_at=_now(), **fields))
+
+    def record_handled_before(self, dag_id: str, run_id: str, count: int) -> None:
+        """How many of the run's records an earlier run (another business key) handled."""
+        with self._write() as session:
+            session.get(JourneyRun, (dag_id, run_id)).handled_before = count
 
     def get_run(self, dag_id: str, run_id: str) -> JourneyRun | None:
         with Session(self.engine) as session:

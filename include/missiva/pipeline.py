@@ -116,22 +116,40 @@ def validate_stage(
     *,
     store: ArtifactStore | None = None,
 ) -> list[int]:
-    """Gate the batch, quarantine failing records, cut the valid ones into chunks."""
+    """Gate the batch, quarantine failing records, cut the valid ones into chunks.
+
+    A record whose communication a run of another business key already recorded (its
+    subject found again) is neither quarantined nor composed again: it is counted as
+    handled before."""
     staging = Staging(settings.staging_dir, run.dag_id, run.run_id)
     columns, records = staging.read_extract()
     outcome = validate(records, journey.suite, columns)
     store = store or open_store(settings.archive_url)
+    scope = business_key(journey, run)
+    keys = {int(r["row_id"]): idempotency_key(journey, run, r) for r in records}
     with Ledger(settings.ledger_url) as ledger:
+        quarantine_keys = {row: f"{key}/row-{row}" for row, key in keys.items()}
+        known = ledger.by_keys([*keys.values(), *quarantine_keys.values()])
+        elsewhere = {
+            row
+            for row in keys
+            if any(
+                k in known and known[k].business_key != scope
+                for k in (keys[row], quarantine_keys[row])
+            )
+        }
         for record in records:
-            reasons = outcome.quarantined.get(int(record["row_id"]))
-            if reasons:
-                key = f"{idempotency_key(journey, run, record)}/row-{record['row_id']}"
+            row = int(record["row_id"])
+            reasons = outcome.quarantined.get(row)
+            if reasons and row not in elsewhere:
                 ledger.add(
-                    **_base_fields(journey, run, record, key, store),
+                    **_base_fields(journey, run, record, quarantine_keys[row], store),
                     status="quarantined",
                     reason="; ".join(reasons),
                 )
-    return staging.write_chunks(outcome.valid, chunk_size)
+        ledger.record_handled_before(run.dag_id, run.run_id, len(elsewhere))
+    valid = [r for r in outcome.valid if int(r["row_id"]) not in elsewhere]
+    return staging.write_chunks(valid, chunk_size)
 
 
 class Composition:

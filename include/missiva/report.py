@@ -20,12 +20,13 @@ class RunSummary:
     sent_by_channel: Counter = field(default_factory=Counter)
     fallbacks: Counter = field(default_factory=Counter)
     copies: Counter = field(default_factory=Counter)
+    handled_before: int = 0  # records an earlier run (another business key) handled
     notices: Counter = field(default_factory=Counter)  # portal notices by channel, status
     reasons: dict[str, Counter] = field(default_factory=dict)
 
     @property
     def accounted(self) -> int:
-        return sum(self.statuses.values())
+        return sum(self.statuses.values()) + self.handled_before
 
     def as_dict(self) -> dict:
         return {
@@ -37,6 +38,7 @@ class RunSummary:
             "sent_by_channel": dict(self.sent_by_channel),
             "fallbacks": dict(self.fallbacks),
             "copies": dict(self.copies),
+            "handled_before": self.handled_before,
             "portal_notices": dict(self.notices),
             "reasons": {status: dict(c) for status, c in self.reasons.items()},
         }
@@ -55,6 +57,8 @@ class RunSummary:
                 "  of which by fallback: "
                 + ", ".join(f"{k}: {n}" for k, n in self.fallbacks.items())
             )
+        if self.handled_before:
+            out.append(f"  already handled by an earlier run: {self.handled_before}")
         if self.copies:
             out.append("  copies: " + ", ".join(f"{k}: {n}" for k, n in self.copies.items()))
         if self.notices:
@@ -82,7 +86,13 @@ def summarize(ledger: Ledger, dag_id: str, run_id: str) -> RunSummary:
     if run is None:
         raise AccountingError(f"no run {run_id!r} of {dag_id!r} in the ledger")
     interval = f"[{run.interval_start:%Y-%m-%d %H:%M}, {run.interval_end:%Y-%m-%d %H:%M}) UTC"
-    summary = RunSummary(dag_id=dag_id, run_id=run_id, interval=interval, extracted=run.extracted)
+    summary = RunSummary(
+        dag_id=dag_id,
+        run_id=run_id,
+        interval=interval,
+        extracted=run.extracted,
+        handled_before=run.handled_before,
+    )
     comms = ledger.for_scope(run.journey, run.business_key)
     notices = [c for c in comms if c.idempotency_key.endswith(NOTICE_MARK)]
     comms = [c for c in comms if not c.idempotency_key.endswith(NOTICE_MARK)]
