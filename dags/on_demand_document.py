@@ -21,7 +21,8 @@ Airflow validates the params against their JSON schema when the run is triggered
 request is answered `400` and no run is created. An unknown customer, a policy that is not
 the customer's, or duplicate source records fail `validate` before anything is sent.
 Each run sends its document once (retries and re-runs of the same run send nothing new);
-a new request is a new run and a new document.
+a new request is a new run and a new document, unless it repeats the `request_id` (the
+caller's idempotency key) of an earlier one: then nothing new is sent.
 """
 
 import pendulum
@@ -52,6 +53,12 @@ from missiva.orchestration.journey_tasks import DEFAULT_ARGS, chunk_size_param, 
             type=["null", "string"],
             pattern="^[A-Z][0-9]{7}$",
             description="the policy of a certificate (default: the customer's first policy)",
+        ),
+        "request_id": Param(
+            None,
+            type=["null", "string"],
+            pattern="^[A-Za-z0-9._:-]{1,64}$",
+            description="the caller's idempotency key: the same id again sends nothing new",
         ),
         "chunk_size": chunk_size_param(),
     },

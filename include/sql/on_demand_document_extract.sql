@@ -6,6 +6,8 @@
 -- suite's row count (exactly one) fails the run before anything is sent, as it does for an
 -- unknown customer id or a customer id with several source records.
 -- requested_channel is NULL for 'preferred': routing then follows the customer's preference.
+-- request_id (optional) is the caller's idempotency key: the subject of the document, so a
+-- request repeated under the same id (a client retry) sends nothing new.
 SELECT
     c.row_id,
     c.customer_id,
@@ -36,7 +38,9 @@ SELECT
     CASE WHEN CAST(:document_type AS TEXT) = 'duplicate_welcome' THEN 'welcome'
          ELSE CAST(:document_type AS TEXT) END AS communication,
     CASE WHEN CAST(:channel AS TEXT) = 'preferred' THEN NULL
-         ELSE CAST(:channel AS TEXT) END AS requested_channel
+         ELSE CAST(:channel AS TEXT) END AS requested_channel,
+    CASE WHEN CAST(:request_id AS TEXT) IS NULL THEN NULL
+         ELSE 'request-' || CAST(:request_id AS TEXT) END AS subject_key
 FROM customers AS c
 LEFT JOIN consents AS ce
     ON ce.customer_id = c.customer_id AND ce.channel = 'email' AND ce.purpose = 'transactional'

@@ -105,6 +105,15 @@ def test_on_demand_documents_by_request(journey_env):
     assert "sms: no transactional consent" in refused.reason
     assert sum(len(m) for m in mail_by_recipient(home / "mail").values()) == 1
 
+    # A client retrying a request under its request_id: a second run, no second document.
+    retry = {**conf, "request_id": "crm-4711"}
+    first, again = (_request(REQUESTED_AT.replace(minute=m), **retry) for m in (40, 41))
+    assert first.state == again.state == "success" and first.run_id != again.run_id
+    (once,) = ledger.trace(run_id=first.run_id)
+    assert once.status == "sent" and once.idempotency_key.endswith("/request-crm-4711")
+    assert ledger.trace(run_id=again.run_id) == []
+    assert len(mail_by_recipient(home / "mail")[emailer["email"]]) == 2
+
 
 @pytest.mark.parametrize(
     "conf",
