@@ -41,7 +41,7 @@ MISSIVA_DEADLINE_ALERTS=off run_journey claims_letters "$run_at"
 run_journey billing_statements "$(date -u -d "$day" +%Y-%m-01)"
 customer=$(missiva audit list --journey onboarding --json | python -c 'import json,sys; print(next(c["customer_id"] for c in json.load(sys.stdin) if c["status"] == "sent"))')
 run_journey on_demand_document "$run_at" \
-  -c "{\"customer_id\": \"$customer\", \"document_type\": \"policy_certificate\", \"channel\": \"portal\"}"
+  -c "{\"customer_id\": \"$customer\", \"document_type\": \"policy_certificate\", \"channel\": \"portal\", \"request_id\": \"demo-certificate\"}"
 
 cat <<SUMMARY
 
