@@ -44,13 +44,11 @@ class RunSummary:
         }
 
     def lines(self) -> list[str]:
+        by_channel = ", ".join(f"{ch}: {n}" for ch, n in sorted(self.sent_by_channel.items()))
         out = [
             f"Run {self.run_id} of {self.dag_id}, data interval {self.interval}",
             f"  customers considered: {self.extracted}",
-            f"  sent: {self.statuses['sent']} "
-            + "("
-            + ", ".join(f"{ch}: {n}" for ch, n in sorted(self.sent_by_channel.items()))
-            + ")",
+            f"  sent: {self.statuses['sent']}" + (f" ({by_channel})" if by_channel else ""),
         ]
         if self.fallbacks:
             out.append(

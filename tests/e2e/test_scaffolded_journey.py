@@ -54,7 +54,7 @@ def test_scaffolded_journey_runs_on_the_demo_data(journey_env, tmp_path):
         check=False,
     )
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    assert "DagRun Finished" in run.stdout + run.stderr
+    assert f"of {NAME}, data interval [2026-11-02 00:00, 2026-11-03 00:00) UTC" in run.stdout
 
     rows = Ledger(f"sqlite:///{home / 'ledger.db'}").communications(journey=NAME)
     assert len(rows) == report.in_interval, "every customer of the day is accounted for"
