@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from email.policy import default as default_policy
 from typing import Any
 
+from missiva.channels.base import ARTIFACT_TYPES
 from missiva.ledger import Communication, Ledger
 from missiva.settings import Settings
 from missiva.store import ArtifactStore, StoreError
@@ -63,11 +64,10 @@ def verify(ledger: Ledger, store: ArtifactStore) -> list[str]:
 
 
 def _artifact_files(comm: Communication, data: bytes) -> dict[str, bytes]:
-    if comm.channel == "sms":
-        return {"sms.txt": data}
+    extension = ARTIFACT_TYPES[comm.channel][0]
     if comm.channel != "email":
-        return {"artifact.pdf": data}
-    files = {"message.eml": data}
+        return {f"artifact{extension}": data}
+    files = {f"message{extension}": data}
     message = email.message_from_bytes(data, policy=default_policy)
     for part in message.iter_attachments():
         files[f"attachment-{part.get_filename()}"] = part.get_content()

@@ -17,7 +17,7 @@ from contextlib import ExitStack
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from missiva.channels.base import ChannelAdapter, Delivery, PermanentFailure
+from missiva.channels.base import ARTIFACT_TYPES, ChannelAdapter, Delivery, PermanentFailure
 from missiva.channels.portal import PortalInbox
 from missiva.channels.sms import SmsAdapter, SmsSettings
 from missiva.channels.smtp import SmtpAdapter
@@ -47,8 +47,6 @@ log = logging.getLogger(__name__)
 RESENDABLE_CHANNELS = frozenset({"paper", "sms", "portal"})
 #: The channels a portal notice may take, in order after the customer's preference
 NOTICE_CHANNELS = ("email", "sms")
-#: The content type of each channel's archived artifact, as its adapter takes it
-CONTENT_TYPES = {"email": "message/rfc822", "sms": "text/plain; charset=utf-8"}
 
 AdapterFactories = Mapping[str, Callable[[], ChannelAdapter]]
 
@@ -108,7 +106,8 @@ class _Outbox:
             base_url=self.settings.portal_url,
         )
         title = comm.communication.replace("_", " ").capitalize()
-        link = inbox.deliver(comm.recipient, comm.communication_id, title, data)
+        content_type = ARTIFACT_TYPES[comm.channel][1]
+        link = inbox.deliver(comm.recipient, comm.communication_id, title, data, content_type)
         record = json.loads(self.store.get(comm.input_uri, comm.data_sha256))
         notice = {
             **record,
@@ -133,7 +132,7 @@ class _Outbox:
             comm.idempotency_key,
             comm.recipient,
             data,
-            CONTENT_TYPES[comm.channel],
+            ARTIFACT_TYPES[comm.channel][1],
         )
         return self.adapters(comm.channel).send(delivery).provider_message_id
 

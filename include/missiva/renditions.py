@@ -3,6 +3,7 @@
 from datetime import datetime
 from typing import Any
 
+from missiva.channels.base import ARTIFACT_TYPES
 from missiva.composition import Composer, Provenance
 from missiva.journey import Journey
 from missiva.mime import build_email
@@ -21,15 +22,18 @@ def channel_artifact(
     """The exact bytes to deliver ``communication`` on ``chosen.channel``, their content
     type, the template that rendered them and the versions of every block used."""
     comm_id = context["communication_id"]
+    content_type = ARTIFACT_TYPES[chosen.channel][1]
     if chosen.channel == "sms":
         sms = composer.render_sms(communication, context)
-        text = sms.text.encode()
-        return text, "text/plain; charset=utf-8", sms.provenance, sms.provenance.blocks
+        return sms.text.encode(), content_type, sms.provenance, sms.provenance.blocks
+    if chosen.channel == "portal":
+        web = composer.render_web(communication, context)
+        return web.html.encode(), content_type, web.provenance, web.provenance.blocks
     letter = None
     if "letter_pdf" in composer.renditions(communication):
         letter = composer.render_letter(communication, context)
-    if chosen.channel in ("paper", "portal"):
-        return letter.pdf, "application/pdf", letter.provenance, letter.provenance.blocks
+    if chosen.channel == "paper":
+        return letter.pdf, content_type, letter.provenance, letter.provenance.blocks
     email = composer.render_email(communication, context)
     message = build_email(
         sender=settings.sender,
@@ -44,4 +48,4 @@ def channel_artifact(
         headers={"X-Missiva-Communication-Id": comm_id},
     )
     blocks = {**(letter.provenance.blocks if letter else {}), **email.provenance.blocks}
-    return message, "message/rfc822", email.provenance, blocks
+    return message, content_type, email.provenance, blocks

@@ -16,8 +16,9 @@ import pytest
 from support import mail_by_recipient, pdf_text, run_dag
 
 from missiva.audit import rerender
+from missiva.channels.portal import PortalInbox
 from missiva.composition import Composer
-from missiva.ledger import Ledger
+from missiva.ledger import NOTICE_MARK, Ledger
 from missiva.settings import Settings
 from missiva.store import LocalArtifactStore
 
@@ -56,7 +57,9 @@ def test_october_statements_end_to_end(journey_env):
     by_id = {a["account_id"]: a for a in accounts.values()}
     ledger = Ledger(f"sqlite:///{home / 'ledger.db'}")
     store = LocalArtifactStore(home / "archive")
-    rows = {c.source_row_id: c for c in ledger.communications(journey="billing_statements")}
+    comms = ledger.communications(journey="billing_statements")
+    notices = [c for c in comms if c.idempotency_key.endswith(NOTICE_MARK)]
+    rows = {c.source_row_id: c for c in comms if c not in notices}
     billed = _billed_in(home, "2026-10")
     assert {accounts[r]["account_id"] for r in rows} == billed, "each October statement, no other"
     assert all(c.status in ("sent", "suppressed", "quarantined") for c in rows.values())
@@ -74,7 +77,8 @@ def test_october_statements_end_to_end(journey_env):
             assert comm.status == "quarantined" and QUARANTINED_DEFECTS[defect] in comm.reason
 
     sent = [c for c in rows.values() if c.status == "sent"]
-    assert {c.channel for c in sent} == {"email", "paper"}
+    assert {"email", "paper", "portal"} == {c.channel for c in sent}
+    inbox = PortalInbox(store.put, home / "portal")
     mail = mail_by_recipient(home / "mail")
     print_dir = home / "print" / "billing_statements" / "2026-10-01"
     for comm in sent:
@@ -93,8 +97,17 @@ def test_october_statements_end_to_end(journey_env):
                 store.get(comm.artifact_uri, comm.artifact_sha256), policy=default_policy
             )
             assert next(archived.iter_attachments()).get_content() == statement
+        elif comm.channel == "portal":  # no consented e-mail (or paper): the web page
+            assert "fallback portal" in comm.route_reason
+            documents = inbox.inbox(comm.customer_id)
+            (entry,) = [d for d in documents if d["communication_id"] == comm.communication_id]
+            page = store.get(entry["uri"], entry["sha256"])
+            assert page == store.get(comm.artifact_uri, comm.artifact_sha256)
+            assert entry["content_type"].startswith("text/html")
+            assert account["account_id"] in page.decode() and b"<svg" in page
+            continue
         else:
-            assert account["paperless"] == 0 or "fallback" in comm.route_reason
+            assert account["paperless"] == 0 and "preferred channel paper" in comm.route_reason
             statement = (print_dir / f"{comm.communication_id}.pdf").read_bytes()
             assert statement == store.get(comm.artifact_uri, comm.artifact_sha256)
         text = pdf_text(statement)
@@ -103,8 +116,12 @@ def test_october_statements_end_to_end(journey_env):
             record["lines"]
         )
         assert "Oct 26" in text or "ott 26" in text, "the chart's month labels are in the PDF"
-    # every paperless e-mail went out once: as many messages as e-mail statements
-    assert sum(map(len, mail.values())) == sum(c.channel == "email" for c in sent)
+    # every e-mail went out once: the e-mailed statements and the portal notices by e-mail
+    emailed_notices = [c for c in notices if c.channel == "email" and c.status == "sent"]
+    assert sum(map(len, mail.values())) == sum(c.channel == "email" for c in sent) + len(
+        emailed_notices
+    )
+    assert len(notices) == sum(c.channel == "portal" for c in sent)
 
     # the chart in the web rendition of a sent statement, one bar per month of history
     comm = next(

@@ -7,7 +7,10 @@ BILLING_STATEMENTS = Journey(
     name="billing_statements",
     communication="billing_statement",
     purpose="transactional",
-    channels=("email", "paper"),
+    # paperless accounts prefer e-mail, the others paper (the extract's preferred_channel);
+    # the portal (no consent needed: the customer's own inbox) before paper, so a paperless
+    # account never gets paper
+    channels=("email", "portal", "paper"),
     extract_sql=SQL_DIR / "billing_statements_extract.sql",
     suite=EXPECTATIONS_DIR / "billing_statements.json",
     details={

@@ -54,6 +54,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from missiva import audit, delivery_reports
+from missiva.channels.base import ARTIFACT_TYPES
 from missiva.journeys import JOURNEYS
 from missiva.ledger import Ledger
 from missiva.orchestration.connections import artifact_store
@@ -318,11 +319,8 @@ def _safe_filename(name: str) -> str:
 
 
 def _artifact_name(comm: Mapping[str, Any]) -> tuple[str, str]:
-    if comm["channel"] == "email":
-        return f"{comm['communication_id']}.eml", "message/rfc822"
-    if comm["channel"] == "sms":
-        return f"{comm['communication_id']}.txt", "text/plain; charset=utf-8"
-    return f"{comm['communication_id']}.pdf", "application/pdf"
+    extension, content_type = ARTIFACT_TYPES[comm["channel"]]
+    return f"{comm['communication_id']}{extension}", content_type
 
 
 # --- routes -----------------------------------------------------------------------------
