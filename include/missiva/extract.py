@@ -2,9 +2,11 @@
 
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import jinja2
 import pandas as pd
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import DBAPIError
@@ -25,6 +27,23 @@ def _utc_text(moment: datetime) -> str:
     return moment.strftime(SOURCE_TIME_FORMAT)
 
 
+@lru_cache(maxsize=8)
+def _sql_templates(folder: Path) -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(folder),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,  # noqa: S701 - SQL from the repository, never customer data
+    )
+
+
+def sql_text(sql_file: Path) -> str:
+    """The statement of ``sql_file``, its Jinja macros (``{% from "_x.sql" import m %}``,
+    shared pieces in the same folder) expanded. Only static SQL is rendered: values are
+    always bound parameters."""
+    return _sql_templates(sql_file.parent).get_template(sql_file.name).render()
+
+
 def extract(
     source_url: str,
     sql_file: Path,
@@ -42,7 +61,7 @@ def extract(
     engine = create_engine(source_url)
     try:
         with engine.connect() as conn:
-            result = conn.execute(text(sql_file.read_text()), params)
+            result = conn.execute(text(sql_text(sql_file)), params)
             frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()), dtype=object)
     except DBAPIError as exc:
         raise ExtractError(f"extract {sql_file.name} failed on the source: {exc.orig}") from exc

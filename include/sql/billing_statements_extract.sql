@@ -8,6 +8,7 @@
 -- Line items and the last months' totals: billing_statement_lines.sql and
 -- billing_statement_history.sql. Bound parameters only (named interval_start); portable
 -- between SQLite and Postgres.
+{% from "_customer_contact.sql" import consent_columns %}
 WITH statement_month AS (
     SELECT SUBSTR(CAST(:interval_start AS VARCHAR(19)), 1, 7) AS period
 ),
@@ -45,9 +46,7 @@ SELECT
     c.country,
     CASE WHEN a.paperless = 1 THEN 'email' ELSE 'paper' END AS preferred_channel,
     c.do_not_contact,
-    COALESCE(ce.granted, 0) AS consent_email_transactional,
-    COALESCE(cp.granted, 0) AS consent_paper_transactional,
-    COALESCE(cs.granted, 0) AS consent_sms_transactional,
+    {{ consent_columns() }},
     a.paperless,
     a.product,
     a.vehicle,

@@ -6,6 +6,7 @@
 -- A customer number with several customer rows (a source defect) takes its first row, so
 -- that an event is never returned twice.
 -- Bound parameters only (no colon-prefixed names in comments); SQLite and Postgres.
+{% from "_customer_contact.sql" import customer_columns, consent_columns, consent_joins, policy_holder %}
 SELECT
     e.event_id AS row_id,
     'event-' || CAST(e.event_id AS TEXT) AS subject_key,
@@ -27,36 +28,13 @@ SELECT
     p.policy_id,
     p.product,
     p.currency,
-    c.customer_id,
-    c.first_name,
-    c.last_name,
-    c.email,
-    c.phone,
-    c.language,
-    c.timezone,
-    c.address_line1,
-    c.address_line2,
-    c.postal_code,
-    c.city,
-    c.country,
-    c.preferred_channel,
-    c.do_not_contact,
-    COALESCE(ce.granted, 0) AS consent_email_transactional,
-    COALESCE(cp.granted, 0) AS consent_paper_transactional,
-    COALESCE(cs.granted, 0) AS consent_sms_transactional
+    {{ customer_columns() }},
+    {{ consent_columns() }}
 FROM claim_events AS e
 JOIN claims AS k ON k.claim_id = e.claim_id
 JOIN policies AS p ON p.policy_id = k.policy_id
-JOIN customers AS c
-    ON c.row_id = (
-        SELECT MIN(c1.row_id) FROM customers AS c1 WHERE c1.customer_id = e.customer_id
-    )
-LEFT JOIN consents AS ce
-    ON ce.customer_id = c.customer_id AND ce.channel = 'email' AND ce.purpose = 'transactional'
-LEFT JOIN consents AS cp
-    ON cp.customer_id = c.customer_id AND cp.channel = 'paper' AND cp.purpose = 'transactional'
-LEFT JOIN consents AS cs
-    ON cs.customer_id = c.customer_id AND cs.channel = 'sms' AND cs.purpose = 'transactional'
+{{ policy_holder("e.customer_id") }}
+{{ consent_joins() }}
 WHERE e.occurred_at >= :interval_start
   AND e.occurred_at < :interval_end
 ORDER BY e.event_id

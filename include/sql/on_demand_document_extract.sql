@@ -8,26 +8,12 @@
 -- requested_channel is NULL for 'preferred': routing then follows the customer's preference.
 -- request_id (optional) is the caller's idempotency key: the subject of the document, so a
 -- request repeated under the same id (a client retry) sends nothing new.
+{% from "_customer_contact.sql" import customer_columns, consent_columns, consent_joins %}
 SELECT
     c.row_id,
-    c.customer_id,
-    c.first_name,
-    c.last_name,
-    c.email,
-    c.phone,
-    c.language,
-    c.timezone,
-    c.address_line1,
-    c.address_line2,
-    c.postal_code,
-    c.city,
-    c.country,
-    c.preferred_channel,
-    c.do_not_contact,
+    {{ customer_columns() }},
     c.joined_at,
-    COALESCE(ce.granted, 0) AS consent_email_transactional,
-    COALESCE(cp.granted, 0) AS consent_paper_transactional,
-    COALESCE(cs.granted, 0) AS consent_sms_transactional,
+    {{ consent_columns() }},
     p.policy_id,
     p.product,
     p.premium_cents,
@@ -42,12 +28,7 @@ SELECT
     CASE WHEN CAST(:request_id AS TEXT) IS NULL THEN NULL
          ELSE 'request-' || CAST(:request_id AS TEXT) END AS subject_key
 FROM customers AS c
-LEFT JOIN consents AS ce
-    ON ce.customer_id = c.customer_id AND ce.channel = 'email' AND ce.purpose = 'transactional'
-LEFT JOIN consents AS cp
-    ON cp.customer_id = c.customer_id AND cp.channel = 'paper' AND cp.purpose = 'transactional'
-LEFT JOIN consents AS cs
-    ON cs.customer_id = c.customer_id AND cs.channel = 'sms' AND cs.purpose = 'transactional'
+{{ consent_joins() }}
 LEFT JOIN policies AS p
     ON p.policy_id = (
         SELECT p1.policy_id

@@ -10,6 +10,7 @@
 -- Duplicate customer_id rows are returned as they are: the validation step catches them.
 -- Bound parameters only (no colon-prefixed names in comments, SQLAlchemy text() would
 -- bind them too); portable between SQLite and Postgres.
+{% from "_customer_contact.sql" import customer_columns, consent_columns, consent_joins %}
 WITH steps (communication, subject_key, joined_from, joined_until) AS (
     SELECT 'welcome', NULL, :interval_start, :interval_end
     UNION ALL
@@ -17,24 +18,9 @@ WITH steps (communication, subject_key, joined_from, joined_until) AS (
 )
 SELECT
     c.row_id,
-    c.customer_id,
-    c.first_name,
-    c.last_name,
-    c.email,
-    c.phone,
-    c.language,
-    c.timezone,
-    c.address_line1,
-    c.address_line2,
-    c.postal_code,
-    c.city,
-    c.country,
-    c.preferred_channel,
-    c.do_not_contact,
+    {{ customer_columns() }},
     c.joined_at,
-    COALESCE(ce.granted, 0) AS consent_email_transactional,
-    COALESCE(cp.granted, 0) AS consent_paper_transactional,
-    COALESCE(cs.granted, 0) AS consent_sms_transactional,
+    {{ consent_columns() }},
     p.policy_id,
     p.product,
     s.communication,
@@ -42,12 +28,7 @@ SELECT
 FROM customers AS c
 JOIN steps AS s
     ON c.joined_at >= s.joined_from AND c.joined_at < s.joined_until
-LEFT JOIN consents AS ce
-    ON ce.customer_id = c.customer_id AND ce.channel = 'email' AND ce.purpose = 'transactional'
-LEFT JOIN consents AS cp
-    ON cp.customer_id = c.customer_id AND cp.channel = 'paper' AND cp.purpose = 'transactional'
-LEFT JOIN consents AS cs
-    ON cs.customer_id = c.customer_id AND cs.channel = 'sms' AND cs.purpose = 'transactional'
+{{ consent_joins() }}
 LEFT JOIN policies AS p
     ON p.policy_id = (
         SELECT p1.policy_id

@@ -6,25 +6,11 @@
 -- subject key '<policy_id>/<window>' makes each notice go out once per policy and window.
 -- The customer is the policy holder's first customers row (duplicate rows are a defect of
 -- the onboarding feed, not of the policy). Bound parameters only; portable SQL.
+{% from "_customer_contact.sql" import customer_columns, consent_columns, consent_joins, policy_holder %}
 SELECT
     r.row_id,
-    c.customer_id,
-    c.first_name,
-    c.last_name,
-    c.email,
-    c.phone,
-    c.language,
-    c.timezone,
-    c.address_line1,
-    c.address_line2,
-    c.postal_code,
-    c.city,
-    c.country,
-    c.preferred_channel,
-    c.do_not_contact,
-    COALESCE(ce.granted, 0) AS consent_email_transactional,
-    COALESCE(cp.granted, 0) AS consent_paper_transactional,
-    COALESCE(cs.granted, 0) AS consent_sms_transactional,
+    {{ customer_columns() }},
+    {{ consent_columns() }},
     p.policy_id,
     p.product,
     p.currency,
@@ -40,16 +26,8 @@ SELECT
 FROM policies AS p
 JOIN policy_renewals AS r
     ON r.policy_id = p.policy_id
-JOIN customers AS c
-    ON c.row_id = (
-        SELECT MIN(c1.row_id) FROM customers AS c1 WHERE c1.customer_id = p.customer_id
-    )
-LEFT JOIN consents AS ce
-    ON ce.customer_id = c.customer_id AND ce.channel = 'email' AND ce.purpose = 'transactional'
-LEFT JOIN consents AS cp
-    ON cp.customer_id = c.customer_id AND cp.channel = 'paper' AND cp.purpose = 'transactional'
-LEFT JOIN consents AS cs
-    ON cs.customer_id = c.customer_id AND cs.channel = 'sms' AND cs.purpose = 'transactional'
+{{ policy_holder("p.customer_id") }}
+{{ consent_joins() }}
 WHERE p.end_date >= :window_first_day
   AND p.end_date < :window_next_day
   AND p.status = 'active'

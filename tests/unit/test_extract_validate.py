@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import jinja2
 import pytest
 
 from missiva.extract import ExtractError, extract_journey
@@ -223,3 +224,17 @@ def test_empty_batch_validates_with_no_errors(validation) -> None:
 def test_empty_batch_with_the_wrong_columns_fails(validation) -> None:
     with pytest.raises(validation.BatchValidationError, match="expect_table_columns_to_match_set"):
         validation.validate([], SUITE, [c for c in SCHEMA if c != "email"])
+
+
+def test_extract_sql_expands_the_shared_macros_and_binds_every_value(tmp_path) -> None:
+    """Extract SQL files share pieces through Jinja macros (static SQL); values stay bound."""
+    from missiva.extract import sql_text
+    from missiva.paths import SQL_DIR
+
+    for sql_file in SQL_DIR.glob("*_extract.sql"):
+        statement = sql_text(sql_file)
+        assert "{{" not in statement and "{%" not in statement, sql_file.name
+        assert "consent_email_transactional" in statement, sql_file.name
+    (tmp_path / "bad_extract.sql").write_text("SELECT {{ undefined_macro() }}")
+    with pytest.raises(jinja2.UndefinedError):
+        sql_text(tmp_path / "bad_extract.sql")

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from missiva.extract import sql_text
 from missiva.journeys import ONBOARDING
 from missiva.paths import SQL_DIR
 from missiva.seed import DEFECT_KINDS, SeedReport, seed
@@ -55,7 +56,7 @@ def dump(db_path: Path) -> list[str]:
 def extract(db_path: Path, day: date = JOINED_ON) -> tuple[list[str], list[dict]]:
     """Run onboarding_extract.sql through SQLAlchemy for the UTC day ``day``."""
     engine = sa.create_engine(f"sqlite:///{db_path}")
-    query = sa.text((SQL_DIR / "onboarding_extract.sql").read_text(encoding="utf-8"))
+    query = sa.text(sql_text(SQL_DIR / "onboarding_extract.sql"))
     start = datetime.combine(day, time(), tzinfo=UTC)
     (reminder,) = ONBOARDING.sql_param_sets({}, start, start + timedelta(days=1))
     params = {
