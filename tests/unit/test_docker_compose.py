@@ -243,7 +243,13 @@ def test_missiva_connections_are_valid_json_pointing_at_stack_services(
     assert archive["extra"]["region_name"]
     assert archive["extra"]["service_config"]["s3"]["bucket_name"]
 
-    for host in ("smtp", "s3"):
+    sms = conns["MISSIVA_SMS"]
+    assert (sms["conn_type"], sms["host"], sms["port"]) == ("http", "sms", 8026)
+    sink = compose["services"]["sms"]
+    assert "missiva sms-sink" in sink["command"][-1] and "--port 8026" in sink["command"][-1]
+    assert sink["image"] == af_services["airflow-worker"]["image"], "the project image"
+
+    for host in ("smtp", "s3", "sms"):
         assert host in compose["services"]
 
 
