@@ -17,6 +17,10 @@ POST /api/v2/dags/on_demand_document/dagRuns
   **not consent**: without the customer's consent for it (or valid contact data) nothing
   is sent and the run reports the communication suppressed, with the reason.
 
+One task, `handle_request`, runs every stage of the journey (extract, validate, compose,
+deliver, report) in one process: the document goes out seconds after the trigger instead
+of after six task start-ups. A validation failure fails it at once, without retries.
+
 Airflow validates the params against their JSON schema when the run is triggered: a bad
 request is answered `400` and no run is created. An unknown customer, a policy that is not
 the customer's, or duplicate source records fail `validate` before anything is sent.
@@ -33,7 +37,7 @@ from missiva.journeys.on_demand_document import (
     ON_DEMAND_DOCUMENT,
     REQUESTABLE_CHANNELS,
 )
-from missiva.orchestration.journey_tasks import DEFAULT_ARGS, chunk_size_param, journey_tasks
+from missiva.orchestration.journey_tasks import DEFAULT_ARGS, chunk_size_param, request_task
 
 
 @dag(
@@ -66,7 +70,7 @@ from missiva.orchestration.journey_tasks import DEFAULT_ARGS, chunk_size_param, 
     doc_md=__doc__,
 )
 def on_demand_document() -> None:
-    journey_tasks(ON_DEMAND_DOCUMENT)
+    request_task(ON_DEMAND_DOCUMENT)
 
 
 on_demand_document()

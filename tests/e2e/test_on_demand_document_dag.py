@@ -128,6 +128,7 @@ def test_request_matching_no_record_fails_before_any_send(journey_env, conf):
     run = _request(REQUESTED_AT, **conf)
     assert run.state == "failed"
     states = {ti.task_id: ti.state for ti in run.get_task_instances()}
-    assert states["validate"] == "failed"
+    assert states == {"handle_request": "failed"}  # validate's failure: no retry
+    assert max(ti.try_number for ti in run.get_task_instances()) == 1
     assert mail_by_recipient(home / "mail") == {}
     assert Ledger(f"sqlite:///{home / 'ledger.db'}").communications(journey=DAG_ID) == []

@@ -1,7 +1,8 @@
 """The tasks of a journey DAG, the same for every journey:
 
 extract → validate → compose (mapped per chunk) → deliver (mapped per chunk)
-→ print_batches → report. Call :func:`journey_tasks` inside a ``@dag`` function.
+→ print_batches → report. Call :func:`journey_tasks` inside a ``@dag`` function, or
+:func:`request_task` for a latency-first journey (the same stages in one task).
 """
 
 import pendulum
@@ -54,3 +55,14 @@ def journey_tasks(journey: Journey, *, chunk_parallelism: int = 2) -> None:
 
     chunks = validate(extract())
     report(print_batches(deliver.expand(chunk=compose.expand(chunk=chunks))))
+
+
+def request_task(journey: Journey) -> None:
+    """Add one task running every stage of the run (an on-demand request: one record,
+    delivered seconds after the trigger, without six task start-ups)."""
+
+    @task(outlets=[archive_asset(journey)])
+    def handle_request() -> dict:
+        return stages.whole_run(journey)
+
+    handle_request()

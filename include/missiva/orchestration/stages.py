@@ -129,3 +129,15 @@ def print_batches(journey: Journey) -> list[dict]:
 
     settings, store = _settings_and_store()
     return print_stage(journey, _run_context(), settings, store=store)
+
+
+def whole_run(journey: Journey) -> dict:
+    """Every stage of a run in one task, one process: for latency-first journeys (an
+    on-demand request: one record, no hand-over between tasks). Each stage is idempotent,
+    so a retry of the task resumes where it stopped."""
+    extract(journey)
+    for chunk in validate(journey):
+        compose(journey, chunk)
+        deliver(journey, chunk)
+    print_batches(journey)
+    return report()
