@@ -1,7 +1,7 @@
 """Extract a journey's input records from a source system with a SQL file."""
 
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -11,20 +11,11 @@ import pandas as pd
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import DBAPIError
 
-from missiva.journey import Journey
-
-SOURCE_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+from missiva.journey import Journey, source_time
 
 
 class ExtractError(Exception):
     """The source could not answer the extract query (missing table, column, ...)."""
-
-
-def _utc_text(moment: datetime) -> str:
-    """The source's timestamp text, in UTC (naive datetimes are taken as UTC)."""
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(UTC)
-    return moment.strftime(SOURCE_TIME_FORMAT)
 
 
 @lru_cache(maxsize=8)
@@ -55,8 +46,8 @@ def extract(
     ``interval_start``/``interval_end``, and ``params`` by name (those the SQL uses)."""
     params = {
         **(params or {}),
-        "interval_start": _utc_text(start),
-        "interval_end": _utc_text(end),
+        "interval_start": source_time(start),
+        "interval_end": source_time(end),
     }
     engine = create_engine(source_url)
     try:

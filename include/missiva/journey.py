@@ -2,9 +2,19 @@
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
+
+SOURCE_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+
+def source_time(moment: datetime) -> str:
+    """The source systems' timestamp text, in UTC (naive datetimes are taken as UTC)."""
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
+    return moment.strftime(SOURCE_TIME_FORMAT)
+
 
 #: (the run's params, interval start, interval end) -> extra SQL parameters, one mapping
 #: per execution of the extract SQL

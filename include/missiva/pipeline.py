@@ -6,7 +6,6 @@ communication already exists (delivery: :mod:`missiva.dispatch`).
 
 import json
 import logging
-import re
 import uuid
 from collections import Counter
 from collections.abc import Collection
@@ -17,6 +16,7 @@ from missiva.extract import attach_details, extract, extract_journey
 from missiva.journey import Journey
 from missiva.ledger import COPY_MARK, Ledger, copy_key, fallback_key, notice_key
 from missiva.ledger import canonical_json as ledger_json
+from missiva.paths import safe_name
 from missiva.renditions import channel_artifact
 from missiva.routing import Route, route, routing_inputs
 from missiva.run_context import RunContext
@@ -52,8 +52,9 @@ def idempotency_key(journey: Journey, run: RunContext, record: dict[str, Any]) -
 def delivery_keys(journey: Journey, key: str) -> list[str]:
     """The keys a communication may lead to: itself, its fallbacks, its copies, and the
     notices of its portal documents."""
-    channels = journey.channels + tuple(c for cs in journey.copies.values() for c in cs)
-    keys = [key] + [fallback_key(key, c) for c in channels] + [copy_key(key, c) for c in channels]
+    copied = {c for channels in journey.copies.values() for c in channels}
+    keys = [key, *(fallback_key(key, c) for c in journey.channels)]
+    keys += [copy_key(key, c) for c in sorted(copied)]
     return keys + [notice_key(k) for k in keys]
 
 
@@ -282,7 +283,7 @@ def print_stage(
             )
     scope = business_key(journey, run)
     folder = settings.print_dir / run.dag_id / scope / "batches"
-    label = re.sub(r"[^A-Za-z0-9._-]", "_", f"{run.dag_id}-{scope}")  # a run id has : and +
+    label = safe_name(f"{run.dag_id}-{scope}")  # a run id has : and +
     batches = build_print_batches(letters, folder, run_label=label)
     log.info("%d letters in %d print batches in %s", len(letters), len(batches), folder)
     return [{"batch": b.batch_id, **b.manifest["totals"]} for b in batches]

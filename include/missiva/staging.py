@@ -4,18 +4,18 @@ XCom carries only chunk numbers and counts; the records live here.
 """
 
 import json
-import re
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
+
+from missiva.paths import safe_name
 
 
 class Staging:
     """Files of one (dag_id, run_id) under ``root``."""
 
     def __init__(self, root: Path, dag_id: str, run_id: str) -> None:
-        safe_run = re.sub(r"[^A-Za-z0-9._-]", "_", run_id)
-        self.dir = Path(root) / dag_id / safe_run
+        self.dir = Path(root) / dag_id / safe_name(run_id)
 
     def _write(self, name: str, records: Iterable[Mapping[str, Any]]) -> Path:
         self.dir.mkdir(parents=True, exist_ok=True)

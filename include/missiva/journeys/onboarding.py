@@ -3,19 +3,14 @@ reminder ``reminder_after_days`` (default :data:`REMINDER_AFTER_DAYS`) after joi
 those who have not completed onboarding by then."""
 
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from missiva.journey import Journey
+from missiva.journey import Journey, source_time
 from missiva.paths import EXPECTATIONS_DIR, SQL_DIR
 
 #: days after joining at which a customer who has not completed onboarding is reminded
 REMINDER_AFTER_DAYS = 7
-
-
-def _source_time(moment: datetime) -> str:
-    """The source's timestamp text, in UTC."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def reminder_params(
@@ -26,8 +21,8 @@ def reminder_params(
     lag = timedelta(days=int(params.get("reminder_after_days") or REMINDER_AFTER_DAYS))
     return (
         {
-            "reminder_joined_start": _source_time(start - lag),
-            "reminder_joined_end": _source_time(end - lag),
+            "reminder_joined_start": source_time(start - lag),
+            "reminder_joined_end": source_time(end - lag),
         },
     )
 
