@@ -40,6 +40,7 @@ from missiva.composition import library
 from missiva.composition.chart import bar_chart_filter
 from missiva.composition.errors import RegulatoryBlockError, SmsLimitError, TemplateError
 from missiva.composition.fetcher import TemplateAssetFetcher
+from missiva.composition.pdf_streams import compress_streams_once
 from missiva.composition.sms import Encoding, analyse
 from missiva.composition.text import (
     DEFAULT_LOCALES,
@@ -545,6 +546,7 @@ class Composer:
                 stylesheets=self._stylesheets(comm, "letter"),
                 font_config=self._font_config,
                 pdf_variant=PDF_VARIANT,
+                finisher=compress_streams_once,
             )
             return pdf, ctx
         return self._render(template, ctx), ctx  # email_text
