@@ -174,7 +174,9 @@ def _preview(args: argparse.Namespace, settings: Settings) -> int:
     from missiva.composition import write_preview
     from missiva.preview_data import preview_record
 
-    record = preview_record(args.communication, args.customer, args.language, settings)
+    record = preview_record(
+        args.communication, args.customer, args.language, settings, args.since, args.until
+    )
     paths = write_preview(
         TEMPLATES_DIR, args.communication, record, args.language or record["language"], args.out
     )
@@ -277,6 +279,14 @@ def build_parser() -> argparse.ArgumentParser:
     who = preview.add_mutually_exclusive_group(required=True)
     who.add_argument("--customer", help="a customer id of the demo core systems")
     who.add_argument("--sample", action="store_true", help="the communication's sample data")
+    preview.add_argument(
+        "--since",
+        type=date.fromisoformat,
+        help="with --customer: start of the journey's data interval (e.g. the billing month)",
+    )
+    preview.add_argument(
+        "--until", type=date.fromisoformat, help="with --customer: end of the interval"
+    )
     preview.add_argument("--language", choices=("it", "en"))
     preview.add_argument("--out", type=Path, required=True)
     preview.set_defaults(handler=_preview)

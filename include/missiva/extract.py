@@ -79,6 +79,25 @@ def extract_journey(
     return pd.concat(rows, ignore_index=True) if len(rows) > 1 else rows[0]
 
 
+def extract_records(
+    source_url: str,
+    journey: Journey,
+    start: datetime,
+    end: datetime,
+    params: Mapping[str, Any] | None = None,
+) -> tuple[list[str], list[dict[str, Any]]]:
+    """The journey's records for [start, end) with their :attr:`~Journey.details`
+    attached; (column names, records)."""
+    frame = extract_journey(source_url, journey, start, end, params)
+    records = frame.to_dict(orient="records")
+    columns = list(frame.columns)
+    for name, sql_file in journey.details.items():
+        details = extract(source_url, sql_file, start, end, params)
+        attach_details(records, name, details.to_dict(orient="records"), journey.detail_key)
+        columns.append(name)
+    return columns, records
+
+
 def attach_details(
     records: list[dict[str, Any]], name: str, rows: Iterable[Mapping[str, Any]], key: str
 ) -> None:

@@ -12,7 +12,7 @@ from collections.abc import Collection
 from typing import Any
 
 from missiva.composition import Provenance
-from missiva.extract import attach_details, extract, extract_journey
+from missiva.extract import extract_records
 from missiva.journey import Journey
 from missiva.ledger import COPY_MARK, Ledger, copy_key, fallback_key, notice_key
 from missiva.ledger import canonical_json as ledger_json
@@ -87,13 +87,9 @@ def _base_fields(
 
 def extract_stage(journey: Journey, run: RunContext, settings: Settings, source_url: str) -> int:
     """Extract the interval's records into staging; record the count in the ledger."""
-    records = extract_journey(source_url, journey, run.interval_start, run.interval_end, run.params)
-    rows = records.to_dict(orient="records")
-    columns = list(records.columns)
-    for name, sql_file in journey.details.items():
-        details = extract(source_url, sql_file, run.interval_start, run.interval_end, run.params)
-        attach_details(rows, name, details.to_dict(orient="records"), journey.detail_key)
-        columns.append(name)
+    columns, rows = extract_records(
+        source_url, journey, run.interval_start, run.interval_end, run.params
+    )
     Staging(settings.staging_dir, run.dag_id, run.run_id).write_extract(columns, rows)
     with Ledger(settings.ledger_url) as ledger:
         ledger.record_run(

@@ -1,0 +1,89 @@
+"""``missiva preview COMMUNICATION --customer ID``: the customer's record as the journey
+extracts it from the core systems (details included), every rendition written."""
+
+import io
+import sqlite3
+from pathlib import Path
+
+import pytest
+from pypdf import PdfReader
+
+from missiva.cli import main
+from missiva.seed import seed
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    home = tmp_path_factory.mktemp("home")
+    seed(home / "core.db", customers=40)
+    return home
+
+
+@pytest.fixture(autouse=True)
+def _home(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MISSIVA_HOME", str(home))
+
+
+def _query(home: Path, sql: str) -> list[tuple]:
+    with sqlite3.connect(home / "core.db") as db:
+        return db.execute(sql).fetchall()
+
+
+def _pdf_text(path: Path) -> str:
+    return "\n".join(p.extract_text() for p in PdfReader(io.BytesIO(path.read_bytes())).pages)
+
+
+def test_billing_statement_of_a_month_with_its_line_items(home: Path, tmp_path: Path) -> None:
+    (account, customer), *_ = _query(
+        home,
+        "SELECT a.account_id, a.customer_id FROM billing_accounts a "
+        "JOIN statement_lines l USING (account_id) WHERE l.period = '2026-10' "
+        "AND a.paperless = 0 ORDER BY a.account_id LIMIT 1",
+    )
+    lines = _query(
+        home,
+        f"SELECT description FROM statement_lines WHERE account_id = '{account}' "
+        "AND period = '2026-10' ORDER BY line_no",
+    )
+    out = tmp_path / "statement"
+    argv = ["preview", "billing_statement", "--customer", customer, "--out", str(out)]
+    assert main([*argv, "--since", "2026-10-01", "--until", "2026-11-01"]) == 0
+    text = _pdf_text(out / "letter.pdf")
+    assert account in text
+    for (description,) in lines:
+        assert description.split(" - ")[0] in text
+    assert (out / "index.html").is_file() and (out / "web.html").is_file()
+
+
+def test_without_the_interval_it_says_what_to_give(
+    home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ((customer,),) = _query(home, "SELECT customer_id FROM billing_accounts LIMIT 1")
+    argv = ["preview", "billing_statement", "--customer", customer, "--out", str(tmp_path)]
+    assert main(argv) == 1
+    error = capsys.readouterr().err
+    assert f"no billing_statement for customer {customer!r}" in error
+    assert "--since/--until" in error
+    assert not any(tmp_path.iterdir())
+
+
+def test_welcome_with_the_customers_own_data(home: Path, tmp_path: Path) -> None:
+    customer, first_name = _query(
+        home,
+        "SELECT customer_id, first_name FROM customers WHERE customer_id IN "
+        "(SELECT customer_id FROM customers GROUP BY customer_id HAVING COUNT(*) = 1) "
+        "ORDER BY customer_id LIMIT 1",
+    )[0]
+    out = tmp_path / "welcome"
+    assert main(["preview", "welcome", "--customer", customer, "--out", str(out)]) == 0
+    assert first_name in (out / "email.html").read_text(encoding="utf-8")
+    assert customer in _pdf_text(out / "letter.pdf")
+
+
+def test_unknown_customer_or_communication(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["preview", "welcome", "--customer", "C999999", "--out", str(tmp_path)]) == 1
+    assert "no welcome for customer 'C999999'" in capsys.readouterr().err
+    assert main(["preview", "nothing", "--customer", "C000001", "--out", str(tmp_path)]) == 1
+    assert "no journey sends 'nothing'" in capsys.readouterr().err
