@@ -15,11 +15,12 @@ customer) and reports, as one JSON-able dict:
 - ``per_cpu_second``: the single-process rates per CPU second, which other load on a
   shared machine skews less than the wall-clock ones (``machine.load_average``).
 
-Where the time goes (WeasyPrint 70, one letter): HTML parsing ~4 ms, layout ~60 ms,
-then, for the PDF only, drawing ~18 ms (text drawn glyph by glyph in Python), PDF
-serialisation and compression ~7 ms, font subsetting and embedding ~1.5 ms with the
-brand font (~4 ms with the system DejaVu Sans; several times more if WeasyPrint has to
-fall back to fontTools because libharfbuzz-subset is missing).
+Where the time goes (WeasyPrint 70, one letter, this 2-core machine): HTML parsing
+~2 ms and layout ~35 ms, in both rates; then, for the PDF only (``pdf_after_layout_ms``),
+drawing ~8.5 ms (of which text ~6 ms: Pango shapes every line again, and the glyphs are
+written one by one in Python), font subsetting and embedding ~0.7 ms with the brand font,
+PDF/A metadata ~0.5 ms, and serialisation ~1.5 ms once every stream is compressed only
+once (:mod:`missiva.composition.pdf_streams`; ~4 ms before). Jinja takes ~0.2 ms.
 
 The letter's brand font (``templates/fonts/MissivaSans-*.ttf``) is a small subset of
 DejaVu Sans made by :func:`make_brand_font`: with a font of a few hundred glyphs
@@ -215,6 +216,34 @@ def _layout_job(composer: Any, communication: str, record: dict[str, Any]) -> Ca
     return layout
 
 
+def _after_layout_ms(layout: Callable[[], Any], letters: int) -> dict[str, float]:
+    """Per letter, the PDF time after layout, in two parts (public WeasyPrint API only):
+    ``drawing_fonts_metadata`` up to the finisher (drawing the pages, subsetting and
+    embedding the fonts, PDF/A metadata), ``serialisation`` from the finisher on
+    (compressing the streams, writing the file)."""
+    from missiva.composition.engine import PDF_VARIANT
+    from missiva.composition.pdf_streams import compress_streams_once
+
+    reached: list[float] = []  # when each write reached the finisher
+
+    def finisher(document: Any, pdf: Any) -> None:
+        reached.append(time.perf_counter())
+        compress_streams_once(document, pdf)
+
+    drawn = written = 0.0
+    for _ in range(letters):
+        document = layout()
+        start = time.perf_counter()
+        document.write_pdf(pdf_variant=PDF_VARIANT, finisher=finisher)
+        end = time.perf_counter()
+        drawn += reached[-1] - start
+        written += end - reached[-1]
+    return {
+        "drawing_fonts_metadata": round(1000 * drawn / letters, 2),
+        "serialisation": round(1000 * written / letters, 2),
+    }
+
+
 def _rate(count: int, elapsed: float) -> float:
     return round(count / elapsed, 2) if elapsed > 0 else 0.0
 
@@ -372,6 +401,7 @@ def bench_compose(
     email_count, email_elapsed, email_cpu = _timed(
         lambda: composer.render_email(communication, record), seconds
     )
+    after_layout = _after_layout_ms(layout, max(5, single["pdf"][0] // 4))
     pdf_rate = _rate(*single["pdf"][:2])
     layout_rate = _rate(*single["layout"][:2])
     pool_rate, pool_count = pool_letters_per_s(processes, seconds, templates_dir, communication)
@@ -383,6 +413,8 @@ def bench_compose(
         "pdf_beyond_layout_ms": (
             round(1000 / pdf_rate - 1000 / layout_rate, 1) if pdf_rate and layout_rate else None
         ),
+        # the same split in two, measured on its own after the interleaved run
+        "pdf_after_layout_ms": after_layout,
         "email_per_s": _rate(email_count, email_elapsed),
         f"pdf_letters_per_s_{processes}_cores": pool_rate,
         # the same rates per CPU second of this process: less sensitive to other load

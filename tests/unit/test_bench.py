@@ -39,6 +39,8 @@ def test_bench_compose_reports_positive_rates() -> None:
     for key in RATES:
         assert isinstance(result[key], float) and result[key] > 0, key
     assert result["pdf_to_ceiling_ratio"] > 0
+    assert set(result["pdf_after_layout_ms"]) == {"drawing_fonts_metadata", "serialisation"}
+    assert all(ms > 0 for ms in result["pdf_after_layout_ms"].values())
     assert all(rate > 0 for rate in result["per_cpu_second"].values())
     assert all(count > 0 for count in result["count"].values())
     assert result["pdf_pages"] == 1 and result["pdf_bytes"] > 1000
