@@ -27,7 +27,8 @@ DejaVu Sans made by :func:`make_brand_font`: with a font of a few hundred glyphs
 WeasyPrint's per-PDF font subsetting and embedding stays cheap. Regenerate it with::
 
     python -m missiva.bench make-font
-    python -m missiva.bench compose [seconds]     # prints the JSON
+    python -m missiva.bench compose [seconds]       # prints the JSON
+    python -m missiva.bench without-text [seconds]  # the same letter, its text not drawn
 """
 
 from __future__ import annotations
@@ -40,9 +41,11 @@ import os
 import platform
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 from missiva.paths import TEMPLATES_DIR
 
@@ -449,6 +452,53 @@ def bench_compose(
     }
 
 
+@contextmanager
+def text_not_drawn() -> Iterator[None]:
+    """For an experiment only: WeasyPrint lays text out as usual but does not draw it."""
+    import weasyprint.draw
+
+    with mock.patch.object(weasyprint.draw, "draw_text", lambda *args, **kwargs: None):
+        yield
+
+
+def bench_without_text(seconds: float = 10.0) -> dict[str, Any]:
+    """The experiment behind ``pdf_to_ceiling_ratio``: the reference letter's PDF rate
+    with and without WeasyPrint drawing its text (:func:`text_not_drawn`), against the
+    layout ceiling, the three interleaved in one process. What separates the two PDF
+    rates is WeasyPrint's text drawing alone (Pango shaping each line again, glyphs
+    written one by one in Python); fonts, metadata and serialisation stay in both."""
+    communication, record = REFERENCE_COMMUNICATION, reference_record()
+    composer = _composer(TEMPLATES_DIR)
+
+    def letter() -> bytes:
+        return composer.render_letter_pdf(communication, record)
+
+    def letter_without_text() -> bytes:
+        with text_not_drawn():
+            return letter()
+
+    jobs = {
+        "pdf": letter,
+        "pdf_without_text": letter_without_text,
+        "layout": _layout_job(composer, communication, record),
+    }
+    for _ in range(WARM_UP):
+        for job in jobs.values():
+            job()
+    totals = _interleaved(jobs, seconds)
+    rates = {name: _rate(*total[:2]) for name, total in totals.items()}
+    ceiling = rates["layout"]
+    return {
+        "pdf_letters_per_s": rates["pdf"],
+        "pdf_letters_without_text_per_s": rates["pdf_without_text"],
+        "pdf_layout_ceiling_per_s": ceiling,
+        "pdf_to_ceiling_ratio": round(rates["pdf"] / ceiling, 3),
+        "without_text_to_ceiling_ratio": round(rates["pdf_without_text"] / ceiling, 3),
+        "text_drawing_ms": round(1000 / rates["pdf"] - 1000 / rates["pdf_without_text"], 2),
+        "count": {name: total[0] for name, total in totals.items()},
+    }
+
+
 def compose_json(seconds: float = 10.0) -> str:
     """``bench_compose`` as indented JSON text."""
     return json.dumps(bench_compose(seconds), indent=2, ensure_ascii=False)
@@ -461,15 +511,20 @@ def main_json(seconds: float = 10.0) -> int:
 
 
 def main(argv: Iterable[str] | None = None) -> int:
-    """``python -m missiva.bench make-font | compose [seconds]``."""
+    """``python -m missiva.bench make-font | compose [seconds] | without-text [seconds]``."""
     args = list(sys.argv[1:] if argv is None else argv)
     if args[:1] == ["make-font"]:
         for path in make_brand_font():
             print(f"{path} ({path.stat().st_size:,} bytes)")
         return 0
+    seconds = float(args[1]) if len(args) == 2 else 10.0
     if args[:1] == ["compose"] and len(args) <= 2:
-        return main_json(float(args[1]) if len(args) == 2 else 10.0)
-    print("usage: python -m missiva.bench make-font | compose [seconds]", file=sys.stderr)
+        return main_json(seconds)
+    if args[:1] == ["without-text"] and len(args) <= 2:
+        print(json.dumps(bench_without_text(seconds), indent=2))
+        return 0
+    usage = "make-font | compose [seconds] | without-text [seconds]"
+    print(f"usage: python -m missiva.bench {usage}", file=sys.stderr)
     return 2
 
 

@@ -96,3 +96,22 @@ def test_letter_uses_the_brand_font_with_system_fallback() -> None:
     fonts = _pdf_fonts(pdf)
     assert "Missiva-Sans" in fonts and len(fonts) > 2  # brand font plus a fallback
     assert "李 娜" in _pdf_text(pdf)
+
+
+def test_text_not_drawn_leaves_the_layout_and_drops_only_the_text() -> None:
+    composer = bench._composer(bench.TEMPLATES_DIR)
+    record = bench.reference_record()
+    with bench.text_not_drawn():
+        blank = composer.render_letter_pdf(bench.REFERENCE_COMMUNICATION, record)
+    letter = composer.render_letter_pdf(bench.REFERENCE_COMMUNICATION, record)
+    assert record["customer_id"] in _pdf_text(letter)  # drawn again once outside
+    assert _pdf_text(blank).strip() == ""
+    assert len(PdfReader(io.BytesIO(blank)).pages) == 1
+
+
+def test_bench_without_text_reports_both_rates() -> None:
+    result = bench.bench_without_text(seconds=0.5)
+    json.dumps(result)
+    for key in ("pdf_letters_per_s", "pdf_letters_without_text_per_s", "pdf_layout_ceiling_per_s"):
+        assert result[key] > 0, key
+    assert set(result["count"]) == {"pdf", "pdf_without_text", "layout"}
