@@ -23,12 +23,12 @@ from missiva.channels.sms import SmsAdapter, SmsSettings
 from missiva.channels.smtp import SmtpAdapter
 from missiva.contact_policy import ContactPolicy, PolicyConfig
 from missiva.delivery import SmtpSettings, drop_for_print
-from missiva.journey import PORTAL_NOTICE, Journey
+from missiva.journey import NOTICE_CHANNELS, PORTAL_NOTICE, Journey
 from missiva.ledger import (
     DEFERRED,
-    FALLBACK_MARK,
     Communication,
     Ledger,
+    fallback_base,
     fallback_key,
     notice_key,
 )
@@ -45,8 +45,6 @@ log = logging.getLogger(__name__)
 # (same file, same name), SMS (the provider de-duplicates on the Idempotency-Key) and the
 # portal inbox (one entry per communication).
 RESENDABLE_CHANNELS = frozenset({"paper", "sms", "portal"})
-#: The channels a portal notice may take, in order after the customer's preference
-NOTICE_CHANNELS = ("email", "sms")
 
 AdapterFactories = Mapping[str, Callable[[], ChannelAdapter]]
 
@@ -54,7 +52,7 @@ AdapterFactories = Mapping[str, Callable[[], ChannelAdapter]]
 def content_key(comm: Communication) -> str:
     """What the contact policy de-duplicates: the idempotency key without a fallback
     suffix, so a fallback of the same content on another channel is not a duplicate."""
-    return comm.idempotency_key.split(FALLBACK_MARK)[0]
+    return fallback_base(comm.idempotency_key)
 
 
 class _Adapters:
@@ -220,17 +218,21 @@ class _Outbox:
             self.deliver(comm)
 
     def _fall_back(self, failed: Communication, why: str) -> None:
-        record = json.loads(self.store.get(failed.input_uri, failed.data_sha256))
+        """Compose and send the same content on the next viable channel not yet tried for
+        it: each channel at most once, whatever refused before."""
         if self.journey.required_channel(failed.communication):
             return  # no substitute for a legally required channel
+        record = json.loads(self.store.get(failed.input_uri, failed.data_sha256))
         offered = (
             NOTICE_CHANNELS if failed.communication == PORTAL_NOTICE else self.journey.channels
         )
-        others = tuple(c for c in offered if c != failed.channel)
-        chosen = route(record, others, self.journey.purpose)
+        content = content_key(failed)
+        attempts = [content, *(fallback_key(content, c) for c in offered)]
+        tried = {c.channel for c in self.ledger.by_keys(attempts).values()}
+        chosen = route(record, [c for c in offered if c not in tried], self.journey.purpose)
         if chosen.suppressed:
             return
-        key = fallback_key(failed.idempotency_key, chosen.channel)
+        key = fallback_key(content, chosen.channel)
         reason = f"fallback after {why}; {chosen.reason}"
         self._composer()(self.ledger, record, key, Route(chosen.channel, chosen.recipient, reason))
         self._deliver_composed(key)

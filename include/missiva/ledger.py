@@ -70,6 +70,13 @@ def fallback_key(key: str, channel: str) -> str:
     return f"{key}{FALLBACK_MARK}{channel}"
 
 
+def fallback_base(key: str) -> str:
+    """The key of the content that fallback ``key`` carries on another channel (``key``
+    itself when it is not a fallback). Every fallback of one content hangs off its key."""
+    head, mark, channel = key.rpartition(FALLBACK_MARK)
+    return head if mark and "/" not in channel else key
+
+
 COPY_MARK = "/copy-"
 NOTICE_MARK = "/notice"
 

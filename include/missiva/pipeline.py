@@ -13,7 +13,7 @@ from typing import Any
 
 from missiva.composition import Provenance
 from missiva.extract import extract_records
-from missiva.journey import Journey
+from missiva.journey import NOTICE_CHANNELS, Journey
 from missiva.ledger import COPY_MARK, Ledger, copy_key, fallback_key, notice_key
 from missiva.ledger import canonical_json as ledger_json
 from missiva.paths import safe_name
@@ -50,12 +50,13 @@ def idempotency_key(journey: Journey, run: RunContext, record: dict[str, Any]) -
 
 
 def delivery_keys(journey: Journey, key: str) -> list[str]:
-    """The keys a communication may lead to: itself, its fallbacks, its copies, and the
-    notices of its portal documents."""
+    """The keys a communication may lead to: itself, its fallbacks, its copies, the
+    notices of its portal documents and the notices' fallbacks."""
     copied = {c for channels in journey.copies.values() for c in channels}
     keys = [key, *(fallback_key(key, c) for c in journey.channels)]
     keys += [copy_key(key, c) for c in sorted(copied)]
-    return keys + [notice_key(k) for k in keys]
+    notices = [notice_key(k) for k in keys]
+    return keys + notices + [fallback_key(n, c) for n in notices for c in NOTICE_CHANNELS]
 
 
 def communication_id(key: str) -> str:

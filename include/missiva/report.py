@@ -3,7 +3,7 @@
 from collections import Counter
 from dataclasses import dataclass, field
 
-from missiva.ledger import COPY_MARK, FALLBACK_MARK, NOTICE_MARK, Ledger
+from missiva.ledger import COPY_MARK, NOTICE_MARK, Communication, Ledger, fallback_base
 
 
 class AccountingError(Exception):
@@ -78,6 +78,11 @@ class RunSummary:
         return out
 
 
+def _made(comm: Communication) -> tuple:
+    """When an attempt was made (an original before its fallbacks at the same instant)."""
+    return comm.created_at, comm.idempotency_key != fallback_base(comm.idempotency_key)
+
+
 def summarize(ledger: Ledger, dag_id: str, run_id: str) -> RunSummary:
     """Summarise one run; raise if any extracted record is missing from the ledger."""
     run = ledger.get_run(dag_id, run_id)
@@ -91,30 +96,27 @@ def summarize(ledger: Ledger, dag_id: str, run_id: str) -> RunSummary:
         extracted=run.extracted,
         handled_before=run.handled_before,
     )
-    comms = ledger.for_scope(run.journey, run.business_key)
-    notices = [c for c in comms if c.idempotency_key.endswith(NOTICE_MARK)]
-    comms = [c for c in comms if not c.idempotency_key.endswith(NOTICE_MARK)]
-    summary.notices.update(f"{c.channel or 'none'}: {c.status}" for c in notices)
-    fallbacks = {
-        c.idempotency_key.split(FALLBACK_MARK)[0]: c
-        for c in comms
-        if FALLBACK_MARK in c.idempotency_key
-    }
-    for original in comms:
-        if COPY_MARK in original.idempotency_key:
-            summary.copies[f"{original.channel}: {original.status}"] += 1
+    # each content's attempts in the order they were made: the original, then its
+    # fallbacks; the last one is the outcome that counts
+    attempts: dict[str, list[Communication]] = {}
+    for comm in sorted(ledger.for_scope(run.journey, run.business_key), key=_made):
+        attempts.setdefault(fallback_base(comm.idempotency_key), []).append(comm)
+    for content, tries in attempts.items():
+        outcome = tries[-1]
+        if content.endswith(NOTICE_MARK):
+            summary.notices[f"{outcome.channel or 'none'}: {outcome.status}"] += 1
             continue
-        if FALLBACK_MARK in original.idempotency_key:
+        if COPY_MARK in content:
+            summary.copies[f"{outcome.channel}: {outcome.status}"] += 1
             continue
-        comm = fallbacks.get(original.idempotency_key, original)  # the outcome that counts
-        summary.statuses[comm.status] += 1
-        if comm is not original:
-            summary.fallbacks[f"{original.channel} -> {comm.channel}"] += 1
-        if comm.status == "sent":
-            summary.sent_by_channel[comm.channel] += 1
+        summary.statuses[outcome.status] += 1
+        if len(tries) > 1:
+            summary.fallbacks[" -> ".join(str(c.channel) for c in tries)] += 1
+        if outcome.status == "sent":
+            summary.sent_by_channel[outcome.channel] += 1
         else:
-            reason = comm.reason or "awaiting delivery"
-            summary.reasons.setdefault(comm.status, Counter())[reason] += 1
+            reason = outcome.reason or "awaiting delivery"
+            summary.reasons.setdefault(outcome.status, Counter())[reason] += 1
     if summary.accounted != summary.extracted:
         raise AccountingError(
             f"{summary.extracted} records extracted but {summary.accounted} in the ledger"

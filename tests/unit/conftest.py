@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -159,5 +161,59 @@ def sms_provider(tmp_path) -> Iterator[tuple[Callable[[], SmsSettings], Path]]:
     settings = SmsSettings(f"http://127.0.0.1:{port}", "test-token")
     try:
         yield (lambda: settings), out
+    finally:
+        server.shutdown()
+
+
+@dataclass
+class ScriptedSmsProvider:
+    """An SMS provider whose answers a test chooses: HTTP ``status_for`` an idempotency
+    key, else ``default_status`` (201 accepts and records the message in ``accepted``).
+    A test double for provider errors the demo sink never gives; ``settings`` reaches it
+    with a single attempt per message."""
+
+    port: int = 0
+    default_status: int = 201
+    status_for: dict[str, int] = field(default_factory=dict)
+    accepted: list[dict] = field(default_factory=list)
+
+    def settings(self) -> SmsSettings:
+        from missiva.channels.base import RetryPolicy
+        from missiva.channels.sms import SmsSettings
+
+        return SmsSettings(
+            f"http://127.0.0.1:{self.port}", "test-token", retry=RetryPolicy(max_attempts=1)
+        )
+
+
+@pytest.fixture
+def scripted_sms_provider() -> Iterator[ScriptedSmsProvider]:
+    provider = ScriptedSmsProvider()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            message = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            key = self.headers["Idempotency-Key"]
+            status = provider.status_for.get(key, provider.default_status)
+            if status == 201:
+                provider.accepted.append({**message, "idempotency_key": key})
+                answer = {"id": f"sms-{len(provider.accepted)}"}
+            else:
+                answer = {"error": "number not reachable" if status < 500 else "unavailable"}
+            body = json.dumps(answer).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:  # quiet
+            return None
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    provider.port = server.server_port
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield provider
     finally:
         server.shutdown()

@@ -1,6 +1,7 @@
 """A permanent refusal by the mail server: the e-mail is recorded failed with the server's
 reason, the letter goes to paper instead (once), and the run still adds up."""
 
+import json
 from dataclasses import replace
 from datetime import UTC, date, datetime
 
@@ -9,8 +10,10 @@ from missiva.delivery import SmtpSettings
 from missiva.journeys import ONBOARDING
 from missiva.ledger import Ledger, fallback_key
 from missiva.report import summarize
+from missiva.routing import route
 from missiva.run_context import RunContext
 from missiva.seed import seed
+from missiva.store import open_store
 
 RUN = RunContext(
     "onboarding", "manual__fallback", "t", 1,
@@ -94,3 +97,53 @@ def test_a_hard_bounce_sends_the_next_communication_by_the_fallback(
     (again,) = [c for c in ledger.trace(bounced.customer_id) if c.business_key == "2026-11-03"]
     assert again.channel == "paper" and again.status == "sent"
     assert "hard-bounced before" in again.route_reason
+
+
+def test_email_then_sms_refused_ends_on_paper_once(
+    missiva_home, smtp_server_factory, scripted_sms_provider
+):
+    """Each channel is tried once for the same content: e-mail refused, then SMS refused,
+    then paper; never e-mail again, and a retry adds nothing."""
+    settings = missiva_home
+    seed(settings.core_db, customers=40, seed=3, joined_on=date(2026, 11, 2))
+    pipeline.extract_stage(ONBOARDING, RUN, settings, f"sqlite:///{settings.core_db}")
+    chunks = pipeline.validate_stage(ONBOARDING, RUN, settings, 50)
+    for chunk in chunks:
+        pipeline.compose_stage(ONBOARDING, replace(RUN, task_id="compose"), settings, chunk)
+    ledger = Ledger(settings.ledger_url)
+    store = open_store(settings.archive_url)
+    scripted_sms_provider.default_status = 422  # every number rejected
+    sms = scripted_sms_provider.settings
+
+    def sms_is_next(comm) -> bool:
+        record = json.loads(store.get(comm.input_uri, comm.data_sha256))
+        return route(record, ("sms", "paper"), ONBOARDING.purpose).channel == "sms"
+
+    emails = [c for c in ledger.communications() if c.channel == "email"]
+    victim = next(c for c in emails if sms_is_next(c))
+    with smtp_server_factory() as server:
+        server.handler.refuse.add(victim.recipient)
+        smtp = SmtpSettings(server.host, server.port, timeout=10)
+        for _ in range(2):  # the second pass is a retry: nothing happens twice
+            for chunk in chunks:
+                dispatch.deliver_stage(ONBOARDING, RUN, settings, chunk, lambda: smtp, sms=sms)
+
+    key = victim.idempotency_key
+    tried = {
+        c.idempotency_key: (c.channel, c.status)
+        for c in ledger.communications()
+        if c.idempotency_key.startswith(key)
+    }
+    assert tried == {
+        key: ("email", "failed"),
+        fallback_key(key, "sms"): ("sms", "failed"),
+        fallback_key(key, "paper"): ("paper", "sent"),
+    }
+    (sms,) = ledger.by_keys([fallback_key(key, "sms")]).values()
+    assert "HTTP 422" in sms.reason and "number not reachable" in sms.reason
+    (paper,) = ledger.by_keys([fallback_key(key, "paper")]).values()
+    assert "fallback after sms refused" in paper.route_reason
+    assert (victim.recipient,) not in [m.rcpt_tos for m in server.handler.messages]
+    summary = summarize(ledger, "onboarding", "manual__fallback")
+    assert summary.fallbacks["email -> sms -> paper"] == 1
+    assert summary.accounted == summary.extracted

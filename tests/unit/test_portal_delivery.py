@@ -7,12 +7,17 @@ from dataclasses import replace
 from datetime import UTC, date, datetime
 from email.policy import default as default_policy
 
+import pytest
+
 from missiva import dispatch, pipeline
+from missiva.channels.base import TransientFailure
 from missiva.channels.portal import PortalInbox
 from missiva.delivery import SmtpSettings
+from missiva.journey import NOTICE_CHANNELS
 from missiva.journeys import ONBOARDING
-from missiva.ledger import Ledger, notice_key
+from missiva.ledger import Ledger, fallback_key, notice_key
 from missiva.report import summarize
+from missiva.routing import route
 from missiva.run_context import RunContext
 from missiva.seed import seed
 from missiva.store import open_store
@@ -84,3 +89,64 @@ def test_portal_document_in_the_inbox_and_one_notice_with_its_link(
     assert summary.accounted == summary.extracted
     assert summary.notices["email: sent"] == notified
     assert summary.notices["sms: sent"] == len(texts) > 0
+
+
+def test_a_refused_notice_falls_back_to_sms_and_a_retry_sends_it_once(
+    missiva_home, smtp_server_factory, scripted_sms_provider
+):
+    """The notice's e-mail is refused, its SMS fallback meets a provider outage and the
+    task fails; the retry finds that fallback among the run's keys and sends it, once."""
+    settings = missiva_home
+    seed(settings.core_db, customers=30, seed=5, joined_on=date(2026, 11, 2))
+    pipeline.extract_stage(PORTAL_ONLY, RUN, settings, f"sqlite:///{settings.core_db}")
+    chunks = pipeline.validate_stage(PORTAL_ONLY, RUN, settings, 50)
+    for chunk in chunks:
+        pipeline.compose_stage(PORTAL_ONLY, RUN, settings, chunk)
+    ledger, store = Ledger(settings.ledger_url), open_store(settings.archive_url)
+
+    def notice_by_email_then_sms(doc) -> bool:
+        record = json.loads(store.get(doc.input_uri, doc.data_sha256))
+        purpose = PORTAL_ONLY.purpose
+        return (
+            route(record, NOTICE_CHANNELS, purpose).channel == "email"
+            and route(record, ("sms",), purpose).channel == "sms"
+        )
+
+    documents = [c for c in ledger.communications() if c.channel == "portal"]
+    doc = next(c for c in documents if notice_by_email_then_sms(c))
+    email_key = notice_key(doc.idempotency_key)
+    sms_key = fallback_key(email_key, "sms")
+    record = json.loads(store.get(doc.input_uri, doc.data_sha256))
+    scripted_sms_provider.status_for[sms_key] = 503  # the provider is down for it
+    with smtp_server_factory() as server:
+        server.handler.refuse.add(record["email"])
+        smtp = SmtpSettings(server.host, server.port, timeout=10)
+
+        def deliver() -> None:
+            for chunk in chunks:
+                dispatch.deliver_stage(
+                    PORTAL_ONLY,
+                    RUN,
+                    settings,
+                    chunk,
+                    lambda: smtp,
+                    sms=scripted_sms_provider.settings,
+                )
+
+        with pytest.raises(TransientFailure):
+            deliver()
+        (waiting,) = ledger.by_keys([sms_key]).values()
+        assert waiting.status == "composed" and waiting.channel == "sms"
+        scripted_sms_provider.status_for.clear()  # back up: the task is retried
+        deliver()
+        deliver()  # and once more: nothing twice
+
+    notices = ledger.by_keys([email_key, sms_key])
+    assert notices[email_key].status == "failed" and "550" in notices[email_key].reason
+    assert notices[sms_key].status == "sent"
+    texts = [m for m in scripted_sms_provider.accepted if m["idempotency_key"] == sms_key]
+    assert len(texts) == 1 and doc.communication_id in texts[0]["text"]
+    assert all(c.status == "sent" for c in ledger.communications() if c.channel == "portal")
+    summary = summarize(ledger, "onboarding", "manual__portal")
+    assert summary.notices["sms: sent"] >= 1
+    assert summary.accounted == summary.extracted
