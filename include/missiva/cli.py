@@ -2,6 +2,7 @@
 
 import argparse
 import json
+import os
 import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -149,11 +150,19 @@ def _new_journey(args: argparse.Namespace, settings: Settings) -> int:
 def _templates(args: argparse.Namespace, settings: Settings) -> int:
     from missiva import composition
 
-    if args.templates_command == "list":
-        _print_json(composition.list_templates(TEMPLATES_DIR))
-        return 0
-    if args.templates_command == "blocks":
-        _print_json(composition.block_status(TEMPLATES_DIR))
+    if args.templates_command in ("list", "blocks"):
+        listing = args.templates_command == "list"
+        rows = (composition.list_templates if listing else composition.block_status)(TEMPLATES_DIR)
+        if args.json:
+            _print_json(rows)
+            return 0
+        for row in rows:
+            parts = row["renditions"] if listing else [f"owner {row['owner']}"]
+            approval = f"approved by {row['approved_by']}" if row.get("approved_by") else ""
+            print(
+                f"{row['name']:<24} {row['version']:<8} {row['status']:<9} "
+                f"{', '.join(parts):<45} {approval}".rstrip()
+            )
         return 0
     if args.templates_command == "approve":
         record = composition.approve(TEMPLATES_DIR, args.name, args.version, args.by)
@@ -262,13 +271,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     templates = sub.add_parser("templates", help="the template library: versions, approvals")
     templates_sub = templates.add_subparsers(dest="templates_command", required=True)
-    templates_sub.add_parser("list", help="every communication with version and status (JSON)")
+    listing = templates_sub.add_parser("list", help="communications: version, status, renditions")
     approve = templates_sub.add_parser("approve", help="record an approval of a version")
     approve.add_argument("name")
     approve.add_argument("--version", required=True)
     approve.add_argument("--by", required=True, help="who approves (e-mail or name)")
     templates_sub.add_parser("lint", help="render everything against sample data")
-    templates_sub.add_parser("blocks", help="regulatory blocks: owner, version, approval (JSON)")
+    blocks = templates_sub.add_parser("blocks", help="regulatory blocks: owner, version, approval")
+    for p in (listing, blocks):
+        p.add_argument("--json", action="store_true", help="JSON, one object per entry")
     approve_block = templates_sub.add_parser("approve-block", help="approve a regulatory block")
     approve_block.add_argument("block")
     approve_block.add_argument("--by", required=True)
@@ -332,6 +343,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args, Settings.from_env())
+    except BrokenPipeError:  # the reader (e.g. `| head`) stopped reading: not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Exception as exc:  # one clear line for the operator, not a traceback
         print(f"missiva: {exc}", file=sys.stderr)
         return 1

@@ -289,3 +289,22 @@ def test_preview_shows_failures_then_raises(tmp_path: Path) -> None:
     index = (out / "index.html").read_text()
     assert "limit of 3" in index and not (out / "sms.txt").exists()
     assert (out / "web.html").exists()
+
+
+def test_templates_list_and_blocks_on_the_command_line(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from missiva.cli import main
+
+    assert main(["templates", "list", "--json"]) == 0
+    listed = {entry["name"]: entry for entry in json.loads(capsys.readouterr().out)}
+    welcome = listed["welcome"]
+    assert welcome["status"] == "approved" and welcome["version"]
+    assert {"email_html", "email_text", "sms", "letter_pdf", "web"} <= set(welcome["renditions"])
+    assert main(["templates", "list"]) == 0
+    lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()}
+    assert set(lines) == set(listed)
+    assert welcome["version"] in lines["welcome"] and "approved" in lines["welcome"]
+    assert main(["templates", "blocks", "--json"]) == 0
+    blocks = {entry["name"]: entry for entry in json.loads(capsys.readouterr().out)}
+    assert blocks["cooling_off"]["owner"] and blocks["cooling_off"]["status"] == "approved"
