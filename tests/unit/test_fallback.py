@@ -21,13 +21,19 @@ RUN = RunContext(
 )  # fmt: skip
 
 
-def test_refused_email_falls_back_to_paper_once(missiva_home, smtp_server_factory):
-    settings = missiva_home
-    seed(settings.core_db, customers=24, seed=3, joined_on=date(2026, 11, 2))
+def _composed(settings, customers: int) -> list[int]:
+    """Seed the demo customers, extract, validate and compose one onboarding day."""
+    seed(settings.core_db, customers=customers, seed=3, joined_on=date(2026, 11, 2))
     pipeline.extract_stage(ONBOARDING, RUN, settings, f"sqlite:///{settings.core_db}")
     chunks = pipeline.validate_stage(ONBOARDING, RUN, settings, 50)
     for chunk in chunks:
         pipeline.compose_stage(ONBOARDING, replace(RUN, task_id="compose"), settings, chunk)
+    return chunks
+
+
+def test_refused_email_falls_back_to_paper_once(missiva_home, smtp_server_factory):
+    settings = missiva_home
+    chunks = _composed(settings, customers=24)
     ledger = Ledger(settings.ledger_url)
     emails = [c for c in ledger.communications() if c.channel == "email"]
     victim = emails[0]
@@ -105,11 +111,7 @@ def test_email_then_sms_refused_ends_on_paper_once(
     """Each channel is tried once for the same content: e-mail refused, then SMS refused,
     then paper; never e-mail again, and a retry adds nothing."""
     settings = missiva_home
-    seed(settings.core_db, customers=40, seed=3, joined_on=date(2026, 11, 2))
-    pipeline.extract_stage(ONBOARDING, RUN, settings, f"sqlite:///{settings.core_db}")
-    chunks = pipeline.validate_stage(ONBOARDING, RUN, settings, 50)
-    for chunk in chunks:
-        pipeline.compose_stage(ONBOARDING, replace(RUN, task_id="compose"), settings, chunk)
+    chunks = _composed(settings, customers=40)
     ledger = Ledger(settings.ledger_url)
     store = open_store(settings.archive_url)
     scripted_sms_provider.default_status = 422  # every number rejected
