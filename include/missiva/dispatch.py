@@ -32,7 +32,13 @@ from missiva.ledger import (
     fallback_key,
     notice_key,
 )
-from missiva.pipeline import Composition, business_key, delivery_keys, idempotency_key
+from missiva.pipeline import (
+    Composition,
+    business_key,
+    delivery_keys,
+    idempotency_key,
+    print_stage,
+)
 from missiva.routing import NO_CONSENT_NEEDED, Route, route
 from missiva.run_context import RunContext
 from missiva.settings import Settings
@@ -298,7 +304,8 @@ def deliver_deferred(
     now: datetime | None = None,
 ) -> dict:
     """Send every ``deferred`` communication whose ``not_before`` has passed, through the
-    outbox of the journey run that composed it (``run`` names the task doing it)."""
+    outbox of the journey run that composed it (``run`` names the task doing it); the
+    letters among them go into a late print batch of that run."""
     by_name = {j.name: j for j in journeys}
     clock = _clock(now)
     store = store or open_store(settings.archive_url)
@@ -307,6 +314,7 @@ def deliver_deferred(
         policy = ContactPolicy(ledger, PolicyConfig.load(settings.contact_policy))
         adapters = _Adapters(stack, channel_factories(settings, smtp, sms))
         due = [c for c in ledger.due_deferred(clock()) if c.journey in by_name]
+        printed: dict[tuple[str, str], tuple[Journey, RunContext]] = {}
         for comm in due:
             journey_run = ledger.get_run(comm.dag_id, comm.run_id)
             origin = replace(
@@ -318,6 +326,10 @@ def deliver_deferred(
             )
             journey = by_name[comm.journey]
             _Outbox(journey, origin, settings, store, ledger, adapters, policy, clock).deliver(comm)
+            if comm.channel == "paper":
+                printed[comm.dag_id, comm.run_id] = journey, origin
         counts.update(ledger.get(c.communication_id).status for c in due)
+    for journey, origin in printed.values():
+        print_stage(journey, origin, settings, store=store)
     log.info("deferred communications due: %d, now %s", len(due), dict(counts))
     return {"due": len(due), **counts}

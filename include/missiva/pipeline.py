@@ -258,9 +258,10 @@ def compose_stage(
 def print_stage(
     journey: Journey, run: RunContext, settings: Settings, *, store: ArtifactStore | None = None
 ) -> list[dict]:
-    """Merge the day's printed letters into print-ready batches with manifests
-    (householded, sorted by postal code); the same letters always give the same files."""
-    from missiva.channels.print_batch import Letter, build_print_batches
+    """Merge the day's printed letters that no batch holds yet into print-ready batches
+    with manifests (householded, sorted by postal code); the same letters always give
+    the same files, and a letter sent later (deferred) goes into a late batch."""
+    from missiva.channels.print_batch import Letter, batch_unprinted
 
     store = store or open_store(settings.archive_url)
     letters = []
@@ -281,6 +282,12 @@ def print_stage(
     scope = business_key(journey, run)
     folder = settings.print_dir / run.dag_id / scope / "batches"
     label = safe_name(f"{run.dag_id}-{scope}")  # a run id has : and +
-    batches = build_print_batches(letters, folder, run_label=label)
-    log.info("%d letters in %d print batches in %s", len(letters), len(batches), folder)
+    batches = batch_unprinted(letters, folder, run_label=label)
+    log.info(
+        "%d letters sent to paper, %d in %d new print batches in %s",
+        len(letters),
+        sum(b.manifest["totals"]["letters"] for b in batches),
+        len(batches),
+        folder,
+    )
     return [{"batch": b.batch_id, **b.manifest["totals"]} for b in batches]

@@ -17,6 +17,7 @@ from missiva.channels.print_batch import (
     Letter,
     PrintBatchConflict,
     PrintBatchError,
+    batch_unprinted,
     build_print_batches,
     household_key,
 )
@@ -268,3 +269,59 @@ def test_bad_letters_refused_by_name(tmp_path: Path, letters: list[Letter]) -> N
     with pytest.raises(PrintBatchError, match="c-bad: unreadable PDF"):
         build_print_batches([*letters, broken], tmp_path, run_label="r")
     assert list(tmp_path.iterdir()) == []
+
+
+def _batched_ids(folder: Path) -> dict[str, list[str]]:
+    """Label of every manifest in ``folder`` -> the letters it holds."""
+    found: dict[str, list[str]] = {}
+    for path in sorted(folder.glob("*.manifest.json")):
+        manifest = json.loads(path.read_bytes())
+        ids = [c for e in manifest["envelopes"] for c in e["communication_ids"]]
+        found.setdefault(manifest["run_label"], []).extend(ids)
+    return found
+
+
+def test_letters_sent_later_go_into_late_batches_once(
+    tmp_path: Path, letters: list[Letter]
+) -> None:
+    (first,) = batch_unprinted(letters[:3], tmp_path, run_label="r")
+    assert first.batch_id == "r-b0001"
+    before = folder_state(tmp_path)
+    assert batch_unprinted(letters[:3], tmp_path, run_label="r") == []  # nothing new
+    assert folder_state(tmp_path) == before
+    (late,) = batch_unprinted(letters[:4], tmp_path, run_label="r")
+    assert late.batch_id == "r-late1-b0001" and late.manifest["totals"]["letters"] == 1
+    (later,) = batch_unprinted(list(reversed(letters)), tmp_path, run_label="r")
+    assert later.batch_id == "r-late2-b0001"
+    assert batch_unprinted(letters, tmp_path, run_label="r") == []
+    found = _batched_ids(tmp_path)
+    assert sorted(c for ids in found.values() for c in ids) == [x.communication_id for x in letters]
+    assert set(found) == {"r", "r-late1", "r-late2"}
+    assert batch_unprinted(letters[:1], tmp_path, run_label="r2")[0].batch_id == "r2-b0001"
+
+
+def test_batches_never_written_are_written_again(tmp_path: Path, letters: list[Letter]) -> None:
+    batches = batch_unprinted(letters, tmp_path, run_label="r", max_envelopes=2)
+    last = batches[-1].manifest_path.read_bytes()
+    batches[-1].manifest_path.unlink()  # crashed before the run's last manifest
+    (again,) = batch_unprinted(letters, tmp_path, run_label="r", max_envelopes=2)[-1:]
+    assert again.manifest_path.read_bytes() == last
+    assert set(_batched_ids(tmp_path)) == {"r"}
+
+
+def test_two_processes_batching_at_once_share_the_letters(
+    tmp_path: Path, letters: list[Letter]
+) -> None:
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(2) as pool:
+        pool.starmap(
+            _batch_in_process, [(letters[:5], tmp_path), (list(reversed(letters)), tmp_path)]
+        )
+    found = _batched_ids(tmp_path)
+    assert sorted(c for ids in found.values() for c in ids) == [x.communication_id for x in letters]
+
+
+def _batch_in_process(letters: list[Letter], folder: Path) -> None:
+    batch_unprinted(letters, folder, run_label="r")

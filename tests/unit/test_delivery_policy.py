@@ -143,3 +143,34 @@ def test_a_delivery_report_settles_review(composed, smtp_server, sms_provider, t
     assert ledger.events(delivered.communication_id)[-1].kind == "delivered"
     assert ledger.get(bounced.communication_id).status == "bounced"
     assert ledger.verify_chain() == []
+
+
+def test_letters_deferred_by_quiet_hours_go_into_a_late_print_batch(
+    composed, smtp_server, sms_provider, tmp_path
+):
+    """A policy with paper in its quiet hours: the run's print batch holds the letters sent
+    that evening (none), the deferred run prints the rest next morning in a late batch."""
+    settings, ledger = composed
+    policy = tmp_path / "policy.toml"
+    policy.write_text(
+        DEFAULT_CONTACT_POLICY.read_text().replace(
+            'channels = ["email", "sms"]', 'channels = ["email", "sms", "paper"]'
+        )
+    )
+    settings = replace(settings, contact_policy=policy)
+    _deliver(settings, smtp_server, sms_provider[0], EVENING)
+    letters = [c for c in ledger.communications() if c.channel == "paper"]
+    assert letters and all(c.status == "deferred" for c in letters)
+    assert pipeline.print_stage(ONBOARDING, RUN, settings) == []
+
+    scheduler = replace(RUN, dag_id="deferred_deliveries", run_id="scheduled__next")
+    smtp = SmtpSettings(smtp_server.host, smtp_server.port, timeout=10)
+    dispatch.deliver_deferred(
+        JOURNEYS, scheduler, settings, lambda: smtp, sms=sms_provider[0], now=NEXT_MORNING
+    )
+    batches = settings.print_dir / RUN.dag_id / "2026-11-02" / "batches"
+    (manifest,) = [json.loads(p.read_bytes()) for p in batches.glob("*.manifest.json")]
+    assert manifest["run_label"] == "onboarding-2026-11-02"
+    printed = sorted(c for e in manifest["envelopes"] for c in e["communication_ids"])
+    assert printed == sorted(c.communication_id for c in letters)
+    assert pipeline.print_stage(ONBOARDING, RUN, settings) == []  # the run's task again: nothing

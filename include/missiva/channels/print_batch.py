@@ -18,13 +18,20 @@ Output is a pure function of the input (order of ``letters`` included: it is sor
 away): no timestamps unless ``created_at`` is given. Re-running with the same input
 rewrites nothing; with different input for the same ``run_label`` it refuses
 (``PrintBatchConflict``), since earlier batches may already be at the printer.
+
+``batch_unprinted`` is what a run uses: it batches only the letters no manifest in the
+folder holds yet, under the run's label the first time and as ``<label>-late1``,
+``-late2``, ... for letters sent after the run's batches were made (e.g. deferred by the
+contact policy), so a letter is neither printed twice nor left out.
 """
 
+import fcntl
 import hashlib
 import io
 import json
 import re
 import unicodedata
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -245,6 +252,41 @@ def build_print_batches(
         write_atomic(manifest_path, _dumps(manifest))
         batches.append(PrintBatch(batch_id, pdf_path, manifest_path, manifest))
     return batches
+
+
+def batch_unprinted(
+    letters: Iterable[Letter], folder: Path, *, run_label: str, **options: Any
+) -> list[PrintBatch]:
+    """Batch the ``letters`` that no batch of ``run_label`` (or of its late labels) in
+    ``folder`` holds yet; the new batches (none when every letter is batched). A lock
+    file in the folder serialises callers: two processes never batch a letter twice."""
+    _safe_name(run_label, "run label")
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / ".batching.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        family = re.compile(re.escape(run_label) + r"(-late\d+)?")
+        batched: dict[str, set[str]] = {}  # label -> letters in its manifests
+        written: Counter = Counter()  # label -> manifests on disk
+        expected: dict[str, int] = {}  # label -> batches it was cut into
+        for path in folder.glob(f"{run_label}-*.manifest.json"):
+            manifest = json.loads(path.read_bytes())
+            label = manifest.get("run_label", "")
+            if family.fullmatch(label):
+                batched.setdefault(label, set()).update(
+                    c for e in manifest["envelopes"] for c in e["communication_ids"]
+                )
+                written[label] += 1
+                expected[label] = manifest["batch_count"]
+        # a label whose last batches were never written (crash): write them again
+        unfinished = [label for label in written if written[label] < expected[label]]
+        label = unfinished[0] if unfinished else None
+        elsewhere = {c for other, ids in batched.items() if other != label for c in ids}
+        unprinted = [letter for letter in letters if letter.communication_id not in elsewhere]
+        if label is None:
+            if not unprinted:
+                return []
+            label = f"{run_label}-late{len(batched)}" if batched else run_label
+        return build_print_batches(unprinted, folder, run_label=label, **options)
 
 
 def _refuse_conflicts(folder: Path, run_label: str, fingerprint: str) -> None:
