@@ -254,6 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--json", action="store_true")
     show = audit_sub.add_parser("show", help="one communication with events (JSON)")
     show.add_argument("communication_id")
+    show.add_argument("--json", action="store_true", help="JSON output (the only format)")
     evidence = audit_sub.add_parser("evidence", help="a ZIP of everything about a customer")
     evidence.add_argument("--customer", required=True)
     evidence.add_argument("--out", type=Path, required=True)

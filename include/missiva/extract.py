@@ -9,7 +9,7 @@ from typing import Any
 import jinja2
 import pandas as pd
 from sqlalchemy import create_engine, text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, StatementError
 
 from missiva.journey import Journey, source_time
 
@@ -56,6 +56,8 @@ def extract(
             frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()), dtype=object)
     except DBAPIError as exc:
         raise ExtractError(f"extract {sql_file.name} failed on the source: {exc.orig}") from exc
+    except StatementError as exc:  # e.g. a parameter the SQL binds was not given
+        raise ExtractError(f"extract {sql_file.name}: {exc.orig}") from exc
     finally:
         engine.dispose()
     return frame.astype(object).where(frame.notna(), None)

@@ -74,6 +74,9 @@ class Journey:
     #: (e.g. a statement's line items)
     details: Mapping[str, Path] = field(default_factory=dict)
     detail_key: str = "customer_id"
+    #: SQL parameters a preview of one customer binds besides ``customer_id`` (a
+    #: requested journey's run params, e.g. the document type)
+    preview_params: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def communications(self) -> tuple[str, ...]:

@@ -49,7 +49,10 @@ def _customer_record(
         raise ValueError(f"no journey sends {communication!r}")
     journey = min(senders, key=lambda j: j.communication != communication)
     start, end = since or EARLIEST, until or LATEST
-    _, records = extract_records(f"sqlite:///{settings.core_db}", journey, _utc(start), _utc(end))
+    params = {**journey.preview_params, "customer_id": customer_id}
+    _, records = extract_records(
+        f"sqlite:///{settings.core_db}", journey, _utc(start), _utc(end), params
+    )
     rows = [
         r
         for r in records

@@ -158,7 +158,7 @@ def seed(
     rng = random.Random(seed)  # noqa: S311 - demo data, not security
     fakers = {}
     for i, (country, (locale, *_)) in enumerate(_COUNTRIES.items()):
-        fakers[country] = Faker(locale)
+        fakers[country] = _stable(Faker(locale))
         fakers[country].seed_instance(seed * len(_COUNTRIES) + i)
     used_emails: set[str] = set()
 
@@ -215,6 +215,16 @@ def seed(
         defects={p.row_id: p.role for p in in_day if p.role in DEFECT_KINDS},
         suppressions={p.row_id: p.role for p in in_day if p.role in SUPPRESSION_KINDS},
     )
+
+
+def _stable(fk: Faker) -> Faker:
+    """``fk`` with its city list in a fixed order: it_IT builds it from a set, whose order
+    changes with Python's hash seed, so the same ``--seed`` gave other cities in another
+    process."""
+    for provider in fk.providers:
+        if isinstance(getattr(provider, "cities", None), list):
+            provider.cities = sorted(provider.cities)
+    return fk
 
 
 def _plan_roles(rng: random.Random, n: int) -> list[str | None]:

@@ -502,6 +502,7 @@ def test_show_has_the_events_in_order(sc: Scenario, cli) -> None:
     assert events[-1]["detail"]["provider_message_id"] == comm.provider_message_id
     assert shown["blocks"]["privacy_notice"] == "1"
     assert shown["consent_state"] == comm.consent
+    assert cli("audit", "show", comm.communication_id, "--json").json() == shown
 
 
 def test_show_a_quarantined_record(sc: Scenario, cli) -> None:

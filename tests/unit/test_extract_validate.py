@@ -238,3 +238,13 @@ def test_extract_sql_expands_the_shared_macros_and_binds_every_value(tmp_path) -
     (tmp_path / "bad_extract.sql").write_text("SELECT {{ undefined_macro() }}")
     with pytest.raises(jinja2.UndefinedError):
         sql_text(tmp_path / "bad_extract.sql")
+
+
+def test_extract_without_a_parameter_its_sql_binds_names_it(seeded: SeedReport) -> None:
+    from missiva.journeys.on_demand_document import ON_DEMAND_DOCUMENT
+
+    with pytest.raises(ExtractError) as caught:
+        extract_journey(f"sqlite:///{seeded.db_path}", ON_DEMAND_DOCUMENT, START, END)
+    message = str(caught.value)
+    assert message.startswith("extract on_demand_document_extract.sql: ")
+    assert "bind parameter" in message and "SELECT" not in message

@@ -87,3 +87,15 @@ def test_unknown_customer_or_communication(
     assert "no welcome for customer 'C999999'" in capsys.readouterr().err
     assert main(["preview", "nothing", "--customer", "C000001", "--out", str(tmp_path)]) == 1
     assert "no journey sends 'nothing'" in capsys.readouterr().err
+
+
+def test_policy_certificate_of_a_customer_with_a_policy(home: Path, tmp_path: Path) -> None:
+    ((customer, policy),) = _query(
+        home,
+        # the customer's first policy, as the request's extract picks it
+        "SELECT customer_id, policy_id FROM policies "
+        "ORDER BY customer_id, start_date, policy_id LIMIT 1",
+    )
+    out = tmp_path / "certificate"
+    assert main(["preview", "policy_certificate", "--customer", customer, "--out", str(out)]) == 0
+    assert policy in _pdf_text(out / "letter.pdf")

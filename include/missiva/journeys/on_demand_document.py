@@ -17,4 +17,10 @@ ON_DEMAND_DOCUMENT = Journey(
     extract_sql=SQL_DIR / "on_demand_document_extract.sql",
     suite=EXPECTATIONS_DIR / "on_demand_document.json",
     scope="run",
+    preview_params={
+        "document_type": "policy_certificate",
+        "channel": "preferred",
+        "policy_id": None,
+        "request_id": None,
+    },
 )
