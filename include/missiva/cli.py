@@ -33,6 +33,27 @@ def _utc_datetime(text: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def _ledger_url(args: argparse.Namespace, settings: Settings) -> str:
+    """The ledger to read: ``--ledger`` or the demo's. A SQLite file that does not exist
+    is refused (opening it would create an empty ledger and answer "nothing")."""
+    from sqlalchemy.engine import make_url
+
+    url = args.ledger or settings.ledger_url
+    parsed = make_url(url)
+    database = parsed.database
+    on_disk = parsed.get_backend_name() == "sqlite" and database not in (None, "", ":memory:")
+    if on_disk and not Path(database).is_file():
+        raise FileNotFoundError(f"no ledger at {database} (run a journey, or give --ledger)")
+    return url
+
+
 def _print_json(rows: list[dict]) -> None:
     json.dump(rows, sys.stdout, indent=2, ensure_ascii=False)
     sys.stdout.write("\n")
@@ -55,7 +76,7 @@ def _audit(args: argparse.Namespace, settings: Settings) -> int:
     from missiva.ledger import Ledger
     from missiva.store import open_store
 
-    with Ledger(args.ledger or settings.ledger_url) as ledger:
+    with Ledger(_ledger_url(args, settings)) as ledger:
         command = args.audit_command
         if command == "list":
             _print_rows(ledger.communications(journey=args.journey, limit=args.limit), args.json)
@@ -106,7 +127,7 @@ def _report(args: argparse.Namespace, settings: Settings) -> int:
     from missiva.ledger import Ledger
     from missiva.report import summarize
 
-    ledger = Ledger(args.ledger or settings.ledger_url)
+    ledger = Ledger(_ledger_url(args, settings))
     run_id = args.run_id
     if run_id is None:
         latest = ledger.latest_run(args.dag_id)
@@ -213,7 +234,7 @@ def _events(args: argparse.Namespace, settings: Settings) -> int:
 
     data = sys.stdin.read() if args.file == "-" else Path(args.file).read_text(encoding="utf-8")
     payload = delivery_reports.loads(data)
-    with Ledger(args.ledger or settings.ledger_url) as ledger:
+    with Ledger(_ledger_url(args, settings)) as ledger:
         result = delivery_reports.ingest(
             ledger, payload, message_id_domain=settings.message_id_domain, source="cli"
         )
@@ -239,7 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
     audit_sub = audit.add_subparsers(dest="audit_command", required=True)
     listing = audit_sub.add_parser("list", help="communications, oldest first")
     listing.add_argument("--journey")
-    listing.add_argument("--limit", type=int)
+    listing.add_argument("--limit", type=_positive)
     trace = audit_sub.add_parser("trace", help="by customer, template, clause and/or date range")
     trace.add_argument("--customer")
     trace.add_argument("--template")

@@ -522,14 +522,6 @@ def test_list_has_every_communication(sc: Scenario, cli) -> None:
 # --- templates ------------------------------------------------------------------------
 
 
-def test_templates_list_has_welcome_approved(cli) -> None:
-    result = cli("templates", "list")
-    assert result.code == 0, result
-    welcome = next(t for t in result.json() if t["name"] == "welcome")
-    assert welcome["status"] == "approved"
-    assert {"email_html", "email_text", "letter_pdf"} <= set(welcome["renditions"])
-
-
 def test_templates_lint_is_clean(cli) -> None:
     result = cli("templates", "lint")
     assert result.code == 0, result
@@ -542,3 +534,16 @@ def test_the_home_is_untouched_by_the_tests(sc: Scenario, cli) -> None:
     result = cli("audit", "verify")
     assert result.code == 0, result
     assert f"({len(sc.comms)} communications" in result.out
+
+
+def test_a_ledger_that_does_not_exist_is_not_created(cli, tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere" / "ledger.db"
+    result = cli("audit", "--ledger", f"sqlite:///{missing}", "list", "--json")
+    assert result.code == 1 and not missing.exists()
+    assert result.err.strip() == f"missiva: no ledger at {missing} (run a journey, or give --ledger)"
+
+
+def test_a_negative_limit_is_refused(cli) -> None:
+    with pytest.raises(SystemExit) as caught:
+        cli("audit", "list", "--limit", "-1")
+    assert caught.value.code == 2
