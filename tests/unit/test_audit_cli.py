@@ -540,7 +540,7 @@ def test_a_ledger_that_does_not_exist_is_not_created(cli, tmp_path: Path) -> Non
     missing = tmp_path / "nowhere" / "ledger.db"
     result = cli("audit", "--ledger", f"sqlite:///{missing}", "list", "--json")
     assert result.code == 1 and not missing.exists()
-    assert result.err.strip() == f"missiva: no ledger at {missing} (run a journey, or give --ledger)"
+    assert result.err.startswith(f"missiva: no ledger at {missing} ")
 
 
 def test_a_negative_limit_is_refused(cli) -> None:
