@@ -46,8 +46,8 @@ def airflow_db() -> Path:
 def journey_env(airflow_db, tmp_path, monkeypatch):
     """A Missiva home with seeded core systems (40 customers, 2026-11-02), a real SMTP
     server, a local SMS provider, and the Airflow Connections pointing at them."""
-    from missiva import sms_sink, smtp_sink
-    from missiva.seed import seed
+    from missiva.devtools import sms_sink, smtp_sink
+    from missiva.devtools.seed import seed
 
     home = tmp_path / "home"
     report = seed(home / "core.db", customers=40, seed=7, joined_on=date(2026, 11, 2))

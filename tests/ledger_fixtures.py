@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine
 
-from missiva.ledger import Ledger
+from missiva.records.ledger import Ledger
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 

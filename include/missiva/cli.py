@@ -12,7 +12,7 @@ from missiva.settings import Settings
 
 
 def _seed(args: argparse.Namespace, settings: Settings) -> int:
-    from missiva.seed import seed
+    from missiva.devtools.seed import seed
 
     report = seed(
         Path(args.db or settings.core_db),
@@ -72,9 +72,9 @@ def _print_rows(comms: list, as_json: bool) -> None:
 
 
 def _audit(args: argparse.Namespace, settings: Settings) -> int:
-    from missiva import audit
-    from missiva.ledger import Ledger
-    from missiva.store import open_store
+    from missiva.records import audit
+    from missiva.records.ledger import Ledger
+    from missiva.records.store import open_store
 
     with Ledger(_ledger_url(args, settings)) as ledger:
         command = args.audit_command
@@ -124,8 +124,8 @@ def _audit(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _report(args: argparse.Namespace, settings: Settings) -> int:
-    from missiva.ledger import Ledger
-    from missiva.report import summarize
+    from missiva.records.ledger import Ledger
+    from missiva.records.run_report import summarize
 
     ledger = Ledger(_ledger_url(args, settings))
     run_id = args.run_id
@@ -145,21 +145,21 @@ def _report(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _smtp_sink(args: argparse.Namespace, settings: Settings) -> int:
-    from missiva.smtp_sink import serve_forever
+    from missiva.devtools.smtp_sink import serve_forever
 
     serve_forever(args.host, args.port, Path(args.maildir or settings.home / "mail"))
     return 0
 
 
 def _sms_sink(args: argparse.Namespace, settings: Settings) -> int:
-    from missiva.sms_sink import serve_forever
+    from missiva.devtools.sms_sink import serve_forever
 
     serve_forever(args.host, args.port, Path(args.out or settings.home / "sms"))
     return 0
 
 
 def _new_journey(args: argparse.Namespace, settings: Settings) -> int:
-    from missiva.scaffold import new_journey, next_steps
+    from missiva.devtools.scaffold import new_journey, next_steps
 
     root = Path(args.root).resolve()
     for path in new_journey(args.name, root=root, by=args.by):
@@ -202,7 +202,7 @@ def _templates(args: argparse.Namespace, settings: Settings) -> int:
 
 def _preview(args: argparse.Namespace, settings: Settings) -> int:
     from missiva.composition import write_preview
-    from missiva.preview_data import preview_record
+    from missiva.devtools.preview_data import preview_record
 
     record = preview_record(
         args.communication, args.customer, args.language, settings, args.since, args.until
@@ -217,11 +217,11 @@ def _preview(args: argparse.Namespace, settings: Settings) -> int:
 
 def _bench(args: argparse.Namespace, settings: Settings) -> int:
     if args.bench_command == "compose":
-        from missiva.bench import bench_compose
+        from missiva.devtools.bench import bench_compose
 
         result = bench_compose(seconds=args.seconds)
     else:
-        from missiva.bench_deliver import bench_deliver
+        from missiva.devtools.bench_deliver import bench_deliver
 
         result = bench_deliver(messages=args.messages)
     print(json.dumps(result, indent=2))
@@ -229,8 +229,8 @@ def _bench(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _events(args: argparse.Namespace, settings: Settings) -> int:
-    from missiva import delivery_reports
-    from missiva.ledger import Ledger
+    from missiva.delivery import reports as delivery_reports
+    from missiva.records.ledger import Ledger
 
     data = sys.stdin.read() if args.file == "-" else Path(args.file).read_text(encoding="utf-8")
     payload = delivery_reports.loads(data)

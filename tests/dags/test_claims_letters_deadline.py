@@ -9,8 +9,8 @@ import pytest
 from ledger_fixtures import fields
 from support import REPO
 
-from missiva.ledger import Ledger
 from missiva.orchestration.deadlines import letters_overdue
+from missiva.records.ledger import Ledger
 
 
 @pytest.fixture(scope="module")

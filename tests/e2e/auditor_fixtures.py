@@ -24,13 +24,13 @@ from pathlib import Path
 import httpx
 from support import ONBOARDING_RUN, REPO, free_port, settings_for
 
-from missiva import smtp_sink
-from missiva.delivery import SmtpSettings
-from missiva.dispatch import deliver_stage
+from missiva.delivery.outbox import deliver_stage
+from missiva.delivery.smtp_transport import SmtpSettings
+from missiva.devtools import smtp_sink
+from missiva.devtools.seed import seed
+from missiva.flow import compose_stage, extract_stage, validate_stage
 from missiva.journeys import ONBOARDING
-from missiva.ledger import Communication, Ledger
-from missiva.pipeline import compose_stage, extract_stage, validate_stage
-from missiva.seed import seed
+from missiva.records.ledger import Communication, Ledger
 from missiva.settings import Settings
 
 JOINED_ON = date(2026, 11, 2)

@@ -26,8 +26,8 @@ import httpx
 import pytest
 from auditor_fixtures import ApiServer, Home, api_server, build_home
 
-from missiva.ledger import Communication
-from missiva.store import LocalArtifactStore
+from missiva.records.ledger import Communication
+from missiva.records.store import LocalArtifactStore
 
 pytestmark = pytest.mark.e2e
 

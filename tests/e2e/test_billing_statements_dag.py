@@ -15,12 +15,12 @@ from email.policy import default as default_policy
 import pytest
 from support import mail_by_recipient, pdf_text, run_dag
 
-from missiva.audit import rerender
 from missiva.channels.portal import PortalInbox
 from missiva.composition import Composer
-from missiva.ledger import NOTICE_MARK, Ledger
+from missiva.records.audit import rerender
+from missiva.records.ledger import NOTICE_MARK, Ledger
+from missiva.records.store import LocalArtifactStore
 from missiva.settings import Settings
-from missiva.store import LocalArtifactStore
 
 pytestmark = pytest.mark.e2e
 OCTOBER_RUN = datetime(2026, 11, 1, tzinfo=UTC)  # data interval [2026-10-01, 2026-11-01)

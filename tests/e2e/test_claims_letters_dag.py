@@ -15,8 +15,8 @@ import pytest
 from support import RUN_AT, mail_by_recipient, pdf_text, run_dag
 
 from missiva.channels.portal import PortalInbox
-from missiva.ledger import COPY_MARK, Ledger
-from missiva.store import LocalArtifactStore
+from missiva.records.ledger import COPY_MARK, Ledger
+from missiva.records.store import LocalArtifactStore
 
 pytestmark = pytest.mark.e2e
 LETTER_FOR = {

@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 import pytest
 from support import mail_by_recipient, pdf_text, run_dag
 
-from missiva.ledger import Ledger
-from missiva.store import LocalArtifactStore
+from missiva.records.ledger import Ledger
+from missiva.records.store import LocalArtifactStore
 
 pytestmark = pytest.mark.e2e
 DAG_ID = "on_demand_document"

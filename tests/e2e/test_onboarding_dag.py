@@ -17,8 +17,8 @@ import pytest
 from pypdf import PdfReader
 from support import mail_by_recipient, pdf_text, run_dag, sms_by_reference
 
-from missiva.ledger import Ledger
-from missiva.store import LocalArtifactStore
+from missiva.records.ledger import Ledger
+from missiva.records.store import LocalArtifactStore
 
 pytestmark = pytest.mark.e2e
 EXPECTED_REASON = {

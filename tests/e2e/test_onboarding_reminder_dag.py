@@ -13,8 +13,8 @@ from datetime import UTC, datetime
 import pytest
 from support import mail_by_recipient, pdf_text, run_dag, sms_by_reference
 
-from missiva.ledger import Ledger
-from missiva.store import LocalArtifactStore
+from missiva.records.ledger import Ledger
+from missiva.records.store import LocalArtifactStore
 
 pytestmark = pytest.mark.e2e
 REMINDER_RUN = datetime(2026, 11, 10, tzinfo=UTC)  # interval 2026-11-09: joined 2026-11-02

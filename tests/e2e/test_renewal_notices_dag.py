@@ -16,8 +16,8 @@ from email.policy import default as default_policy
 import pytest
 from support import mail_by_recipient, pdf_text, run_dag, sms_by_reference
 
-from missiva.ledger import Ledger
-from missiva.store import LocalArtifactStore
+from missiva.records.ledger import Ledger
+from missiva.records.store import LocalArtifactStore
 
 pytestmark = pytest.mark.e2e
 DEMO_DAY = date(2026, 11, 2)  # the data interval of the run at 2026-11-03

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from support import REPO, mail_by_recipient
 
-from missiva.ledger import Ledger
+from missiva.records.ledger import Ledger
 
 pytestmark = pytest.mark.e2e
 NAME = "loyalty_bonus"

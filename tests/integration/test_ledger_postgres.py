@@ -27,9 +27,9 @@ from ledger_fixtures import (
 )
 from sqlalchemy import inspect
 
-import missiva.contact_policy  # noqa: F401  (declares contact_log on Base.metadata)
-from missiva.ledger import Base, Ledger, LedgerSchemaError, row_digest
-from missiva.migrations import HEAD, VERSION_TABLE
+import missiva.routing.contact_policy  # noqa: F401  (declares contact_log on Base.metadata)
+from missiva.records.ledger import Base, Ledger, LedgerSchemaError, row_digest
+from missiva.records.migrations import HEAD, VERSION_TABLE
 
 TABLES = {
     "communications",

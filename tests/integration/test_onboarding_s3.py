@@ -8,9 +8,9 @@ import botocore.exceptions
 import pytest
 from support import run_dag
 
-from missiva.audit import verify
-from missiva.ledger import Ledger
-from missiva.store_s3 import S3ArtifactStore, ensure_bucket
+from missiva.records.audit import verify
+from missiva.records.ledger import Ledger
+from missiva.records.store_s3 import S3ArtifactStore, ensure_bucket
 
 pytestmark = pytest.mark.e2e
 BUCKET = "missiva-onboarding-archive"

@@ -41,7 +41,7 @@ import pytest
 from botocore.exceptions import ClientError
 from seaweedfs_server import SeaweedS3, free_ports
 
-from missiva.store import (
+from missiva.records.store import (
     Artifact,
     ArtifactIntegrityError,
     ArtifactStore,
@@ -49,7 +49,7 @@ from missiva.store import (
     StoreUnavailable,
     open_store,
 )
-from missiva.store_s3 import S3ArtifactStore, client_config, ensure_bucket, make_client
+from missiva.records.store_s3 import S3ArtifactStore, client_config, ensure_bucket, make_client
 
 LETTER = b"%PDF-1.7\n" + bytes(range(256)) + b"\n%%EOF\n"
 META = {"journey": "onboarding", "communication-id": "6f1c2b9e-0d4a-5e8f-9b7c-3a2d1e0f4c5b"}

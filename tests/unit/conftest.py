@@ -153,8 +153,8 @@ def missiva_home(tmp_path, monkeypatch):
 def sms_provider(tmp_path) -> Iterator[tuple[Callable[[], SmsSettings], Path]]:
     """A local SMS provider (the demo sink): the settings to reach it, and the folder
     holding one JSON file per message it accepted."""
-    from missiva import sms_sink
     from missiva.channels.sms import SmsSettings
+    from missiva.devtools import sms_sink
 
     port, out = free_port(), tmp_path / "sms-received"
     server = sms_sink.start("127.0.0.1", port, out)

@@ -31,19 +31,19 @@ import pytest
 from support import ONBOARDING_RUN
 
 from missiva.cli import main
-from missiva.delivery import SmtpSettings
-from missiva.dispatch import deliver_stage
-from missiva.journeys import ONBOARDING
-from missiva.ledger import Communication, Ledger
-from missiva.pipeline import (
+from missiva.delivery.outbox import deliver_stage
+from missiva.delivery.smtp_transport import SmtpSettings
+from missiva.devtools.seed import SeedReport, seed
+from missiva.flow import (
     canonical_json,
     compose_stage,
     extract_stage,
     validate_stage,
 )
-from missiva.seed import SeedReport, seed
+from missiva.journeys import ONBOARDING
+from missiva.records.ledger import Communication, Ledger
 from missiva.settings import Settings
-from missiva.staging import Staging
+from missiva.sources.staging import Staging
 
 DAY = date(2026, 11, 2)
 RUN = ONBOARDING_RUN

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from pypdf import PdfReader
 
-from missiva import bench
+from missiva.devtools import bench
 from missiva.paths import TEMPLATES_DIR
 
 RATES = (

@@ -7,7 +7,7 @@ from email.policy import default
 
 import pytest
 
-from missiva.bench_deliver import bench_deliver, build_messages, main
+from missiva.devtools.bench_deliver import bench_deliver, build_messages, main
 
 
 @pytest.mark.parametrize("server", ["process", "thread"])

@@ -9,9 +9,9 @@ import pytest
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from missiva.composition.chart import Bar, bar_chart_filter, bar_chart_svg
-from missiva.extract import attach_details, extract
+from missiva.devtools.seed import seed
 from missiva.journeys.billing_statements import BILLING_STATEMENTS
-from missiva.seed import seed
+from missiva.sources.extract import attach_details, extract
 
 OCTOBER = (datetime(2026, 10, 1, tzinfo=UTC), datetime(2026, 11, 1, tzinfo=UTC))
 NOVEMBER = (datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC))

@@ -12,7 +12,7 @@ import pytest
 
 from missiva.channels import ChannelAdapter, Delivery
 from missiva.channels.portal import PortalInbox
-from missiva.store import LocalArtifactStore
+from missiva.records.store import LocalArtifactStore
 
 PDF = b"%PDF-1.7\n% welcome letter\n%%EOF\n"
 

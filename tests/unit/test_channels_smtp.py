@@ -9,8 +9,8 @@ import pytest
 
 from missiva.channels import ChannelAdapter, Delivery, PermanentFailure, TransientFailure
 from missiva.channels.smtp import SmtpAdapter
-from missiva.delivery import SmtpSettings
-from missiva.mime import build_email
+from missiva.composition.mime import build_email
+from missiva.delivery.smtp_transport import SmtpSettings
 
 SENDER = "welcome@missiva.example"
 

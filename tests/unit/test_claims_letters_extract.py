@@ -5,9 +5,9 @@ letter each event kind asks for, and the event as the idempotency subject."""
 import sqlite3
 from datetime import UTC, date, datetime
 
-from missiva.extract import extract
+from missiva.devtools.seed import seed
 from missiva.journeys.claims_letters import CLAIMS_LETTERS
-from missiva.seed import seed
+from missiva.sources.extract import extract
 
 DAY = datetime(2026, 11, 2, tzinfo=UTC)
 NEXT = datetime(2026, 11, 3, tzinfo=UTC)

@@ -16,9 +16,9 @@ from alembic.script import ScriptDirectory
 from ledger_fixtures import raw_sql
 from sqlalchemy import create_engine, inspect
 
-from missiva.contact_policy import Cap, ContactPolicy, Decision, PolicyConfig, parse_window
-from missiva.ledger import Base, Ledger
-from missiva.migrations import HEAD, MIGRATIONS_DIR, VERSION_TABLE
+from missiva.records.ledger import Base, Ledger
+from missiva.records.migrations import HEAD, MIGRATIONS_DIR, VERSION_TABLE
+from missiva.routing.contact_policy import Cap, ContactPolicy, Decision, PolicyConfig, parse_window
 
 # Monday 2 November 2026, 12:00 UTC: 13:00 in Rome, 12:00 in London (no quiet hours)
 T0 = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)

@@ -9,15 +9,16 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from missiva import dispatch, pipeline
+from missiva import flow as pipeline
 from missiva.cli import main
-from missiva.contact_policy import ContactPolicy
-from missiva.delivery import SmtpSettings
+from missiva.delivery import outbox as dispatch
+from missiva.delivery.smtp_transport import SmtpSettings
+from missiva.devtools.seed import seed
 from missiva.journeys import JOURNEYS, ONBOARDING
-from missiva.ledger import Ledger
-from missiva.report import summarize
+from missiva.records.ledger import Ledger
+from missiva.records.run_report import summarize
+from missiva.routing.contact_policy import ContactPolicy
 from missiva.run_context import RunContext
-from missiva.seed import seed
 from missiva.settings import DEFAULT_CONTACT_POLICY
 
 RUN = RunContext(

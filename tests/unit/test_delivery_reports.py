@@ -14,10 +14,10 @@ import httpx
 import pytest
 from ledger_fixtures import T0, cid, email_fields, send
 
-from missiva import delivery_reports
 from missiva.cli import main
-from missiva.delivery_reports import ReportError, ingest
-from missiva.ledger import Ledger, LedgerError
+from missiva.delivery import reports as delivery_reports
+from missiva.delivery.reports import ReportError, ingest
+from missiva.records.ledger import Ledger, LedgerError
 
 DOMAIN = "missiva.example"
 

@@ -14,9 +14,9 @@ from zoneinfo import ZoneInfo
 import jinja2
 import pytest
 
-from missiva.extract import ExtractError, extract_journey
+from missiva.devtools.seed import SeedReport, seed
 from missiva.journeys import ONBOARDING
-from missiva.seed import SeedReport, seed
+from missiva.sources.extract import ExtractError, extract_journey
 
 JOINED_ON = date(2026, 11, 2)
 START = datetime(2026, 11, 2, tzinfo=UTC)
@@ -147,7 +147,7 @@ def test_extract_with_rebuilt_table_without_column(seeded: SeedReport, tmp_path:
 @pytest.fixture(scope="module")
 def validation():
     """The validation module, imported once (GX itself loads on the first validate call)."""
-    from missiva import validation
+    from missiva.sources import validation
 
     return validation
 
@@ -228,8 +228,8 @@ def test_empty_batch_with_the_wrong_columns_fails(validation) -> None:
 
 def test_extract_sql_expands_the_shared_macros_and_binds_every_value(tmp_path) -> None:
     """Extract SQL files share pieces through Jinja macros (static SQL); values stay bound."""
-    from missiva.extract import sql_text
     from missiva.paths import SQL_DIR
+    from missiva.sources.extract import sql_text
 
     for sql_file in SQL_DIR.glob("*_extract.sql"):
         statement = sql_text(sql_file)

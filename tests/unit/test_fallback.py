@@ -5,15 +5,16 @@ import json
 from dataclasses import replace
 from datetime import UTC, date, datetime
 
-from missiva import dispatch, pipeline
-from missiva.delivery import SmtpSettings
+from missiva import flow as pipeline
+from missiva.delivery import outbox as dispatch
+from missiva.delivery.smtp_transport import SmtpSettings
+from missiva.devtools.seed import seed
 from missiva.journeys import ONBOARDING
-from missiva.ledger import Ledger, fallback_key
-from missiva.report import summarize
-from missiva.routing import route
+from missiva.records.ledger import Ledger, fallback_key
+from missiva.records.run_report import summarize
+from missiva.records.store import open_store
+from missiva.routing.rules import route
 from missiva.run_context import RunContext
-from missiva.seed import seed
-from missiva.store import open_store
 
 RUN = RunContext(
     "onboarding", "manual__fallback", "t", 1,
@@ -67,7 +68,7 @@ def test_a_hard_bounce_sends_the_next_communication_by_the_fallback(
 ):
     import sqlite3
 
-    from missiva.delivery_reports import ingest
+    from missiva.delivery.reports import ingest
 
     settings = missiva_home
     seed(settings.core_db, customers=12, seed=4, joined_on=date(2026, 11, 2))

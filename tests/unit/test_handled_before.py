@@ -4,13 +4,14 @@
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
-from missiva import dispatch, pipeline
-from missiva.delivery import SmtpSettings
+from missiva import flow as pipeline
+from missiva.delivery import outbox as dispatch
+from missiva.delivery.smtp_transport import SmtpSettings
+from missiva.devtools.seed import seed
 from missiva.journeys import ONBOARDING
-from missiva.ledger import Ledger
-from missiva.report import summarize
+from missiva.records.ledger import Ledger
+from missiva.records.run_report import summarize
 from missiva.run_context import RunContext
-from missiva.seed import seed
 
 
 def _run(settings, day: date, smtp: SmtpSettings, **params) -> RunContext:

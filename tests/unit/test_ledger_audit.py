@@ -11,7 +11,7 @@ import pytest
 from ledger_fixtures import T0, cid, email_fields, raw_sql, send
 from sqlalchemy.exc import IntegrityError
 
-from missiva.ledger import Ledger, LedgerError, row_digest
+from missiva.records.ledger import Ledger, LedgerError, row_digest
 
 
 def fields(n: int, **overrides: Any) -> dict[str, Any]:

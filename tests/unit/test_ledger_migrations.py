@@ -18,9 +18,9 @@ from ledger_fixtures import cid, fields, open_at_once, raw_sql, recorded_stateme
 from sqlalchemy import inspect
 
 import missiva
-import missiva.contact_policy  # declares contact_log on Base.metadata
-from missiva.ledger import Base, Ledger, LedgerSchemaError
-from missiva.migrations import HEAD, MIGRATIONS_DIR, VERSION_TABLE, alembic_config
+import missiva.routing.contact_policy  # declares contact_log on Base.metadata
+from missiva.records.ledger import Base, Ledger, LedgerSchemaError
+from missiva.records.migrations import HEAD, MIGRATIONS_DIR, VERSION_TABLE, alembic_config
 
 TABLES = {
     "communications",
@@ -54,7 +54,7 @@ def test_head_constant_is_the_newest_revision() -> None:
 
 
 def test_migrations_live_inside_the_package() -> None:
-    assert Path(missiva.__file__).parent / "migrations" == MIGRATIONS_DIR
+    assert Path(missiva.__file__).parent / "records" / "migrations" == MIGRATIONS_DIR
     assert (MIGRATIONS_DIR / "env.py").is_file()
 
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from ledger_fixtures import fields, raw_sql
 
-from missiva.ledger import Event, Ledger, LedgerError, row_digest
-from missiva.store import ArtifactIntegrityError, LocalArtifactStore
+from missiva.records.ledger import Event, Ledger, LedgerError, row_digest
+from missiva.records.store import ArtifactIntegrityError, LocalArtifactStore
 
 GENESIS = "0" * 64
 

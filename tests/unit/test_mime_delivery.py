@@ -15,9 +15,10 @@ from typing import Any
 
 import pytest
 
-from missiva import delivery, smtp_sink
-from missiva.delivery import SmtpSender, SmtpSettings, drop_for_print
-from missiva.mime import build_email
+from missiva.composition.mime import build_email
+from missiva.delivery import smtp_transport as delivery
+from missiva.delivery.smtp_transport import SmtpSender, SmtpSettings, drop_for_print
+from missiva.devtools import smtp_sink
 
 PDF = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
 CRLF_PAYLOAD = "\r\nBcc: victim@example.com"

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from missiva.extract import extract_journey
+from missiva.devtools.seed import seed
 from missiva.journeys import ONBOARDING
-from missiva.seed import seed
+from missiva.sources.extract import extract_journey
 
 JOINED_ON = date(2026, 11, 2)
 

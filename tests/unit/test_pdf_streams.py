@@ -10,10 +10,10 @@ import weasyprint
 from pypdf import PdfReader
 from pypdf.generic import IndirectObject, StreamObject
 
-from missiva.bench import REFERENCE_COMMUNICATION, reference_record
 from missiva.composition import Composer
 from missiva.composition.engine import PDF_VARIANT
 from missiva.composition.pdf_streams import compress_streams_once
+from missiva.devtools.bench import REFERENCE_COMMUNICATION, reference_record
 
 HTML = """<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"></head>
 <body><h1>Renewal notice</h1><p>Dear Ada, your policy renews on 1 December.</p>

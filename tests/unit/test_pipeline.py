@@ -29,16 +29,16 @@ import pytest
 from support import ONBOARDING_RUN, settings_for
 
 from missiva.channels.base import TransientFailure
-from missiva.delivery import SmtpSettings
-from missiva.dispatch import deliver_stage
+from missiva.delivery.outbox import deliver_stage
+from missiva.delivery.smtp_transport import SmtpSettings
+from missiva.devtools.seed import SeedReport, seed
+from missiva.flow import compose_stage, extract_stage, validate_stage
 from missiva.journeys import ONBOARDING
-from missiva.ledger import Ledger
-from missiva.pipeline import compose_stage, extract_stage, validate_stage
-from missiva.report import AccountingError, summarize
-from missiva.seed import SeedReport, seed
+from missiva.records.ledger import Ledger
+from missiva.records.run_report import AccountingError, summarize
+from missiva.records.store import LocalArtifactStore
 from missiva.settings import Settings
-from missiva.staging import Staging
-from missiva.store import LocalArtifactStore
+from missiva.sources.staging import Staging
 
 RUN = ONBOARDING_RUN
 CHUNK_SIZE = 8

@@ -9,18 +9,19 @@ from email.policy import default as default_policy
 
 import pytest
 
-from missiva import dispatch, pipeline
+from missiva import flow as pipeline
 from missiva.channels.base import TransientFailure
 from missiva.channels.portal import PortalInbox
-from missiva.delivery import SmtpSettings
+from missiva.delivery import outbox as dispatch
+from missiva.delivery.smtp_transport import SmtpSettings
+from missiva.devtools.seed import seed
 from missiva.journey import NOTICE_CHANNELS
 from missiva.journeys import ONBOARDING
-from missiva.ledger import Ledger, fallback_key, notice_key
-from missiva.report import summarize
-from missiva.routing import route
+from missiva.records.ledger import Ledger, fallback_key, notice_key
+from missiva.records.run_report import summarize
+from missiva.records.store import open_store
+from missiva.routing.rules import route
 from missiva.run_context import RunContext
-from missiva.seed import seed
-from missiva.store import open_store
 
 #: the welcome pack by law in the customer portal: every customer gets it there
 PORTAL_ONLY = replace(ONBOARDING, required_channels={"welcome": "portal"})

@@ -9,7 +9,7 @@ import pytest
 from pypdf import PdfReader
 
 from missiva.cli import main
-from missiva.seed import seed
+from missiva.devtools.seed import seed
 
 
 @pytest.fixture(scope="module")

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from missiva.extract import extract_journey
+from missiva.devtools.seed import seed
 from missiva.journeys.renewal_notices import RENEWAL_NOTICES, RENEWAL_WINDOWS, window_params
-from missiva.seed import seed
+from missiva.sources.extract import extract_journey
 
 DEMO_DAY = date(2026, 11, 2)
 

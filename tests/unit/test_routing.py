@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from missiva.routing import Route, postal_address, route
+from missiva.routing.rules import Route, postal_address, route
 
 CHANNELS = ("email", "paper")
 PURPOSE = "transactional"

@@ -8,7 +8,7 @@ from support import REPO
 
 from missiva.cli import main
 from missiva.composition import template_status
-from missiva.scaffold import ScaffoldError, check_name, new_journey
+from missiva.devtools.scaffold import ScaffoldError, check_name, new_journey
 
 
 @pytest.fixture

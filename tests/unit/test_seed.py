@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from missiva.extract import sql_text
+from missiva.devtools.seed import DEFECT_KINDS, SeedReport, seed
 from missiva.journeys import ONBOARDING
 from missiva.paths import SQL_DIR
-from missiva.seed import DEFECT_KINDS, SeedReport, seed
+from missiva.sources.extract import sql_text
 
 JOINED_ON = date(2026, 11, 2)
 EXTRACT_COLUMNS = [

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from missiva.store import (
+from missiva.records.store import (
     DEFAULT_CONTENT_TYPE,
     Artifact,
     ArtifactInfo,

@@ -11,9 +11,9 @@ from types import SimpleNamespace
 
 import pytest
 
+from missiva.records.store import ArtifactStore, LocalArtifactStore, open_store
+from missiva.records.store_s3 import S3ArtifactStore, client_config, make_client
 from missiva.settings import Settings
-from missiva.store import ArtifactStore, LocalArtifactStore, open_store
-from missiva.store_s3 import S3ArtifactStore, client_config, make_client
 
 DIGEST = "ab" * 32
 

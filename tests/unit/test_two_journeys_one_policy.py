@@ -7,12 +7,13 @@ from collections import Counter
 from dataclasses import replace
 from datetime import UTC, date, datetime
 
-from missiva import dispatch, pipeline
-from missiva.delivery import SmtpSettings
+from missiva import flow as pipeline
+from missiva.delivery import outbox as dispatch
+from missiva.delivery.smtp_transport import SmtpSettings
+from missiva.devtools.seed import seed
 from missiva.journeys import ONBOARDING
-from missiva.ledger import Ledger
+from missiva.records.ledger import Ledger
 from missiva.run_context import RunContext
-from missiva.seed import seed
 
 #: the same welcome, sent by a second journey (another idempotency and content key)
 TWIN = replace(ONBOARDING, name="onboarding_twin", channels=("email",))

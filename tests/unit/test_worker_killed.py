@@ -16,13 +16,14 @@ from datetime import UTC, date, datetime
 from aiosmtpd.controller import Controller
 from support import free_port
 
-from missiva import dispatch, pipeline
-from missiva.delivery import SmtpSettings
+from missiva import flow as pipeline
+from missiva.delivery import outbox as dispatch
+from missiva.delivery.smtp_transport import SmtpSettings
+from missiva.devtools.seed import seed
 from missiva.journeys import ONBOARDING
-from missiva.ledger import Ledger
-from missiva.report import summarize
+from missiva.records.ledger import Ledger
+from missiva.records.run_report import summarize
 from missiva.run_context import RunContext
-from missiva.seed import seed
 
 RUN = RunContext(
     "onboarding", "manual__killed", "deliver", 1,
@@ -31,8 +32,9 @@ RUN = RunContext(
 WORKER = """
 import json, sys
 from datetime import datetime
-from missiva import dispatch, pipeline
-from missiva.delivery import SmtpSettings
+from missiva.delivery import outbox as dispatch
+from missiva import flow as pipeline
+from missiva.delivery.smtp_transport import SmtpSettings
 from missiva.journeys import ONBOARDING
 from missiva.run_context import RunContext
 from missiva.channels.sms import SmsSettings

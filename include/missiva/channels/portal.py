@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any, Self
 from urllib.parse import quote
 
-from missiva.channels._files import write_atomic
 from missiva.channels.base import Delivery, SendResult, require_metadata
+from missiva.files import write_atomic
 
 log = logging.getLogger(__name__)
 INDEX_FORMAT = "missiva-portal-inbox/1"

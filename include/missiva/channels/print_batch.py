@@ -1,5 +1,5 @@
-"""Print: the day's letters (spooled by ``missiva.delivery.drop_for_print``) merged into
-print-ready batch PDFs.
+"""Print: the day's letters (spooled by
+``missiva.delivery.smtp_transport.drop_for_print``) merged into print-ready batch PDFs.
 
 ``build_print_batches`` takes the run's letters and writes, into one folder:
 
@@ -40,7 +40,7 @@ from typing import Any
 
 from pypdf import PdfReader, PdfWriter
 
-from missiva.channels._files import write_atomic
+from missiva.files import write_atomic
 
 MANIFEST_FORMAT = "missiva-print-manifest/1"
 _SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")

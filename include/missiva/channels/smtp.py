@@ -1,4 +1,5 @@
-"""E-mail as a ``ChannelAdapter``: ``missiva.delivery.SmtpSender`` with the failure split.
+"""E-mail as a ``ChannelAdapter``: ``missiva.delivery.smtp_transport.SmtpSender``, with the
+failure split.
 
 The payload is the archived RFC 5322 message, sent as is to ``recipient``. SMTP's
 own reply classes decide: 5xx for the recipient or the message -> ``PermanentFailure``;
@@ -19,7 +20,7 @@ from missiva.channels.base import (
     SendResult,
     TransientFailure,
 )
-from missiva.delivery import SmtpSender, SmtpSettings
+from missiva.delivery.smtp_transport import SmtpSender, SmtpSettings
 
 
 def _reply(code: int, message: bytes | str) -> str:

@@ -10,7 +10,7 @@ Pages (server-rendered, Jinja2 autoescaped, no external assets):
 - ``/communications/{id}/attachments/{n}``   a file attached to the archived e-mail.
 
 And one API route: ``POST /events/ingest`` takes delivery reports (bounces, complaints,
-deliveries; JSON, see :mod:`missiva.delivery_reports`) from a provider authenticated as
+deliveries; JSON, see :mod:`missiva.delivery.reports`) from a provider authenticated as
 an Airflow user, e.g. with the bearer token of a dedicated user. It answers the counts
 (applied, duplicate, rejected with reasons): 200, or 422 when any item was rejected
 (the valid ones are applied; posting the same reports again is harmless).
@@ -53,13 +53,14 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from missiva import audit, delivery_reports
 from missiva.channels.base import ARTIFACT_TYPES
+from missiva.delivery import reports as delivery_reports
 from missiva.journeys import JOURNEYS
-from missiva.ledger import Ledger
 from missiva.orchestration.connections import artifact_store
+from missiva.records import audit
+from missiva.records.ledger import Ledger
+from missiva.records.store import ArtifactIntegrityError, ArtifactStore, StoreError
 from missiva.settings import Settings
-from missiva.store import ArtifactIntegrityError, ArtifactStore, StoreError
 
 AUDITORS_ENV = "MISSIVA_AUDITORS"
 MAX_REPORTS_BYTES = 10 * 2**20

@@ -7,9 +7,9 @@ from airflow.sdk.exceptions import AirflowNotFoundException
 from sqlalchemy.engine import URL
 
 from missiva.channels.sms import SmsSettings
-from missiva.delivery import SmtpSettings
+from missiva.delivery.smtp_transport import SmtpSettings
+from missiva.records.store import ArtifactStore, open_store
 from missiva.settings import Settings
-from missiva.store import ArtifactStore, open_store
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +87,7 @@ def artifact_store(settings: Settings, conn_id: str = ARCHIVE_CONN_ID) -> Artifa
         return open_store(settings.archive_url)
     import boto3
 
-    from missiva.store_s3 import S3ArtifactStore, make_client
+    from missiva.records.store_s3 import S3ArtifactStore, make_client
 
     extra = conn.extra_dejson
     if not extra.get("bucket"):

@@ -46,7 +46,7 @@ async def letters_overdue(journey: str, context: dict[str, Any]) -> dict:
 
     ``context`` is what the scheduler passes: ``dag_run`` (the run as the REST API shows
     it) and ``deadline`` (its ``deadline_time``)."""
-    from missiva.deadline_alerts import record_missed_deadline
+    from missiva.delivery.deadline_alerts import record_missed_deadline
     from missiva.journeys import journey_named
     from missiva.run_context import RunContext
     from missiva.settings import Settings

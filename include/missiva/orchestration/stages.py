@@ -13,7 +13,7 @@ from missiva.run_context import RunContext
 from missiva.settings import Settings
 
 if TYPE_CHECKING:  # not at DAG parse time
-    from missiva.store import ArtifactStore
+    from missiva.records.store import ArtifactStore
 
 
 def _run_context() -> RunContext:
@@ -42,9 +42,9 @@ def _settings_and_store() -> tuple[Settings, "ArtifactStore"]:
 
 
 def extract(journey: Journey) -> int:
-    from missiva.extract import ExtractError
+    from missiva.flow import extract_stage
     from missiva.orchestration.connections import source_url
-    from missiva.pipeline import extract_stage
+    from missiva.sources.extract import ExtractError
 
     settings = Settings.from_env()
     try:
@@ -54,8 +54,8 @@ def extract(journey: Journey) -> int:
 
 
 def validate(journey: Journey) -> list[int]:
-    from missiva.pipeline import validate_stage
-    from missiva.validation import BatchValidationError
+    from missiva.flow import validate_stage
+    from missiva.sources.validation import BatchValidationError
 
     settings, store = _settings_and_store()
     chunk_size = int(get_current_context()["params"]["chunk_size"])
@@ -66,7 +66,7 @@ def validate(journey: Journey) -> list[int]:
 
 
 def compose(journey: Journey, chunk: int) -> int:
-    from missiva.pipeline import compose_stage
+    from missiva.flow import compose_stage
 
     settings, store = _settings_and_store()
     compose_stage(journey, _run_context(), settings, chunk, store=store)
@@ -74,7 +74,7 @@ def compose(journey: Journey, chunk: int) -> int:
 
 
 def deliver(journey: Journey, chunk: int) -> dict:
-    from missiva.dispatch import deliver_stage
+    from missiva.delivery.outbox import deliver_stage
     from missiva.orchestration.connections import sms_settings, smtp_settings
 
     settings, store = _settings_and_store()
@@ -86,7 +86,7 @@ def deliver(journey: Journey, chunk: int) -> dict:
 
 def deliver_deferred() -> dict:
     """Deliver every journey's deferred communications whose time has come."""
-    from missiva.dispatch import deliver_deferred as deliver_due
+    from missiva.delivery.outbox import deliver_deferred as deliver_due
     from missiva.journeys import JOURNEYS
     from missiva.orchestration.connections import sms_settings, smtp_settings
 
@@ -96,8 +96,8 @@ def deliver_deferred() -> dict:
 
 
 def report() -> dict:
-    from missiva.ledger import Ledger
-    from missiva.report import summarize
+    from missiva.records.ledger import Ledger
+    from missiva.records.run_report import summarize
 
     run = _run_context()
     summary = summarize(Ledger(Settings.from_env().ledger_url), run.dag_id, run.run_id)
@@ -108,8 +108,8 @@ def report() -> dict:
 
 def verify_archive() -> dict:
     """Walk the ledger's hash chain and re-hash every archived object; fail on any problem."""
-    from missiva.audit import verify
-    from missiva.ledger import Ledger
+    from missiva.records.audit import verify
+    from missiva.records.ledger import Ledger
 
     settings, store = _settings_and_store()
     with Ledger(settings.ledger_url) as ledger:
@@ -125,7 +125,7 @@ def verify_archive() -> dict:
 
 
 def print_batches(journey: Journey) -> list[dict]:
-    from missiva.pipeline import print_stage
+    from missiva.flow import print_stage
 
     settings, store = _settings_and_store()
     return print_stage(journey, _run_context(), settings, store=store)

@@ -4,10 +4,10 @@ from datetime import UTC, date, datetime, time
 from typing import Any
 
 from missiva.composition import sample_record
-from missiva.extract import extract_records
 from missiva.journeys import JOURNEYS
 from missiva.paths import TEMPLATES_DIR
 from missiva.settings import Settings
+from missiva.sources.extract import extract_records
 
 #: Without --since/--until a customer preview looks at the whole history.
 EARLIEST, LATEST = date(1970, 1, 1), date(9999, 1, 1)

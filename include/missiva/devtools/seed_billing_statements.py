@@ -18,7 +18,7 @@ from datetime import date
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from missiva.seed import _Person
+    from missiva.devtools.seed import _Person
 
 MONTHS = 8
 ACCOUNT_SHARE = 0.9  # of the customers

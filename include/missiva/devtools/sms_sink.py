@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from missiva.channels._files import write_atomic
+from missiva.files import write_atomic
 
 
 def _handler(out: Path) -> type[BaseHTTPRequestHandler]:

@@ -1,7 +1,7 @@
 """The stages of a journey run before delivery, free of Airflow: extract, validate, compose.
 
 Each stage is idempotent: the ledger's unique idempotency key decides whether a
-communication already exists (delivery: :mod:`missiva.dispatch`).
+communication already exists (delivery: :mod:`missiva.delivery.outbox`).
 """
 
 import json
@@ -12,18 +12,18 @@ from collections.abc import Collection
 from typing import Any
 
 from missiva.composition import Provenance
-from missiva.extract import extract_records
+from missiva.composition.renditions import channel_artifact
 from missiva.journey import NOTICE_CHANNELS, Journey
-from missiva.ledger import COPY_MARK, Ledger, copy_key, fallback_key, notice_key
-from missiva.ledger import canonical_json as ledger_json
 from missiva.paths import safe_name
-from missiva.renditions import channel_artifact
-from missiva.routing import Route, route, routing_inputs
+from missiva.records.ledger import COPY_MARK, Ledger, copy_key, fallback_key, notice_key
+from missiva.records.ledger import canonical_json as ledger_json
+from missiva.records.store import ArtifactStore, open_store
+from missiva.routing.rules import Route, route, routing_inputs
 from missiva.run_context import RunContext
 from missiva.settings import Settings
-from missiva.staging import Staging
-from missiva.store import ArtifactStore, open_store
-from missiva.validation import validate
+from missiva.sources.extract import extract_records
+from missiva.sources.staging import Staging
+from missiva.sources.validation import validate
 
 log = logging.getLogger(__name__)
 ID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://missiva.example/communications")

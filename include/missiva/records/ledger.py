@@ -5,7 +5,7 @@ Every input record ends here as ``sent``, ``suppressed``, ``quarantined`` or
 is impossible; the outbox states ``composed`` -> ``sending`` -> ``sent`` make a send
 visible before and after it happens.
 
-The schema is managed by the Alembic migrations in :mod:`missiva.migrations`;
+The schema is managed by the Alembic migrations in :mod:`missiva.records.migrations`;
 ``Ledger(url)`` upgrades it to head on open. Every event records the
 :func:`row_digest` of its communication row as it stood after the change, and each
 event's hash covers its content and its predecessor's hash, so
@@ -47,13 +47,13 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, aliased, mapped_column
 
-from missiva.migrations import HEAD, VERSION_TABLE
+from missiva.records.migrations import HEAD, VERSION_TABLE
 
 FINAL_STATUSES = ("sent", "suppressed", "quarantined", "failed", "review", "bounced")
 IN_FLIGHT_STATUSES = ("composed", "sending")
 #: Held back by the contact policy (quiet hours) until the ``not_before`` its event records
 DEFERRED = "deferred"
-#: What a provider may report about a communication (see :mod:`missiva.delivery_reports`)
+#: What a provider may report about a communication (see :mod:`missiva.delivery.reports`)
 DELIVERY_REPORTS = ("delivered", "soft_bounce", "hard_bounce", "complaint", "rejected")
 #: Reports proving the address unusable: a ``sent`` row becomes ``bounced``
 UNDELIVERABLE_REPORTS = ("hard_bounce", "rejected")
@@ -338,7 +338,7 @@ def _stored_revision(conn: Connection) -> str | None:
 
 
 def ensure_schema(engine: Engine) -> None:
-    """Upgrade the ledger schema to :data:`~missiva.migrations.HEAD`.
+    """Upgrade the ledger schema to :data:`~missiva.records.migrations.HEAD`.
 
     One query when already at head. Otherwise the upgrade runs in one transaction
     under a lock (SQLite: ``BEGIN IMMEDIATE``; Postgres: an advisory lock), re-reading
@@ -354,7 +354,7 @@ def ensure_schema(engine: Engine) -> None:
         current = _stored_revision(conn)
         if current == HEAD:
             return
-        from missiva import migrations
+        from missiva.records import migrations
 
         if current is not None and current not in migrations.known_revisions():
             raise LedgerSchemaError(

@@ -1,12 +1,12 @@
 """Benchmark: e-mail throughput of ``SmtpSender`` over one reused SMTP connection.
 
 A local aiosmtpd server that accepts and discards runs in a separate interpreter
-(``python -m missiva.bench_deliver --serve``, so it does not compete with the sender
+(``python -m missiva.devtools.bench_deliver --serve``, so it does not compete with the sender
 for the GIL), or in a thread for comparison. Messages
-of about 20 KB (text + HTML + a PDF-sized attachment, built by ``missiva.mime``) are
+of about 20 KB (text + HTML + a PDF-sized attachment, built by ``missiva.composition.mime``) are
 built before the clock starts; only the SMTP conversation is timed.
 
-    python -m missiva.bench_deliver --messages 2000
+    python -m missiva.devtools.bench_deliver --messages 2000
 """
 
 import argparse
@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from missiva.delivery import SmtpSender, SmtpSettings
-from missiva.mime import build_email
+from missiva.composition.mime import build_email
+from missiva.delivery.smtp_transport import SmtpSender, SmtpSettings
 
 HOST = "127.0.0.1"
 SENDER = "Missiva Bench <bench@missiva.example>"
@@ -88,7 +88,7 @@ def _cpu_seconds() -> float:
 def _server_process() -> Iterator[tuple[int, dict[str, Any]]]:
     """A discarding SMTP server in its own interpreter; the dict gets its stats at exit."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "missiva.bench_deliver", "--serve"],
+        [sys.executable, "-m", "missiva.devtools.bench_deliver", "--serve"],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,

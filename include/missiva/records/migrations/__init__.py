@@ -1,11 +1,11 @@
 """Alembic migrations of the ledger schema, packaged with ``missiva`` (no alembic.ini).
 
 ``Ledger(url)`` brings the schema to :data:`HEAD` when it opens a database
-(:func:`missiva.ledger.ensure_schema`); nothing else needs to run them. To author a new
+(:func:`missiva.records.ledger.ensure_schema`); nothing else needs to run them. To author a new
 revision from a checkout, with a database at the current head::
 
     from alembic import command
-    from missiva.migrations import alembic_config
+    from missiva.records.migrations import alembic_config
 
     cfg = alembic_config(url="sqlite:///var/ledger.db")
     command.revision(cfg, message="add x", autogenerate=True, rev_id="0002")

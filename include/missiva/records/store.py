@@ -6,7 +6,7 @@ detectable by re-hashing.
 
 Both backends implement :class:`ArtifactStore`; :func:`open_store` picks one from a
 URL (``file:///abs/dir`` or ``s3://bucket/prefix?...``). The S3 backend lives in
-:mod:`missiva.store_s3` and is imported only when asked for, so the local store does
+:mod:`missiva.records.store_s3` and is imported only when asked for, so the local store does
 not need boto3.
 
 Metadata (content type and a few ``str`` -> ``str`` pairs such as the journey and the
@@ -30,7 +30,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from urllib.request import url2pathname
 
 if TYPE_CHECKING:
-    from missiva.store_s3 import S3ArtifactStore
+    from missiva.records.store_s3 import S3ArtifactStore
 
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
 RESERVED_METADATA_KEYS = frozenset({"sha256"})
@@ -285,8 +285,9 @@ def open_store(url_or_settings: Any) -> ArtifactStore:
 
     - ``file:///abs/dir`` (or a plain absolute path, or a :class:`~pathlib.Path`):
       :class:`LocalArtifactStore`;
-    - ``s3://bucket[/prefix][?option=value&...]``: :class:`~missiva.store_s3.S3ArtifactStore`
-      with a boto3 client whose credentials come from the standard AWS chain (env vars,
+    - ``s3://bucket[/prefix][?option=value&...]``:
+      :class:`~missiva.records.store_s3.S3ArtifactStore` with a boto3 client whose
+      credentials come from the standard AWS chain (env vars,
       shared files, instance role). Options: ``endpoint_url``, ``region``,
       ``addressing_style`` (``path``/``virtual``; ``path`` by default with an
       ``endpoint_url``), ``retention_mode`` (``COMPLIANCE``/``GOVERNANCE``),
@@ -343,7 +344,7 @@ _FALSE = {"0", "false", "no", "off", ""}
 
 
 def _open_s3(url: str) -> S3ArtifactStore:
-    from missiva.store_s3 import S3ArtifactStore, client_config, make_client
+    from missiva.records.store_s3 import S3ArtifactStore, client_config, make_client
 
     parts = urlsplit(url)
     bucket = parts.netloc

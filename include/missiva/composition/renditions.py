@@ -5,9 +5,9 @@ from typing import Any
 
 from missiva.channels.base import ARTIFACT_TYPES
 from missiva.composition import Composer, Provenance
+from missiva.composition.mime import build_email
 from missiva.journey import Journey
-from missiva.mime import build_email
-from missiva.routing import Route
+from missiva.routing.rules import Route
 from missiva.settings import Settings
 
 

@@ -75,10 +75,10 @@ _CLAIM_STATUSES = ("open", "in_review", "settled", "rejected")
 #: customers (:class:`_Person`, with their ``policies`` and ``claims`` rows), with its
 #: own ``random.Random`` so that adding a module changes no other module's rows.
 JOURNEY_SEEDERS: tuple[str, ...] = (
-    "missiva.seed_claims_letters",
-    "missiva.seed_billing_statements",
-    "missiva.seed_renewals",
-    "missiva.seed_onboarding",
+    "missiva.devtools.seed_claims_letters",
+    "missiva.devtools.seed_billing_statements",
+    "missiva.devtools.seed_renewals",
+    "missiva.devtools.seed_onboarding",
 )
 _TS = "%Y-%m-%d %H:%M:%S"
 
@@ -199,7 +199,8 @@ def seed(
     policies, claims = _policies_and_claims(rng, distinct)
     extra: dict[str, list[tuple]] = {}
     for name in JOURNEY_SEEDERS:
-        module_rng = random.Random(f"{seed}/{name}")  # noqa: S311 - demo data
+        # keyed by the module's name before it moved to devtools: the same demo data
+        module_rng = random.Random(f"{seed}/{name.replace('.devtools', '')}")  # noqa: S311
         for table, rows in (
             importlib.import_module(name).rows(module_rng, distinct, joined_on).items()
         ):

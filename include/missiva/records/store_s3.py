@@ -35,7 +35,7 @@ from botocore.exceptions import (
 )
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
-from missiva.store import (
+from missiva.records.store import (
     DEFAULT_CONTENT_TYPE,
     Artifact,
     ArtifactInfo,

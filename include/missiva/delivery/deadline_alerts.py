@@ -11,9 +11,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from missiva.flow import business_key
 from missiva.journey import Journey
-from missiva.ledger import DEFERRED, Ledger
-from missiva.pipeline import business_key
+from missiva.records.ledger import DEFERRED, Ledger
 from missiva.run_context import RunContext
 from missiva.settings import Settings
 

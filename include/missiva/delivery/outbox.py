@@ -1,7 +1,7 @@
 """Delivery of composed communications: the outbox, exactly once per communication.
 
 Only ``composed`` (or due ``deferred``) communications are sent. Just before each send
-the contact policy (:mod:`missiva.contact_policy`) reserves the contact: ``suppress``
+the contact policy (:mod:`missiva.routing.contact_policy`) reserves the contact: ``suppress``
 ends the communication ``suppressed`` with the policy's reason, ``defer`` records it
 ``deferred`` with ``not_before`` (the ``deferred_deliveries`` DAG sends it later). Each
 send is bracketed by ``sending`` and ``sent``/``failed``. A permanent refusal marks the
@@ -21,10 +21,16 @@ from missiva.channels.base import ARTIFACT_TYPES, ChannelAdapter, Delivery, Perm
 from missiva.channels.portal import PortalInbox
 from missiva.channels.sms import SmsAdapter, SmsSettings
 from missiva.channels.smtp import SmtpAdapter
-from missiva.contact_policy import ContactPolicy, PolicyConfig
-from missiva.delivery import SmtpSettings, drop_for_print
+from missiva.delivery.smtp_transport import SmtpSettings, drop_for_print
+from missiva.flow import (
+    Composition,
+    business_key,
+    delivery_keys,
+    idempotency_key,
+    print_stage,
+)
 from missiva.journey import NOTICE_CHANNELS, PORTAL_NOTICE, Journey
-from missiva.ledger import (
+from missiva.records.ledger import (
     DEFERRED,
     Communication,
     Ledger,
@@ -32,18 +38,12 @@ from missiva.ledger import (
     fallback_key,
     notice_key,
 )
-from missiva.pipeline import (
-    Composition,
-    business_key,
-    delivery_keys,
-    idempotency_key,
-    print_stage,
-)
-from missiva.routing import NO_CONSENT_NEEDED, Route, route
+from missiva.records.store import ArtifactStore, open_store
+from missiva.routing.contact_policy import ContactPolicy, PolicyConfig
+from missiva.routing.rules import NO_CONSENT_NEEDED, Route, route
 from missiva.run_context import RunContext
 from missiva.settings import Settings
-from missiva.staging import Staging
-from missiva.store import ArtifactStore, open_store
+from missiva.sources.staging import Staging
 
 log = logging.getLogger(__name__)
 

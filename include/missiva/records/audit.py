@@ -11,9 +11,9 @@ from email.policy import default as default_policy
 from typing import Any
 
 from missiva.channels.base import ARTIFACT_TYPES
-from missiva.ledger import Communication, Ledger
+from missiva.records.ledger import Communication, Ledger
+from missiva.records.store import ArtifactStore, StoreError
 from missiva.settings import Settings
-from missiva.store import ArtifactStore, StoreError
 
 
 class AuditError(Exception):
@@ -132,11 +132,11 @@ def _text_of(comm: Communication, data: bytes) -> list[str]:
 def rerender(ledger: Ledger, settings: Settings, communication_id: str) -> Rerendering:
     """Render the communication again from its recorded inputs and compare with the archive."""
     from missiva.composition import Composer
+    from missiva.flow import Composition
     from missiva.journeys import JOURNEYS
-    from missiva.pipeline import Composition
-    from missiva.routing import Route
+    from missiva.records.store import open_store
+    from missiva.routing.rules import Route
     from missiva.run_context import RunContext
-    from missiva.store import open_store
 
     comm = _communication(ledger, communication_id)
     if not comm.artifact_uri:

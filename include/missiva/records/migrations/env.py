@@ -1,11 +1,11 @@
-"""Alembic environment for the ledger: configured in code by ``missiva.migrations``."""
+"""Alembic environment for the ledger: configured in code by ``missiva.records.migrations``."""
 
 from alembic import context
 from sqlalchemy import create_engine
 
-import missiva.contact_policy  # noqa: F401  (declares contact_log on Base.metadata)
-from missiva.ledger import Base
-from missiva.migrations import VERSION_TABLE
+import missiva.routing.contact_policy  # noqa: F401  (declares contact_log on Base.metadata)
+from missiva.records.ledger import Base
+from missiva.records.migrations import VERSION_TABLE
 
 config = context.config
 options = {"target_metadata": Base.metadata, "version_table": VERSION_TABLE, "compare_type": True}
@@ -37,7 +37,8 @@ else:
     url = config.get_main_option("sqlalchemy.url")
     if not url:
         raise RuntimeError(
-            "missiva migrations: pass a connection or url to missiva.migrations.alembic_config"
+            "missiva migrations: pass a connection or url to "
+            "missiva.records.migrations.alembic_config"
         )
     engine = create_engine(url)
     try:

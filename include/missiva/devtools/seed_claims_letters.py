@@ -1,5 +1,5 @@
-"""Demo claim events for the ``claims_letters`` journey (a :data:`missiva.seed.JOURNEY_SEEDERS`
-module).
+"""Demo claim events for the ``claims_letters`` journey (a
+:data:`missiva.devtools.seed.JOURNEY_SEEDERS` module).
 
 Every seeded claim gets its acknowledgement a few minutes after it was opened, a request
 for documents while in review and a decision once settled or rejected (mostly after the
@@ -18,7 +18,7 @@ then random events of every kind within the interval.
 import random
 from datetime import date, datetime, time, timedelta
 
-from missiva.seed import _TS, _Person
+from missiva.devtools.seed import _TS, _Person
 
 KINDS = ("acknowledgement", "documents_request", "decision")
 DOCUMENTS = {

@@ -3,7 +3,7 @@
 from collections import Counter
 from dataclasses import dataclass, field
 
-from missiva.ledger import COPY_MARK, NOTICE_MARK, Communication, Ledger, fallback_base
+from missiva.records.ledger import COPY_MARK, NOTICE_MARK, Communication, Ledger, fallback_base
 
 
 class AccountingError(Exception):

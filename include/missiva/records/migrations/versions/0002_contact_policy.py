@@ -2,7 +2,7 @@
 
 Frequency caps count a customer's rows per purpose in a rolling window (the index);
 the unique constraint lets a content key be reserved once per customer, whatever the
-channel (see :mod:`missiva.contact_policy`).
+channel (see :mod:`missiva.routing.contact_policy`).
 
 Revision ID: 0002_contact_policy
 Revises: 0001

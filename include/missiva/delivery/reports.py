@@ -24,9 +24,9 @@ object, or a list of objects, each describing one report::
   unknown communication (or one never handed to a provider) is rejected with its
   index and the reason. The other items are still applied.
 - Applying a report appends a hash-chained ledger event whose kind is the event name
-  (:meth:`~missiva.ledger.Ledger.record_delivery_report`); ``hard_bounce`` and
+  (:meth:`~missiva.records.ledger.Ledger.record_delivery_report`); ``hard_bounce`` and
   ``rejected`` also move a ``sent`` (or ``review``) communication to ``bounced``, and
-  :meth:`~missiva.ledger.Ledger.invalid_contacts` then lists that address so the next
+  :meth:`~missiva.records.ledger.Ledger.invalid_contacts` then lists that address so the next
   run routes around it; ``delivered`` settles a ``review`` communication (outcome
   unknown after a worker died mid-send) as ``sent``.
 - Idempotent: a report is identified by its content (communication, event, at,
@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from missiva.ledger import DELIVERY_REPORTS, Ledger, LedgerError, canonical_json
+from missiva.records.ledger import DELIVERY_REPORTS, Ledger, LedgerError, canonical_json
 
 ID_FIELDS = ("communication_id", "message_id", "provider_message_id")
 OPTIONAL_FIELDS = ("reason", "at", "provider")

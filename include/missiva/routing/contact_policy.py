@@ -20,7 +20,7 @@ so two journeys running at once can never both take the last slot of a cap.
 Every ``suppress``/``defer`` carries a human reason for the ledger.
 
 The ``contact_log`` table comes from the Alembic revision ``0002_contact_policy``;
-its model is declared on :class:`missiva.ledger.Base`.
+its model is declared on :class:`missiva.records.ledger.Base`.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
-from missiva.ledger import (
+from missiva.records.ledger import (
     _ADVISORY_LOCK,
     Base,
     Ledger,
@@ -244,7 +244,7 @@ def quiet_hours_end(now: datetime, zone: ZoneInfo, start: time, end: time) -> da
 class ContactPolicy:
     """The contact policy over a ledger database.
 
-    ``target``: a :class:`~missiva.ledger.Ledger` (shares its engine), a database URL
+    ``target``: a :class:`~missiva.records.ledger.Ledger` (shares its engine), a database URL
     (opens one; :meth:`close` it) or an SQLAlchemy engine. The schema is brought to
     head (``contact_log`` comes with revision ``0002_contact_policy``).
     """

@@ -1,0 +1,1 @@
+"""Development tools: demo data seeders, local SMTP/SMS sinks, benchmarks, the journey scaffold."""

@@ -1,0 +1,2 @@
+"""Records: the ledger, its hash chain and migrations, the artifact stores, audit and run
+reports."""
