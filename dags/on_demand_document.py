@@ -37,7 +37,12 @@ from missiva.journeys.on_demand_document import (
     ON_DEMAND_DOCUMENT,
     REQUESTABLE_CHANNELS,
 )
-from missiva.orchestration.journey_tasks import DEFAULT_ARGS, chunk_size_param, request_task
+from missiva.orchestration.journey_tasks import (
+    DEFAULT_ARGS,
+    chunk_size_param,
+    request_task,
+    whole_value,
+)
 
 
 @dag(
@@ -48,20 +53,22 @@ from missiva.orchestration.journey_tasks import DEFAULT_ARGS, chunk_size_param, 
     default_args=DEFAULT_ARGS,
     params={
         "customer_id": Param(
-            type="string", pattern="^C[0-9]{6}$", description="the customer, e.g. C000021"
+            type="string",
+            pattern=whole_value("C[0-9]{6}"),
+            description="the customer, e.g. C000021",
         ),
         "document_type": Param(type="string", enum=list(DOCUMENT_TYPES)),
         "channel": Param("preferred", type="string", enum=list(REQUESTABLE_CHANNELS)),
         "policy_id": Param(
             None,
             type=["null", "string"],
-            pattern="^[A-Z][0-9]{7}$",
+            pattern=whole_value("[A-Z][0-9]{7}"),
             description="the policy of a certificate (default: the customer's first policy)",
         ),
         "request_id": Param(
             None,
             type=["null", "string"],
-            pattern="^[A-Za-z0-9._:-]{1,64}$",
+            pattern=whole_value("[A-Za-z0-9._:-]{1,64}"),
             description="the caller's idempotency key: the same id again sends nothing new",
         ),
         "chunk_size": chunk_size_param(),

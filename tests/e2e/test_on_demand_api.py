@@ -51,8 +51,20 @@ def _trigger(client: httpx.Client, conf: dict) -> httpx.Response:
         ({**GOOD, "channel": "fax"}, "channel"),
         ({**GOOD, "policy_id": "../../etc/passwd"}, "policy_id"),
         ({"document_type": "policy_certificate"}, "customer_id"),
+        ({**GOOD, "customer_id": GOOD["customer_id"] + "\n"}, "customer_id"),
+        ({**GOOD, "policy_id": "P0000001\n"}, "policy_id"),
+        ({**GOOD, "request_id": "x\n"}, "request_id"),
     ],
-    ids=["customer-pattern", "document-enum", "channel-enum", "policy-pattern", "missing"],
+    ids=[
+        "customer-pattern",
+        "document-enum",
+        "channel-enum",
+        "policy-pattern",
+        "missing",
+        "customer-trailing-newline",
+        "policy-trailing-newline",
+        "request-trailing-newline",
+    ],
 )
 def test_bad_params_are_rejected_before_anything_runs(client, conf, param) -> None:
     before = client.get(RUNS).json()["total_entries"]

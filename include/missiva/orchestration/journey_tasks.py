@@ -26,6 +26,13 @@ def chunk_size_param() -> Param:
     return Param(500, type="integer", minimum=1, maximum=5000)
 
 
+def whole_value(pattern: str) -> str:
+    """A Param ``pattern`` the whole value must match: ``^...$`` would accept a trailing
+    newline (``$`` matches before one); ``(?![\\s\\S])`` is the end of the value in both
+    Python's and the browser's regular expressions."""
+    return f"^(?:{pattern})(?![\\s\\S])"
+
+
 def journey_tasks(journey: Journey, *, chunk_parallelism: int = 2) -> None:
     """Add the journey's tasks to the DAG being defined."""
 
