@@ -47,8 +47,15 @@ def extract(journey: Journey) -> int:
     from missiva.sources.extract import ExtractError
 
     settings = Settings.from_env()
+    run = _run_context()
+    if journey.scope == "day" and run.interval_start == run.interval_end:
+        raise AirflowFailException(
+            f"{run.dag_id} covers a data interval and this run has none (it was triggered "
+            "without a logical date): trigger it with a logical date; the run then covers "
+            "the schedule's interval that ends there"
+        )
     try:
-        return extract_stage(journey, _run_context(), settings, source_url(settings))
+        return extract_stage(journey, run, settings, source_url(settings))
     except ExtractError as exc:  # a broken source does not heal by retrying
         raise AirflowFailException(str(exc)) from exc
 
