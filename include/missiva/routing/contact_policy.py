@@ -8,8 +8,7 @@ Three rules, checked in this order for a customer, a channel and a purpose
    whatever the channel (a unique constraint on ``contact_log``). A communication that
    failed permanently is :meth:`ContactPolicy.release`-d so a fallback can take it.
 2. **Quiet hours** in the customer's time zone (default 21:00-08:00) for the channels
-   they apply to (default: the channels declared with ``quiet_hours``, e-mail and SMS;
-   paper and portal are unaffected): the
+   they apply to (default: the channels declared with ``quiet_hours``): the
    send is *deferred*, not dropped, with the next allowed moment as ``not_before``.
 3. **Frequency caps** per purpose over a rolling window (default 5 transactional a day,
    2 marketing a week): a contact at ``t`` counts while ``now - window < t``.
@@ -427,7 +426,6 @@ class ContactPolicy:
 
 
 def _held(conn: Connection, communication_id: str) -> bool:
-    """Whether the communication already holds a reservation."""
     held = select(LOG.c.channel).where(LOG.c.communication_id == communication_id)
     return conn.execute(held).first() is not None
 
