@@ -11,9 +11,10 @@ from collections import Counter
 from collections.abc import Collection
 from typing import Any
 
+from missiva.channels import registry
 from missiva.composition import Provenance
 from missiva.composition.renditions import channel_artifact
-from missiva.journey import NOTICE_CHANNELS, Journey
+from missiva.journey import Journey
 from missiva.paths import safe_name
 from missiva.records.ledger import COPY_MARK, Ledger, copy_key, fallback_key, notice_key
 from missiva.records.ledger import canonical_json as ledger_json
@@ -56,7 +57,8 @@ def delivery_keys(journey: Journey, key: str) -> list[str]:
     keys = [key, *(fallback_key(key, c) for c in journey.channels)]
     keys += [copy_key(key, c) for c in sorted(copied)]
     notices = [notice_key(k) for k in keys]
-    return keys + notices + [fallback_key(n, c) for n in notices for c in NOTICE_CHANNELS]
+    notice_channels = registry.notice_channels()
+    return keys + notices + [fallback_key(n, c) for n in notices for c in notice_channels]
 
 
 def communication_id(key: str) -> str:
@@ -163,7 +165,7 @@ class Composition:
         from missiva.composition import Composer
 
         self.journey, self.run, self.settings = journey, run, settings
-        self.composer = Composer()
+        self.composer = Composer(settings.templates_dir)
         for communication in journey.communications:  # refuses a draft up front
             self.composer.template_version(communication)
         self.store = store or open_store(settings.archive_url)
@@ -265,9 +267,10 @@ def print_stage(
 
     store = store or open_store(settings.archive_url)
     letters = []
+    printed = registry.names(printed=True)
     with Ledger(settings.ledger_url) as ledger:
         for comm in ledger.for_scope(journey.name, business_key(journey, run)):
-            if comm.channel != "paper" or comm.status != "sent":
+            if comm.channel not in printed or comm.status != "sent":
                 continue
             record = json.loads(store.get(comm.input_uri, comm.data_sha256))
             letters.append(

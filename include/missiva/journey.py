@@ -29,10 +29,9 @@ def one_execution(
 
 
 #: the notice (e-mail or SMS) telling a customer a document is in their portal inbox;
-#: any journey sending to the ``portal`` channel sends it
+#: any journey sending to the ``portal`` channel sends it (the channels it may take:
+#: :func:`missiva.channels.registry.notice_channels`)
 PORTAL_NOTICE = "portal_notice"
-#: The channels a portal notice may take, in order after the customer's preference
-NOTICE_CHANNELS = ("email", "sms")
 
 
 class JourneyDefinitionError(ValueError):

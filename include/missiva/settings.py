@@ -4,7 +4,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from missiva.paths import INCLUDE_DIR, missiva_home
+from missiva.paths import INCLUDE_DIR, TEMPLATES_DIR, missiva_home
 
 #: The production contact policy (caps, quiet hours); ``MISSIVA_CONTACT_POLICY`` overrides it
 DEFAULT_CONTACT_POLICY = INCLUDE_DIR / "contact_policy.toml"
@@ -25,6 +25,8 @@ class Settings:
     contact_policy: Path = DEFAULT_CONTACT_POLICY
     #: the customer portal's address, for the links in portal notices
     portal_url: str = "https://portal.missiva.example"
+    #: the template library communications are composed from
+    templates_dir: Path = TEMPLATES_DIR
 
     @property
     def portal_dir(self) -> Path:

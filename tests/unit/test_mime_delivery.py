@@ -15,9 +15,10 @@ from typing import Any
 
 import pytest
 
+from missiva.channels import paper
+from missiva.channels.paper import drop_for_print
 from missiva.composition.mime import build_email
-from missiva.delivery import smtp_transport as delivery
-from missiva.delivery.smtp_transport import SmtpSender, SmtpSettings, drop_for_print
+from missiva.delivery.smtp_transport import SmtpSender, SmtpSettings
 from missiva.devtools import smtp_sink
 
 PDF = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
@@ -296,7 +297,7 @@ def test_drop_for_print_never_leaves_a_partial_pdf(
     def crash(src: Any, dst: Any) -> None:
         raise OSError("disk gone")
 
-    monkeypatch.setattr(delivery.os, "replace", crash)
+    monkeypatch.setattr(paper.os, "replace", crash)
     with pytest.raises(OSError, match="disk gone"):
         drop_for_print(tmp_path, "comm-1", b"%PDF-1.7 a different, newer letter", ADDRESS)
     assert (tmp_path / "comm-1.pdf").read_bytes() == PDF

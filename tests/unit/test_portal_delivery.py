@@ -12,10 +12,10 @@ import pytest
 from missiva import flow as pipeline
 from missiva.channels.base import TransientFailure
 from missiva.channels.portal import PortalInbox
+from missiva.channels.registry import notice_channels
 from missiva.delivery import outbox as dispatch
 from missiva.delivery.smtp_transport import SmtpSettings
 from missiva.devtools.seed import seed
-from missiva.journey import NOTICE_CHANNELS
 from missiva.journeys import ONBOARDING
 from missiva.records.ledger import Ledger, fallback_key, notice_key
 from missiva.records.run_report import summarize
@@ -109,7 +109,7 @@ def test_a_refused_notice_falls_back_to_sms_and_a_retry_sends_it_once(
         record = json.loads(store.get(doc.input_uri, doc.data_sha256))
         purpose = PORTAL_ONLY.purpose
         return (
-            route(record, NOTICE_CHANNELS, purpose).channel == "email"
+            route(record, notice_channels(), purpose).channel == "email"
             and route(record, ("sms",), purpose).channel == "sms"
         )
 

@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from missiva.routing.rules import Route, postal_address, route
+from missiva.channels.paper import postal_address
+from missiva.routing.rules import Route, route
 
 CHANNELS = ("email", "paper")
 PURPOSE = "transactional"

@@ -1,10 +1,12 @@
 """Delivery channels behind one interface: ``with adapter: adapter.send(delivery)``.
 
-``base`` holds the interface and the failure taxonomy; ``smtp``, ``sms``,
-``print_batch`` and ``portal`` the adapters. Import the adapter module you need
-(httpx and pypdf load only with their channel).
+``base`` holds the interface and the failure taxonomy; ``registry`` the channel
+declarations. ``smtp`` (e-mail), ``sms``, ``paper`` and ``portal`` declare and register
+their channel when this package is imported. ``print_batch`` (pypdf) loads only when
+the print stage runs.
 """
 
+from missiva.channels import paper, portal, registry, sms, smtp
 from missiva.channels.base import (
     ChannelAdapter,
     ChannelConfigurationError,
@@ -25,4 +27,9 @@ __all__ = [
     "RetryPolicy",
     "SendResult",
     "TransientFailure",
+    "paper",
+    "portal",
+    "registry",
+    "sms",
+    "smtp",
 ]

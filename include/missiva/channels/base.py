@@ -21,14 +21,6 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Protocol, Self, runtime_checkable
 
-#: channel -> (file extension, content type) of the artifact archived and delivered on it
-ARTIFACT_TYPES: Mapping[str, tuple[str, str]] = {
-    "email": (".eml", "message/rfc822"),
-    "sms": (".txt", "text/plain; charset=utf-8"),
-    "paper": (".pdf", "application/pdf"),
-    "portal": (".html", "text/html; charset=utf-8"),  # the accessible web rendition
-}
-
 
 @dataclass(frozen=True)
 class Delivery:

@@ -11,13 +11,14 @@ import fcntl
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Self
 from urllib.parse import quote
 
+from missiva.channels import registry
 from missiva.channels.base import Delivery, SendResult, require_metadata
 from missiva.files import write_atomic
 
@@ -139,3 +140,41 @@ class PortalInbox:
             delivered_at=when if isinstance(when := meta.get("delivered_at"), datetime) else None,
         )
         return SendResult(link)
+
+
+def portal_contact(record: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """The customer's account (their inbox), or why there is none."""
+    customer = record.get("customer_id")
+    return (str(customer), None) if customer else (None, "no customer account for the portal")
+
+
+def compose_web(request: registry.Rendering) -> registry.Rendered:
+    web = request.composer.render_web(request.communication, request.context)
+    return registry.Rendered(web.html.encode(), web.provenance, web.provenance.blocks)
+
+
+def _open_inbox(opening: registry.Opening) -> PortalInbox:
+    store = opening.store
+    return PortalInbox(
+        lambda document, content_type: store.put(document, content_type=content_type).uri,
+        opening.settings.portal_dir,
+        base_url=opening.settings.portal_url,
+    )
+
+
+PORTAL = registry.register(
+    registry.Channel(
+        name="portal",
+        contact=portal_contact,
+        extension=".html",
+        content_type="text/html; charset=utf-8",  # the accessible web rendition
+        rendition="web",
+        compose=compose_web,
+        open_adapter=_open_inbox,
+        # not a contact: the document waits in the customer's own inbox; the notice
+        # telling them is an e-mail or SMS, with its own consent check
+        needs_consent=False,
+        resend_safe=True,  # one entry per communication
+        sends_notice=True,
+    )
+)

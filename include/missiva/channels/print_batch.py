@@ -1,5 +1,5 @@
-"""Print: the day's letters (spooled by
-``missiva.delivery.smtp_transport.drop_for_print``) merged into print-ready batch PDFs.
+"""Print: the day's letters (spooled by ``missiva.channels.paper.drop_for_print``)
+merged into print-ready batch PDFs.
 
 ``build_print_batches`` takes the run's letters and writes, into one folder:
 
@@ -191,6 +191,40 @@ def _sheets(pages: int, duplex: bool) -> int:
     return (pages + 1) // 2 if duplex else pages
 
 
+def _check(letters: Sequence[Letter], run_label: str, max_envelopes: int) -> None:
+    _safe_name(run_label, "run label")
+    if max_envelopes < 1:
+        raise PrintBatchError("max_envelopes must be at least 1")
+    seen: set[str] = set()
+    for letter in letters:
+        if letter.communication_id in seen:
+            raise PrintBatchError(f"letter {letter.communication_id} appears twice")
+        seen.add(letter.communication_id)
+
+
+def _contents(
+    pdf: bytes, batch_id: str, entries: list[dict[str, Any]], created_at: datetime | None
+) -> dict[str, Any]:
+    """The manifest's description of one batch PDF: file, (creation time), envelopes, totals."""
+    described: dict[str, Any] = {
+        "pdf": {
+            "file": f"{batch_id}.pdf",
+            "sha256": hashlib.sha256(pdf).hexdigest(),
+            "pages": sum(e["pages"] for e in entries),
+        }
+    }
+    if created_at is not None:
+        described["created_at"] = created_at.isoformat()
+    described["envelopes"] = entries
+    described["totals"] = {
+        "envelopes": len(entries),
+        "letters": sum(len(e["communication_ids"]) for e in entries),
+        "pages": described["pdf"]["pages"],
+        "sheets": sum(e["sheets"] for e in entries),
+    }
+    return described
+
+
 def build_print_batches(
     letters: Iterable[Letter],
     folder: Path,
@@ -202,14 +236,7 @@ def build_print_batches(
 ) -> list[PrintBatch]:
     """Write the print-ready batches and manifests for ``letters`` into ``folder``."""
     letters = list(letters)
-    _safe_name(run_label, "run label")
-    if max_envelopes < 1:
-        raise PrintBatchError("max_envelopes must be at least 1")
-    seen: set[str] = set()
-    for letter in letters:
-        if letter.communication_id in seen:
-            raise PrintBatchError(f"letter {letter.communication_id} appears twice")
-        seen.add(letter.communication_id)
+    _check(letters, run_label, max_envelopes)
     if not letters:
         return []
     options = {"format": MANIFEST_FORMAT, "max_envelopes": max_envelopes, "duplex": duplex}
@@ -223,7 +250,7 @@ def build_print_batches(
     for number, chunk in enumerate(chunks, start=1):
         batch_id = f"{run_label}-b{number:04d}"
         pdf, entries = _render_batch(batch_id, chunk, duplex)
-        manifest: dict[str, Any] = {
+        manifest = {
             "format": MANIFEST_FORMAT,
             "batch_id": batch_id,
             "run_label": run_label,
@@ -231,20 +258,7 @@ def build_print_batches(
             "batch_count": len(chunks),
             "run_fingerprint": fingerprint,
             "duplex": duplex,
-            "pdf": {
-                "file": f"{batch_id}.pdf",
-                "sha256": hashlib.sha256(pdf).hexdigest(),
-                "pages": sum(e["pages"] for e in entries),
-            },
-        }
-        if created_at is not None:
-            manifest["created_at"] = created_at.isoformat()
-        manifest["envelopes"] = entries
-        manifest["totals"] = {
-            "envelopes": len(entries),
-            "letters": sum(len(e["communication_ids"]) for e in entries),
-            "pages": manifest["pdf"]["pages"],
-            "sheets": sum(e["sheets"] for e in entries),
+            **_contents(pdf, batch_id, entries, created_at),
         }
         pdf_path = folder / f"{batch_id}.pdf"
         manifest_path = folder / f"{batch_id}.manifest.json"

@@ -22,15 +22,16 @@ import math
 import random
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC
 from email.utils import parsedate_to_datetime
-from typing import Self
+from typing import Any, Self
 
 import httpx
 import phonenumbers
 
+from missiva.channels import registry
 from missiva.channels.base import (
     ChannelConfigurationError,
     Delivery,
@@ -129,6 +130,15 @@ def _text(delivery: Delivery) -> str:
 
 
 @dataclass(frozen=True)
+class _Retryable:
+    """An attempt that may succeed if repeated: what went wrong, and when to retry."""
+
+    problem: str
+    status: int | None = None
+    retry_after: float | None = None
+
+
+@dataclass(frozen=True)
 class SmsSettings:
     """The provider connection (from an Airflow Connection in production)."""
 
@@ -188,59 +198,77 @@ class SmsAdapter:
         policy = self.settings.retry
         started = self._clock()
         for attempt in range(1, policy.max_attempts + 1):
-            status, retry_after = None, None
-            try:
-                response = client.post("/messages", json=body, headers=headers)
-            except httpx.TimeoutException as exc:
-                problem = f"timeout ({type(exc).__name__})"
-            except httpx.TransportError as exc:
-                problem = f"connection failed ({type(exc).__name__}: {exc})"
-            else:
-                status = response.status_code
-                if response.is_success:
-                    return SendResult(self._message_id(response, delivery, attempt))
-                error = _provider_error(response)
-                if status < 400 or status in CONFIGURATION_STATUS:  # 1xx/3xx: wrong endpoint
-                    raise ChannelConfigurationError(
-                        f"SMS provider refused the request: HTTP {status}: {error}",
-                        status=status,
-                        provider_error=error,
-                        attempts=attempt,
-                    )
-                if status < 500 and status not in RETRYABLE_STATUS:
-                    raise PermanentFailure(
-                        f"SMS provider rejected the message: HTTP {status}: {error}",
-                        status=status,
-                        provider_error=error,
-                        attempts=attempt,
-                    )
-                problem = f"HTTP {status}: {error}"
-                retry_after = parse_retry_after(response.headers.get("Retry-After"), time.time())
+            outcome = self._attempt(client, body, headers, delivery, attempt)
+            if isinstance(outcome, SendResult):
+                return outcome
             if attempt == policy.max_attempts:
                 break
-            wait = policy.delay(attempt, retry_after, self._rng)
-            elapsed = self._clock() - started
-            if elapsed + wait > policy.max_total:
-                raise TransientFailure(
-                    f"SMS not sent after {attempt} attempt(s) in {elapsed:.1f}s: waiting "
-                    f"{wait:.1f}s more would exceed {policy.max_total:g}s; last: {problem}",
-                    status=status,
-                    attempts=attempt,
-                )
-            log.warning(
-                "SMS %s attempt %d/%d failed (%s); retrying in %.2fs",
-                delivery.communication_id,
-                attempt,
-                policy.max_attempts,
-                problem,
-                wait,
-            )
-            self._sleep(wait)
+            self._back_off(delivery, attempt, outcome, started)
         raise TransientFailure(
-            f"SMS not sent after {policy.max_attempts} attempts; last: {problem}",
-            status=status,
+            f"SMS not sent after {policy.max_attempts} attempts; last: {outcome.problem}",
+            status=outcome.status,
             attempts=policy.max_attempts,
         )
+
+    def _attempt(
+        self,
+        client: httpx.Client,
+        body: dict[str, str],
+        headers: dict[str, str],
+        delivery: Delivery,
+        attempt: int,
+    ) -> "SendResult | _Retryable":
+        """One POST: the result, a retryable problem, or the failure raised."""
+        try:
+            response = client.post("/messages", json=body, headers=headers)
+        except httpx.TimeoutException as exc:
+            return _Retryable(f"timeout ({type(exc).__name__})")
+        except httpx.TransportError as exc:
+            return _Retryable(f"connection failed ({type(exc).__name__}: {exc})")
+        status = response.status_code
+        if response.is_success:
+            return SendResult(self._message_id(response, delivery, attempt))
+        error = _provider_error(response)
+        if status < 400 or status in CONFIGURATION_STATUS:  # 1xx/3xx: wrong endpoint
+            raise ChannelConfigurationError(
+                f"SMS provider refused the request: HTTP {status}: {error}",
+                status=status,
+                provider_error=error,
+                attempts=attempt,
+            )
+        if status < 500 and status not in RETRYABLE_STATUS:
+            raise PermanentFailure(
+                f"SMS provider rejected the message: HTTP {status}: {error}",
+                status=status,
+                provider_error=error,
+                attempts=attempt,
+            )
+        retry_after = parse_retry_after(response.headers.get("Retry-After"), time.time())
+        return _Retryable(f"HTTP {status}: {error}", status, retry_after)
+
+    def _back_off(
+        self, delivery: Delivery, attempt: int, failed: "_Retryable", started: float
+    ) -> None:
+        """Wait before the next attempt, or give up when that would exceed the budget."""
+        policy = self.settings.retry
+        wait = policy.delay(attempt, failed.retry_after, self._rng)
+        elapsed = self._clock() - started
+        if elapsed + wait > policy.max_total:
+            raise TransientFailure(
+                f"SMS not sent after {attempt} attempt(s) in {elapsed:.1f}s: waiting "
+                f"{wait:.1f}s more would exceed {policy.max_total:g}s; last: {failed.problem}",
+                status=failed.status,
+                attempts=attempt,
+            )
+        log.warning(
+            "SMS %s attempt %d/%d failed (%s); retrying in %.2fs",
+            delivery.communication_id,
+            attempt,
+            policy.max_attempts,
+            failed.problem,
+            wait,
+        )
+        self._sleep(wait)
 
     def _message_id(self, response: httpx.Response, delivery: Delivery, attempt: int) -> str:
         try:
@@ -257,3 +285,33 @@ class SmsAdapter:
                 attempts=attempt,
             )
         return str(message_id)
+
+
+def sms_contact(record: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """The customer's mobile number in E.164, or why there is none."""
+    try:
+        return normalise_phone(record.get("phone"), record.get("country")), None
+    except InvalidPhoneNumber as exc:
+        return None, f"no valid mobile number ({exc})"
+
+
+def compose_sms(request: registry.Rendering) -> registry.Rendered:
+    sms = request.composer.render_sms(request.communication, request.context)
+    return registry.Rendered(sms.text.encode(), sms.provenance, sms.provenance.blocks)
+
+
+SMS = registry.register(
+    registry.Channel(
+        name="sms",
+        contact=sms_contact,
+        extension=".txt",
+        content_type="text/plain; charset=utf-8",
+        rendition="sms",
+        compose=compose_sms,
+        open_adapter=lambda opening: SmsAdapter(opening.provider()),
+        needs_provider=True,
+        resend_safe=True,  # the provider de-duplicates on the Idempotency-Key
+        quiet_hours=True,
+        carries_notice=True,
+    )
+)

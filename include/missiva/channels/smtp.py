@@ -11,8 +11,12 @@ here: an SMTP retry after a lost DATA reply may duplicate, so that is the task's
 
 import contextlib
 import smtplib
-from typing import Self
+from collections.abc import Mapping
+from typing import Any, Self
 
+from email_validator import EmailNotValidError, validate_email
+
+from missiva.channels import registry
 from missiva.channels.base import (
     ChannelConfigurationError,
     Delivery,
@@ -91,3 +95,58 @@ class SmtpAdapter:
             self._drop()
             raise TransientFailure(f"SMTP connection lost: {exc}") from exc
         return SendResult(reply)
+
+
+def email_contact(record: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """The customer's normalised e-mail address, or why there is none."""
+    address = record.get("email")
+    if not address:
+        return None, "no e-mail address"
+    try:
+        return validate_email(address, check_deliverability=False).normalized, None
+    except EmailNotValidError as exc:
+        return None, f"invalid e-mail address ({exc})"
+
+
+def compose_email(request: registry.Rendering) -> registry.Rendered:
+    """The RFC 5322 message: the e-mail renditions, the letter PDF attached if it has one."""
+    from missiva.composition.mime import build_email
+    from missiva.journey import Journey
+
+    composer, communication, context = request.composer, request.communication, request.context
+    letter = None
+    if "letter_pdf" in composer.renditions(communication):
+        letter = composer.render_letter(communication, context)
+    email = composer.render_email(communication, context)
+    comm_id = context["communication_id"]
+    message = build_email(
+        sender=request.settings.sender,
+        to_name=f"{context['first_name']} {context['last_name']}",
+        to_address=request.recipient,
+        subject=email.subject,
+        text=email.text,
+        html=email.html,
+        message_id=f"<{comm_id}@{request.settings.message_id_domain}>",
+        date=request.date,
+        attachments={Journey.attachment_name(communication): letter.pdf} if letter else {},
+        headers={"X-Missiva-Communication-Id": comm_id},
+    )
+    blocks = {**(letter.provenance.blocks if letter else {}), **email.provenance.blocks}
+    return registry.Rendered(message, email.provenance, blocks)
+
+
+EMAIL = registry.register(
+    registry.Channel(
+        name="email",
+        contact=email_contact,
+        extension=".eml",
+        content_type="message/rfc822",
+        rendition="email_html",
+        compose=compose_email,
+        open_adapter=lambda opening: SmtpAdapter(opening.provider(), opening.settings.sender),
+        needs_provider=True,
+        resend_safe=False,  # the server may have accepted it before the worker died
+        quiet_hours=True,
+        carries_notice=True,
+    )
+)

@@ -80,6 +80,16 @@ RENDITION_FILES: dict[str, str] = {
     "web": "web.html",
 }
 RENDITIONS = tuple(RENDITION_FILES)
+
+
+def rendition_files() -> dict[str, str]:
+    """The built-in renditions and those the registered channels bring (their own
+    template file, see :mod:`missiva.channels.registry`)."""
+    from missiva.channels.registry import channel_renditions
+
+    return {**RENDITION_FILES, **channel_renditions()}
+
+
 #: Stylesheets per rendition family, unless ``meta.json`` declares ``stylesheets``.
 DEFAULT_STYLESHEETS: dict[str, tuple[str, ...]] = {
     "email": ("styles/brand.css", "styles/email.css"),
@@ -190,7 +200,7 @@ class _Communication:
 
     def template(self, rendition: str) -> str:
         """Template name of a rendition, e.g. ``communications/welcome/email.html``."""
-        return f"communications/{self.name}/{RENDITION_FILES[rendition]}"
+        return f"communications/{self.name}/{rendition_files()[rendition]}"
 
 
 class _Texts(Mapping[str, str]):
@@ -499,7 +509,7 @@ class Composer:
         ``(text, SmsInfo)``.
         """
         comm = self._communication(communication)
-        if rendition not in RENDITION_FILES:
+        if rendition not in rendition_files():
             raise TemplateError(f"unknown rendition {rendition!r}")
         with _tracking() as used:
             output, ctx = self._produce(comm, rendition, context)
@@ -670,7 +680,7 @@ class Composer:
                     for lang in languages
                 }
             renditions = tuple(meta["renditions"])
-            unknown = sorted(set(renditions) - set(RENDITION_FILES))
+            unknown = sorted(set(renditions) - set(rendition_files()))
             if unknown:
                 raise TemplateError(f"{source}: unknown renditions {unknown}")
             max_segments = (meta.get("sms") or {}).get("max_segments")

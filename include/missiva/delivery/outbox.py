@@ -16,20 +16,14 @@ from collections.abc import Callable, Iterable, Mapping
 from contextlib import ExitStack
 from dataclasses import replace
 from datetime import UTC, datetime
+from functools import partial
+from types import MappingProxyType
+from typing import Any
 
-from missiva.channels.base import ARTIFACT_TYPES, ChannelAdapter, Delivery, PermanentFailure
-from missiva.channels.portal import PortalInbox
-from missiva.channels.sms import SmsAdapter, SmsSettings
-from missiva.channels.smtp import SmtpAdapter
-from missiva.delivery.smtp_transport import SmtpSettings, drop_for_print
-from missiva.flow import (
-    Composition,
-    business_key,
-    delivery_keys,
-    idempotency_key,
-    print_stage,
-)
-from missiva.journey import NOTICE_CHANNELS, PORTAL_NOTICE, Journey
+from missiva.channels import registry
+from missiva.channels.base import ChannelAdapter, Delivery, PermanentFailure
+from missiva.flow import Composition, delivery_keys, idempotency_key, print_stage
+from missiva.journey import PORTAL_NOTICE, Journey
 from missiva.records.ledger import (
     DEFERRED,
     Communication,
@@ -40,18 +34,16 @@ from missiva.records.ledger import (
 )
 from missiva.records.store import ArtifactStore, open_store
 from missiva.routing.contact_policy import ContactPolicy, PolicyConfig
-from missiva.routing.rules import NO_CONSENT_NEEDED, Route, route
+from missiva.routing.rules import Route, route
 from missiva.run_context import RunContext
 from missiva.settings import Settings
 from missiva.sources.staging import Staging
 
 log = logging.getLogger(__name__)
 
-# Channels whose send can be repeated without a second effect on the customer: printing
-# (same file, same name), SMS (the provider de-duplicates on the Idempotency-Key) and the
-# portal inbox (one entry per communication).
-RESENDABLE_CHANNELS = frozenset({"paper", "sms", "portal"})
-
+#: channel -> a loader of its provider settings (e.g. the SMTP server's), for the
+#: channels that declare ``needs_provider``
+Providers = Mapping[str, Callable[[], Any]]
 AdapterFactories = Mapping[str, Callable[[], ChannelAdapter]]
 
 
@@ -101,51 +93,45 @@ class _Outbox:
         self.policy, self.now = policy, now
         self._composition: Composition | None = None
 
-    def _to_portal(self, comm: Communication, data: bytes) -> str:
-        """Place the document in the customer's inbox (once per communication) and compose
-        the notice telling them, with the link; return the link."""
-        inbox = PortalInbox(
-            lambda document, content_type: self.store.put(document, content_type=content_type).uri,
-            self.settings.portal_dir,
-            base_url=self.settings.portal_url,
-        )
-        title = comm.communication.replace("_", " ").capitalize()
-        content_type = ARTIFACT_TYPES[comm.channel][1]
-        link = inbox.deliver(comm.recipient, comm.communication_id, title, data, content_type)
+    def _notify(self, comm: Communication, link: str) -> None:
+        """Compose the notice telling the customer a document waits for them, with the
+        link (sent once the document is recorded ``sent``)."""
         record = json.loads(self.store.get(comm.input_uri, comm.data_sha256))
         notice = {
             **record,
             "communication": PORTAL_NOTICE,
-            "document_title": title,
+            "document_title": _title(comm),
             "document_link": link,
         }
-        chosen = route(notice, NOTICE_CHANNELS, self.journey.purpose)
+        chosen = route(notice, registry.notice_channels(), self.journey.purpose)
         self._composer()(self.ledger, notice, notice_key(comm.idempotency_key), chosen)
-        return link
 
     def _send(self, comm: Communication, data: bytes) -> str:
-        if comm.channel == "portal":
-            return self._to_portal(comm, data)
-        if comm.channel == "paper":
-            folder = (
-                self.settings.print_dir / self.run.dag_id / business_key(self.journey, self.run)
-            )
-            return str(drop_for_print(folder, comm.communication_id, data, comm.recipient))
+        channel = registry.get(comm.channel)
         delivery = Delivery(
             comm.communication_id,
             comm.idempotency_key,
             comm.recipient,
             data,
-            ARTIFACT_TYPES[comm.channel][1],
+            channel.content_type,
+            metadata={
+                "customer_id": comm.customer_id,
+                "title": _title(comm),
+                "dag_id": comm.dag_id,
+                "business_key": comm.business_key,
+            },
         )
-        return self.adapters(comm.channel).send(delivery).provider_message_id
+        provider_id = self.adapters(comm.channel).send(delivery).provider_message_id
+        if channel.sends_notice:
+            self._notify(comm, provider_id)
+        return provider_id
 
     def recover(self, comm: Communication) -> None:
         """A communication left ``sending`` by a worker that died mid-send. Printing is
         idempotent and the SMS provider de-duplicates on the idempotency key: send again.
         An e-mail may or may not have been accepted by the server: never resend it; flag
         it for review (a later delivery report settles it)."""
-        if comm.channel in RESENDABLE_CHANNELS:
+        if registry.get(comm.channel).resend_safe:
             self.ledger.transition(comm.communication_id, "sending", "composed")
             self.deliver(self.ledger.get(comm.communication_id))
             return
@@ -157,9 +143,10 @@ class _Outbox:
         self.ledger.transition(comm.communication_id, "sending", "review", reason=reason)
 
     def _admitted(self, comm: Communication) -> bool:
-        """Reserve the contact under the policy; record a suppression or deferral. A portal
-        document is not a contact (its notice is): the policy does not apply to it."""
-        if comm.channel in NO_CONSENT_NEEDED:
+        """Reserve the contact under the policy; record a suppression or deferral. A
+        channel that needs no consent (a portal document: its notice is the contact) is
+        not under the policy."""
+        if not registry.get(comm.channel).needs_consent:
             return True
         record = json.loads(self.store.get(comm.input_uri, comm.data_sha256))
         decision = self.policy.reserve(
@@ -210,7 +197,7 @@ class _Outbox:
             provider_message_id=provider_id,
             sent_at=datetime.now(UTC),
         )
-        if comm.channel == "portal":
+        if registry.get(comm.channel).sends_notice:
             self._deliver_composed(notice_key(comm.idempotency_key))
 
     def _composer(self) -> Composition:
@@ -230,7 +217,9 @@ class _Outbox:
             return  # no substitute for a legally required channel
         record = json.loads(self.store.get(failed.input_uri, failed.data_sha256))
         offered = (
-            NOTICE_CHANNELS if failed.communication == PORTAL_NOTICE else self.journey.channels
+            registry.notice_channels()
+            if failed.communication == PORTAL_NOTICE
+            else self.journey.channels
         )
         content = content_key(failed)
         attempts = [content, *(fallback_key(content, c) for c in offered)]
@@ -244,16 +233,30 @@ class _Outbox:
         self._deliver_composed(key)
 
 
+def _title(comm: Communication) -> str:
+    return comm.communication.replace("_", " ").capitalize()
+
+
 def channel_factories(
-    settings: Settings, smtp: Callable[[], SmtpSettings], sms: Callable[[], SmsSettings] | None
+    settings: Settings, store: ArtifactStore, providers: Providers
 ) -> dict[str, Callable[[], ChannelAdapter]]:
-    """How to open each channel's adapter (only when a communication needs it)."""
-    factories: dict[str, Callable[[], ChannelAdapter]] = {
-        "email": lambda: SmtpAdapter(smtp(), settings.sender)
+    """How to open each registered channel's adapter (only when a communication needs
+    it); a channel needing provider settings is offered only when they are given."""
+    return {
+        channel.name: partial(
+            channel.open_adapter,
+            registry.Opening(settings, store, providers.get(channel.name)),
+        )
+        for channel in registry.channels()
+        if providers.get(channel.name) is not None or not channel.needs_provider
     }
-    if sms is not None:
-        factories["sms"] = lambda: SmsAdapter(sms())
-    return factories
+
+
+def _providers(
+    smtp: Callable[[], Any] | None, sms: Callable[[], Any] | None, providers: Providers
+) -> Providers:
+    """``smtp``/``sms`` are shorthands for ``providers["email"]``/``providers["sms"]``."""
+    return {"email": smtp, "sms": sms, **providers}
 
 
 def _clock(now: datetime | None) -> Callable[[], datetime]:
@@ -265,22 +268,25 @@ def deliver_stage(
     run: RunContext,
     settings: Settings,
     chunk: int,
-    smtp: Callable[[], SmtpSettings],
+    smtp: Callable[[], Any] | None = None,
     *,
-    sms: Callable[[], SmsSettings] | None = None,
+    sms: Callable[[], Any] | None = None,
+    providers: Providers = MappingProxyType({}),
     store: ArtifactStore | None = None,
     now: datetime | None = None,
 ) -> dict:
     """Send every ``composed`` communication of a chunk (and its fallbacks) that the
     contact policy admits at ``now`` (default: the clock), each channel over one
-    connection."""
+    connection. ``providers`` load each channel's provider settings (``smtp`` and
+    ``sms``: the e-mail's and the SMS's)."""
     records = Staging(settings.staging_dir, run.dag_id, run.run_id).read_chunk(chunk)
     store = store or open_store(settings.archive_url)
     keys = [k for r in records for k in delivery_keys(journey, idempotency_key(journey, run, r))]
     with Ledger(settings.ledger_url) as ledger, ExitStack() as stack:
         comms = ledger.by_keys(keys).values()
         policy = ContactPolicy(ledger, PolicyConfig.load(settings.contact_policy))
-        adapters = _Adapters(stack, channel_factories(settings, smtp, sms))
+        factories = channel_factories(settings, store, _providers(smtp, sms, providers))
+        adapters = _Adapters(stack, factories)
         outbox = _Outbox(journey, run, settings, store, ledger, adapters, policy, _clock(now))
         pending = [c for c in comms if c.status == "composed"]
         adapters.open({c.channel for c in pending})  # a channel that is down fails up front
@@ -297,9 +303,10 @@ def deliver_deferred(
     journeys: Iterable[Journey],
     run: RunContext,
     settings: Settings,
-    smtp: Callable[[], SmtpSettings],
+    smtp: Callable[[], Any] | None = None,
     *,
-    sms: Callable[[], SmsSettings] | None = None,
+    sms: Callable[[], Any] | None = None,
+    providers: Providers = MappingProxyType({}),
     store: ArtifactStore | None = None,
     now: datetime | None = None,
 ) -> dict:
@@ -312,7 +319,8 @@ def deliver_deferred(
     counts: Counter = Counter()
     with Ledger(settings.ledger_url) as ledger, ExitStack() as stack:
         policy = ContactPolicy(ledger, PolicyConfig.load(settings.contact_policy))
-        adapters = _Adapters(stack, channel_factories(settings, smtp, sms))
+        factories = channel_factories(settings, store, _providers(smtp, sms, providers))
+        adapters = _Adapters(stack, factories)
         due = [c for c in ledger.due_deferred(clock()) if c.journey in by_name]
         printed: dict[tuple[str, str], tuple[Journey, RunContext]] = {}
         for comm in due:
@@ -326,7 +334,7 @@ def deliver_deferred(
             )
             journey = by_name[comm.journey]
             _Outbox(journey, origin, settings, store, ledger, adapters, policy, clock).deliver(comm)
-            if comm.channel == "paper":
+            if registry.get(comm.channel).printed:
                 printed[comm.dag_id, comm.run_id] = journey, origin
         counts.update(ledger.get(c.communication_id).status for c in due)
     for journey, origin in printed.values():

@@ -1,11 +1,8 @@
-"""Channel adapters: SMTP e-mail over one reused connection, and the print folder."""
+"""SMTP e-mail over one reused connection."""
 
-import json
-import os
 import smtplib
 import ssl
 from dataclasses import dataclass
-from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -68,17 +65,3 @@ class SmtpSender:
             client.rset()
             raise smtplib.SMTPDataError(code, reply)
         return reply.decode(errors="replace")
-
-
-def drop_for_print(folder: Path, name: str, pdf: bytes, address_block: str) -> Path:
-    """Place a letter and its envelope address in the print folder (atomic, idempotent)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / f"{name}.pdf"
-    for path, data in (  # the address first: a letter is never in the folder without one
-        (folder / f"{name}.json", json.dumps({"address": address_block.split("\n")}).encode()),
-        (target, pdf),
-    ):
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    return target

@@ -29,19 +29,14 @@ written to Airflow's audit log (Browse > Audit Log) with the user's name.
 
 from __future__ import annotations
 
-import email
 import hashlib
 import json
 import os
-import re
-from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
-from email.policy import default as default_policy
+from datetime import timedelta
 from functools import cache
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import quote
 
 from airflow.api_fastapi.app import get_auth_manager
 from airflow.api_fastapi.auth.managers.models.base_user import BaseUser
@@ -53,9 +48,9 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from missiva.channels.base import ARTIFACT_TYPES
 from missiva.delivery import reports as delivery_reports
 from missiva.journeys import JOURNEYS
+from missiva.orchestration import auditor_views as views
 from missiva.orchestration.connections import artifact_store
 from missiva.records import audit
 from missiva.records.ledger import Ledger
@@ -65,13 +60,7 @@ from missiva.settings import Settings
 AUDITORS_ENV = "MISSIVA_AUDITORS"
 MAX_REPORTS_BYTES = 10 * 2**20
 SEARCH_LIMIT = 200
-MASK = "•••"
 _TEMPLATES = Path(__file__).with_name("auditor_ui_templates")
-#: field names that hold contact data (consent flags such as ``consent_email_*`` do not)
-_CONTACT_KEY = re.compile(
-    r"^(?!consent_).*(name|e-?mail|phone|mobile|fax|address|street|postal|zip|city)", re.I
-)
-_EMAIL = re.compile(r"[\w.+'-]+@[\w-]+(?:\.[\w-]+)+")
 _PAGE_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self'; "
     "form-action 'self'; frame-ancestors 'self'; base-uri 'none'",
@@ -137,51 +126,6 @@ async def _error(request: Request, exc: HTTPException) -> Response:
     return _render(request, None, "error.html", exc.status_code, detail=exc.detail)
 
 
-# --- masking ----------------------------------------------------------------------------
-
-
-def mask_value(value: Any) -> str:
-    """``mario.rossi@example.it`` -> ``m•••@•••.it``; anything else -> ``•••``."""
-    text = str(value)
-    if _EMAIL.fullmatch(text.strip()):
-        local, _, domain = text.strip().partition("@")
-        return f"{local[:1]}{MASK}@{MASK}.{domain.rsplit('.', 1)[-1]}"
-    return MASK
-
-
-class Masker:
-    """Hides contact data from users without audit rights (a no-op for auditors).
-
-    Fields whose name looks like contact data are masked whole; in any other text,
-    the known contact values and anything shaped like an e-mail address are masked.
-    """
-
-    def __init__(self, enabled: bool, known: Iterable[Any] = ()) -> None:
-        self.enabled = enabled
-        values = {line.strip() for v in known if v for line in str(v).splitlines()}
-        self._known = sorted((v for v in values if len(v) >= 3), key=len, reverse=True)
-
-    @staticmethod
-    def contact_values(record: Mapping[str, Any]) -> list[Any]:
-        """The values of a record's contact fields (to mask wherever they appear)."""
-        return [v for k, v in record.items() if _CONTACT_KEY.search(k) and v]
-
-    def value(self, value: Any) -> Any:
-        return mask_value(value) if self.enabled and value not in (None, "") else value
-
-    def text(self, value: Any) -> Any:
-        if not self.enabled or not isinstance(value, str):
-            return value
-        for known in self._known:
-            value = re.sub(re.escape(known), MASK, value, flags=re.I)
-        return _EMAIL.sub(lambda m: mask_value(m.group()), value)
-
-    def record(self, record: Mapping[str, Any]) -> dict[str, Any]:
-        return {
-            k: self.value(v) if _CONTACT_KEY.search(k) else self.text(v) for k, v in record.items()
-        }
-
-
 # --- data -------------------------------------------------------------------------------
 
 
@@ -238,43 +182,10 @@ def _verified(uri: str | None, sha256: str | None) -> Verified:
         return Verified(problem=str(exc))
 
 
-def _attachments(data: bytes) -> list[dict[str, Any]]:
-    message = email.message_from_bytes(data, policy=default_policy)
-    return [
-        {
-            "index": i,
-            "filename": part.get_filename() or f"attachment-{i}",
-            "content_type": part.get_content_type(),
-            "content": part.get_content(),
-        }
-        for i, part in enumerate(message.iter_attachments())
-    ]
-
-
-def _midnight(day: date) -> datetime:
-    return datetime.combine(day, datetime.min.time(), UTC)
-
-
-def _parse_day(value: str, name: str, errors: list[str]) -> date | None:
-    try:
-        return date.fromisoformat(value) if value else None
-    except ValueError:
-        errors.append(f"{name}: not a date (YYYY-MM-DD): {value!r}")
-        return None
-
-
 # --- rendering --------------------------------------------------------------------------
 
 
-def _fmt_time(value: Any) -> str:
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    if not isinstance(value, datetime):
-        return "—"
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
-_jinja.filters["time"] = _fmt_time
+_jinja.filters["time"] = views.fmt_time
 
 
 def _links(request: Request) -> dict[str, str]:
@@ -282,12 +193,7 @@ def _links(request: Request) -> dict[str, str]:
     return {"root": root, "airflow": root.rsplit("/", 1)[0]}
 
 
-def dag_run_url(airflow: str, dag_id: str, run_id: str) -> str:
-    """The Airflow 3 UI page of one DAG run."""
-    return f"{airflow}/dags/{quote(dag_id, safe='')}/runs/{quote(run_id, safe='')}"
-
-
-_jinja.globals["dag_run_url"] = dag_run_url
+_jinja.globals["dag_run_url"] = views.dag_run_url
 
 
 def _render(
@@ -307,21 +213,12 @@ def _file(data: bytes, filename: str, content_type: str, download: bool) -> Resp
     inline = content_type == "application/pdf" and not download
     disposition = "inline" if inline else "attachment"
     headers = {
-        "Content-Disposition": f'{disposition}; filename="{_safe_filename(filename)}"',
+        "Content-Disposition": f'{disposition}; filename="{views.safe_filename(filename)}"',
         "X-Missiva-SHA256": hashlib.sha256(data).hexdigest(),
         "Cache-Control": "no-store",
         "X-Content-Type-Options": "nosniff",
     }
     return Response(data, media_type=content_type, headers=headers)
-
-
-def _safe_filename(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", name)[:120] or "artifact"
-
-
-def _artifact_name(comm: Mapping[str, Any]) -> tuple[str, str]:
-    extension, content_type = ARTIFACT_TYPES[comm["channel"]]
-    return f"{comm['communication_id']}{extension}", content_type
 
 
 # --- routes -----------------------------------------------------------------------------
@@ -348,20 +245,20 @@ def search_page(
     until: str = "",
 ) -> HTMLResponse:
     errors: list[str] = []
-    start = _parse_day(since, "from", errors)
-    end = _parse_day(until, "to", errors)  # inclusive: up to the start of the next day
+    start = views.parse_day(since, "from", errors)
+    end = views.parse_day(until, "to", errors)  # inclusive: up to the start of the next day
     rows = []
     if not errors:
         rows = ledger().trace(
             customer_id.strip() or None,
             journey=journey.strip() or None,
             run_id=run_id.strip() or None,
-            since=_midnight(start) if start else None,
-            until=_midnight(end + timedelta(days=1)) if end else None,
+            since=views.midnight(start) if start else None,
+            until=views.midnight(end + timedelta(days=1)) if end else None,
             limit=SEARCH_LIMIT,
             newest_first=True,
         )
-    masker = Masker(not is_auditor(user))
+    masker = views.Masker(not is_auditor(user))
     return _render(
         request,
         user,
@@ -381,7 +278,7 @@ def customer_page(request: Request, user: UserDep, customer_id: str) -> HTMLResp
     if not ids:
         raise HTTPException(404, f"no communication for customer {customer_id!r} in the ledger")
     comms = [audit.show(ledger(), i) for i in ids]
-    masker = Masker(not is_auditor(user), [c["recipient"] for c in comms])
+    masker = views.Masker(not is_auditor(user), [c["recipient"] for c in comms])
     timeline = sorted(
         (
             {"communication": c, "event": e, "detail": masker.record(e["detail"])}
@@ -408,12 +305,14 @@ def communication_page(request: Request, user: UserDep, communication_id: str) -
     artifact = _verified(comm["artifact_uri"], comm["artifact_sha256"])
     record = _verified(comm["input_uri"], comm["data_sha256"])
     values = json.loads(record.data) if record.data else {}
-    masker = Masker(not is_auditor(user), [comm["recipient"], *Masker.contact_values(values)])
+    masker = views.Masker(
+        not is_auditor(user), [comm["recipient"], *views.Masker.contact_values(values)]
+    )
     attachments = []
     if artifact.data and comm["channel"] == "email":
         attachments = [
             a | {"size": len(a["content"]), "sha256": hashlib.sha256(a["content"]).hexdigest()}
-            for a in _attachments(artifact.data)
+            for a in views.attachments(artifact.data)
         ]
     shown = comm | {
         "recipient": masker.value(comm["recipient"]),
@@ -427,7 +326,7 @@ def communication_page(request: Request, user: UserDep, communication_id: str) -
         "communication.html",
         comm=shown,
         artifact=artifact,
-        artifact_name=_artifact_name(comm)[0],
+        artifact_name=views.artifact_name(comm)[0],
         attachments=attachments,
         record=masker.record(values),
         record_problem=record.problem,
@@ -442,7 +341,7 @@ def artifact(communication_id: str, download: bool = False) -> Response:
     """The archived artifact exactly as delivered (a PDF letter, or the e-mail as .eml)."""
     comm = _communication(communication_id)
     data = _archived(comm["artifact_uri"], comm["artifact_sha256"])
-    filename, content_type = _artifact_name(comm)
+    filename, content_type = views.artifact_name(comm)
     return _file(data, filename, content_type, download)
 
 
@@ -455,7 +354,7 @@ def attachment(communication_id: str, index: int, download: bool = False) -> Res
     comm = _communication(communication_id)
     if comm["channel"] != "email":
         raise HTTPException(404, "only e-mails have attachments")
-    found = _attachments(_archived(comm["artifact_uri"], comm["artifact_sha256"]))
+    found = views.attachments(_archived(comm["artifact_uri"], comm["artifact_sha256"]))
     if not 0 <= index < len(found):
         raise HTTPException(404, f"the e-mail has no attachment {index}")
     part = found[index]

@@ -1,6 +1,8 @@
 """Airflow Connections resolved into the core's plain settings."""
 
 import logging
+from collections.abc import Callable
+from typing import Any
 
 from airflow.sdk import Connection
 from airflow.sdk.exceptions import AirflowNotFoundException
@@ -74,6 +76,12 @@ def sms_settings(conn_id: str = SMS_CONN_ID) -> SmsSettings:
         timeout=float(extra.get("timeout", 10.0)),
         allow_fictional=bool(extra.get("allow_fictional", False)),
     )
+
+
+def channel_providers() -> dict[str, Callable[[], Any]]:
+    """Channel -> the loader of its provider settings from its Connection (for the
+    channels declared with ``needs_provider``)."""
+    return {"email": smtp_settings, "sms": sms_settings}
 
 
 def artifact_store(settings: Settings, conn_id: str = ARCHIVE_CONN_ID) -> ArtifactStore:

@@ -82,24 +82,22 @@ def compose(journey: Journey, chunk: int) -> int:
 
 def deliver(journey: Journey, chunk: int) -> dict:
     from missiva.delivery.outbox import deliver_stage
-    from missiva.orchestration.connections import sms_settings, smtp_settings
+    from missiva.orchestration.connections import channel_providers
 
     settings, store = _settings_and_store()
     run = _run_context()
-    return deliver_stage(
-        journey, run, settings, chunk, smtp_settings, sms=sms_settings, store=store
-    )
+    return deliver_stage(journey, run, settings, chunk, providers=channel_providers(), store=store)
 
 
 def deliver_deferred() -> dict:
     """Deliver every journey's deferred communications whose time has come."""
     from missiva.delivery.outbox import deliver_deferred as deliver_due
     from missiva.journeys import JOURNEYS
-    from missiva.orchestration.connections import sms_settings, smtp_settings
+    from missiva.orchestration.connections import channel_providers
 
     settings, store = _settings_and_store()
     run = _run_context()
-    return deliver_due(JOURNEYS, run, settings, smtp_settings, sms=sms_settings, store=store)
+    return deliver_due(JOURNEYS, run, settings, providers=channel_providers(), store=store)
 
 
 def report() -> dict:

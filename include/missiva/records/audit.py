@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from email.policy import default as default_policy
 from typing import Any
 
-from missiva.channels.base import ARTIFACT_TYPES
+from missiva.channels import registry
 from missiva.records.ledger import Communication, Ledger
 from missiva.records.store import ArtifactStore, StoreError
 from missiva.settings import Settings
@@ -64,7 +64,7 @@ def verify(ledger: Ledger, store: ArtifactStore) -> list[str]:
 
 
 def _artifact_files(comm: Communication, data: bytes) -> dict[str, bytes]:
-    extension = ARTIFACT_TYPES[comm.channel][0]
+    extension = registry.get(comm.channel).extension
     if comm.channel != "email":
         return {f"artifact{extension}": data}
     files = {f"message{extension}": data}

@@ -8,7 +8,7 @@ Three rules, checked in this order for a customer, a channel and a purpose
    whatever the channel (a unique constraint on ``contact_log``). A communication that
    failed permanently is :meth:`ContactPolicy.release`-d so a fallback can take it.
 2. **Quiet hours** in the customer's time zone (default 21:00-08:00) for the channels
-   they apply to (default ``email`` and ``sms``; paper and portal are unaffected): the
+   they apply to (default: the channels declared with ``quiet_hours``): the
    send is *deferred*, not dropped, with the next allowed moment as ``not_before``.
 3. **Frequency caps** per purpose over a rolling window (default 5 transactional a day,
    2 marketing a week): a contact at ``t`` counts while ``now - window < t``.
@@ -40,6 +40,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
+from missiva.channels import registry
 from missiva.records.ledger import (
     _ADVISORY_LOCK,
     Base,
@@ -124,7 +125,9 @@ class PolicyConfig:
     caps: Mapping[str, Cap] = field(default_factory=lambda: dict(DEFAULT_CAPS))
     quiet_start: time = time(21, 0)
     quiet_end: time = time(8, 0)
-    quiet_channels: frozenset[str] = frozenset({"email", "sms"})
+    quiet_channels: frozenset[str] = field(
+        default_factory=lambda: frozenset(registry.names(quiet_hours=True))
+    )
     default_timezone: str = "UTC"
 
     def __post_init__(self) -> None:
@@ -384,40 +387,11 @@ class ContactPolicy:
                 f"contact policy: no frequency cap for purpose {purpose!r} "
                 f"(configured: {sorted(self.config.caps)})"
             )
-        if communication_id is not None:
-            held = conn.execute(
-                select(LOG.c.channel, LOG.c.content_key).where(
-                    LOG.c.communication_id == communication_id
-                )
-            ).first()
-            if held is not None:
-                return Decision("allow", f"already reserved for {communication_id}"), False
-
-        same = conn.execute(
-            select(LOG.c.channel, LOG.c.communication_id).where(
-                LOG.c.customer_id == customer_id, LOG.c.content_key == content_key
-            )
-        ).first()
-        if same is not None:
-            return Decision(
-                "suppress",
-                f"already sent the same content on {same.channel} "
-                f"(communication {same.communication_id})",
-            ), False
-
-        if channel in self.config.quiet_channels:
-            zone, zone_name = self._zone(timezone)
-            until = quiet_hours_end(now, zone, self.config.quiet_start, self.config.quiet_end)
-            if until is not None:
-                start = self.config.quiet_start.strftime("%H:%M")
-                end = self.config.quiet_end.strftime("%H:%M")
-                return Decision(
-                    "defer",
-                    f"quiet hours {start}{DASH}{end} {zone_name}: "
-                    f"deferred to {until:%Y-%m-%d %H:%M}",
-                    until.astimezone(UTC),
-                ), False
-
+        if communication_id is not None and _held(conn, communication_id):
+            return Decision("allow", f"already reserved for {communication_id}"), False
+        early = _duplicate(conn, customer_id, content_key) or self._quiet(channel, timezone, now)
+        if early is not None:
+            return early, False
         used = conn.scalar(
             select(func.count()).where(
                 LOG.c.customer_id == customer_id,
@@ -433,6 +407,42 @@ class ContactPolicy:
             ), False
         window = human_window(cap.window)
         return Decision("allow", f"{purpose} contact {used + 1} of {cap.limit} in {window}"), True
+
+    def _quiet(self, channel: str, timezone: str | None, now: datetime) -> Decision | None:
+        """A deferral to the end of quiet hours, when ``now`` falls inside them."""
+        if channel not in self.config.quiet_channels:
+            return None
+        zone, zone_name = self._zone(timezone)
+        until = quiet_hours_end(now, zone, self.config.quiet_start, self.config.quiet_end)
+        if until is None:
+            return None
+        start = self.config.quiet_start.strftime("%H:%M")
+        end = self.config.quiet_end.strftime("%H:%M")
+        return Decision(
+            "defer",
+            f"quiet hours {start}{DASH}{end} {zone_name}: deferred to {until:%Y-%m-%d %H:%M}",
+            until.astimezone(UTC),
+        )
+
+
+def _held(conn: Connection, communication_id: str) -> bool:
+    held = select(LOG.c.channel).where(LOG.c.communication_id == communication_id)
+    return conn.execute(held).first() is not None
+
+
+def _duplicate(conn: Connection, customer_id: str, content_key: str) -> Decision | None:
+    """A suppression when the customer already got the same content on any channel."""
+    same = conn.execute(
+        select(LOG.c.channel, LOG.c.communication_id).where(
+            LOG.c.customer_id == customer_id, LOG.c.content_key == content_key
+        )
+    ).first()
+    if same is None:
+        return None
+    return Decision(
+        "suppress",
+        f"already sent the same content on {same.channel} (communication {same.communication_id})",
+    )
 
 
 def customer_lock(customer_id: str) -> int:

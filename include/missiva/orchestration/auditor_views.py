@@ -1,0 +1,111 @@
+"""The auditor page's view helpers, free of the web framework: masking contact data,
+formatting, file names and the parts of archived e-mails."""
+
+import email
+import re
+from collections.abc import Iterable, Mapping
+from datetime import UTC, date, datetime
+from email.policy import default as default_policy
+from typing import Any
+from urllib.parse import quote
+
+from missiva.channels import registry
+
+MASK = "•••"
+#: field names that hold contact data (consent flags such as ``consent_email_*`` do not)
+_CONTACT_KEY = re.compile(
+    r"^(?!consent_).*(name|e-?mail|phone|mobile|fax|address|street|postal|zip|city)", re.I
+)
+_EMAIL = re.compile(r"[\w.+'-]+@[\w-]+(?:\.[\w-]+)+")
+
+
+def mask_value(value: Any) -> str:
+    """``mario.rossi@example.it`` -> ``m•••@•••.it``; anything else -> ``•••``."""
+    text = str(value)
+    if _EMAIL.fullmatch(text.strip()):
+        local, _, domain = text.strip().partition("@")
+        return f"{local[:1]}{MASK}@{MASK}.{domain.rsplit('.', 1)[-1]}"
+    return MASK
+
+
+class Masker:
+    """Hides contact data from users without audit rights (a no-op for auditors).
+
+    Fields whose name looks like contact data are masked whole; in any other text,
+    the known contact values and anything shaped like an e-mail address are masked.
+    """
+
+    def __init__(self, enabled: bool, known: Iterable[Any] = ()) -> None:
+        self.enabled = enabled
+        values = {line.strip() for v in known if v for line in str(v).splitlines()}
+        self._known = sorted((v for v in values if len(v) >= 3), key=len, reverse=True)
+
+    @staticmethod
+    def contact_values(record: Mapping[str, Any]) -> list[Any]:
+        """The values of a record's contact fields (to mask wherever they appear)."""
+        return [v for k, v in record.items() if _CONTACT_KEY.search(k) and v]
+
+    def value(self, value: Any) -> Any:
+        return mask_value(value) if self.enabled and value not in (None, "") else value
+
+    def text(self, value: Any) -> Any:
+        if not self.enabled or not isinstance(value, str):
+            return value
+        for known in self._known:
+            value = re.sub(re.escape(known), MASK, value, flags=re.I)
+        return _EMAIL.sub(lambda m: mask_value(m.group()), value)
+
+    def record(self, record: Mapping[str, Any]) -> dict[str, Any]:
+        return {
+            k: self.value(v) if _CONTACT_KEY.search(k) else self.text(v) for k, v in record.items()
+        }
+
+
+# --- pages --------------------------------------------------------------------------------
+
+
+def attachments(data: bytes) -> list[dict[str, Any]]:
+    message = email.message_from_bytes(data, policy=default_policy)
+    return [
+        {
+            "index": i,
+            "filename": part.get_filename() or f"attachment-{i}",
+            "content_type": part.get_content_type(),
+            "content": part.get_content(),
+        }
+        for i, part in enumerate(message.iter_attachments())
+    ]
+
+
+def midnight(day: date) -> datetime:
+    return datetime.combine(day, datetime.min.time(), UTC)
+
+
+def parse_day(value: str, name: str, errors: list[str]) -> date | None:
+    try:
+        return date.fromisoformat(value) if value else None
+    except ValueError:
+        errors.append(f"{name}: not a date (YYYY-MM-DD): {value!r}")
+        return None
+
+
+def fmt_time(value: Any) -> str:
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if not isinstance(value, datetime):
+        return "—"
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def dag_run_url(airflow: str, dag_id: str, run_id: str) -> str:
+    """The Airflow 3 UI page of one DAG run."""
+    return f"{airflow}/dags/{quote(dag_id, safe='')}/runs/{quote(run_id, safe='')}"
+
+
+def safe_filename(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name)[:120] or "artifact"
+
+
+def artifact_name(comm: Mapping[str, Any]) -> tuple[str, str]:
+    channel = registry.get(comm["channel"])
+    return f"{comm['communication_id']}{channel.extension}", channel.content_type
