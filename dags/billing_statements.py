@@ -23,15 +23,16 @@ Demo: `airflow dags test billing_statements 2026-11-01` bills October 2026.
 """
 
 import pendulum
-from airflow.sdk import CronDataIntervalTimetable, dag
+from airflow.sdk import dag
 
 from missiva.journeys.billing_statements import BILLING_STATEMENTS
+from missiva.orchestration import schedules
 from missiva.orchestration.journey_tasks import DEFAULT_ARGS, chunk_size_param, journey_tasks
 
 
 @dag(
     dag_id="billing_statements",
-    schedule=CronDataIntervalTimetable("0 0 1 * *", timezone="UTC"),
+    schedule=schedules.monthly(),
     start_date=pendulum.datetime(2026, 11, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,

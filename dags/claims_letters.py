@@ -29,9 +29,10 @@ print_batches → report. Audit: `missiva audit list --journey claims_letters --
 """
 
 import pendulum
-from airflow.sdk import CronDataIntervalTimetable, dag
+from airflow.sdk import dag
 
 from missiva.journeys.claims_letters import CLAIMS_LETTERS
+from missiva.orchestration import schedules
 from missiva.orchestration.deadlines import letters_deadline
 from missiva.orchestration.journey_tasks import DEFAULT_ARGS, chunk_size_param, journey_tasks
 
@@ -41,7 +42,7 @@ LETTERS_DUE_AFTER = pendulum.duration(hours=6)
 
 @dag(
     dag_id="claims_letters",
-    schedule=CronDataIntervalTimetable("0 0 * * *", timezone="UTC"),
+    schedule=schedules.daily(),
     start_date=pendulum.datetime(2026, 11, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,

@@ -23,15 +23,16 @@ Audit: `missiva audit trace --customer ID --json`.
 """
 
 import pendulum
-from airflow.sdk import CronDataIntervalTimetable, Param, dag
+from airflow.sdk import Param, dag
 
 from missiva.journeys.onboarding import ONBOARDING, REMINDER_AFTER_DAYS
+from missiva.orchestration import schedules
 from missiva.orchestration.journey_tasks import DEFAULT_ARGS, chunk_size_param, journey_tasks
 
 
 @dag(
     dag_id="onboarding",
-    schedule=CronDataIntervalTimetable("0 0 * * *", timezone="UTC"),
+    schedule=schedules.daily(),
     start_date=pendulum.datetime(2026, 11, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,

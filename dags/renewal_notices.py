@@ -27,15 +27,16 @@ on 2027-01-01, 2026-12-02 and 2026-11-09). Other windows:
 """
 
 import pendulum
-from airflow.sdk import CronDataIntervalTimetable, Param, dag
+from airflow.sdk import Param, dag
 
 from missiva.journeys.renewal_notices import RENEWAL_NOTICES, RENEWAL_WINDOWS
+from missiva.orchestration import schedules
 from missiva.orchestration.journey_tasks import DEFAULT_ARGS, chunk_size_param, journey_tasks
 
 
 @dag(
     dag_id="renewal_notices",
-    schedule=CronDataIntervalTimetable("0 0 * * *", timezone="UTC"),
+    schedule=schedules.daily(),
     start_date=pendulum.datetime(2026, 11, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,

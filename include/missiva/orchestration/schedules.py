@@ -1,0 +1,28 @@
+"""When scheduled journeys run: right after their data interval, at an hour the
+production contact policy allows everywhere Missiva's customers live.
+
+08:30 UTC is after the quiet hours (21:00-08:00 local) of Europe/Rome and Europe/London in
+winter and in summer, so a scheduled run delivers its e-mails and SMS at once instead of
+deferring them. The cron is in UTC so every interval is exactly one day (or month): a
+local-time schedule would leave a one-hour hole in the data when the clocks go back.
+"""
+
+from datetime import timedelta
+
+from airflow.sdk import CronTriggerTimetable
+from dateutil.relativedelta import relativedelta
+
+SEND_AT_UTC = "30 8"  # minute hour
+
+
+def daily() -> CronTriggerTimetable:
+    """Every day at 08:30 UTC, over the 24 hours before."""
+    return CronTriggerTimetable(f"{SEND_AT_UTC} * * *", timezone="UTC", interval=timedelta(days=1))
+
+
+def monthly() -> CronTriggerTimetable:
+    """The 1st of every month at 08:30 UTC, over the month before (from 08:30 UTC on its
+    1st: the interval's start names the month)."""
+    return CronTriggerTimetable(
+        f"{SEND_AT_UTC} 1 * *", timezone="UTC", interval=relativedelta(months=1)
+    )
