@@ -7,6 +7,7 @@ import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+from missiva.files import write_atomic
 from missiva.paths import PROJECT_ROOT, TEMPLATES_DIR
 from missiva.settings import Settings
 
@@ -101,7 +102,7 @@ def _audit(args: argparse.Namespace, settings: Settings) -> int:
             _print_json(audit.show(ledger, args.communication_id))
         elif command == "evidence":
             store = open_store(settings.archive_url)
-            args.out.write_bytes(audit.evidence(ledger, store, args.customer))
+            write_atomic(args.out, audit.evidence(ledger, store, args.customer))
             print(f"evidence pack for {args.customer}: {args.out}")
         elif command == "rerender":
             result = audit.rerender(ledger, settings, args.communication_id)

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from missiva.composition.errors import RegulatoryBlockError, TemplateError
+from missiva.files import write_atomic
 
 COMMUNICATIONS = "communications"
 META_FILE = "meta.json"
@@ -135,9 +136,7 @@ def _now(at: datetime | None) -> str:
 
 def _write_json(path: Path, data: Any) -> None:
     text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+    write_atomic(path, text.encode())
 
 
 def template_status(templates_dir: Path, name: str) -> dict[str, Any]:

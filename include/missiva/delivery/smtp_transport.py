@@ -1,11 +1,12 @@
 """Channel adapters: SMTP e-mail over one reused connection, and the print folder."""
 
 import json
-import os
 import smtplib
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
+
+from missiva.files import write_atomic
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,5 @@ def drop_for_print(folder: Path, name: str, pdf: bytes, address_block: str) -> P
         (folder / f"{name}.json", json.dumps({"address": address_block.split("\n")}).encode()),
         (target, pdf),
     ):
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
+        write_atomic(path, data)
     return target
