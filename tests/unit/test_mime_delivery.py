@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
+from missiva import files
 from missiva.composition.mime import build_email
-from missiva.delivery import smtp_transport as delivery
 from missiva.delivery.smtp_transport import SmtpSender, SmtpSettings, drop_for_print
 from missiva.devtools import smtp_sink
 
@@ -296,7 +296,7 @@ def test_drop_for_print_never_leaves_a_partial_pdf(
     def crash(src: Any, dst: Any) -> None:
         raise OSError("disk gone")
 
-    monkeypatch.setattr(delivery.os, "replace", crash)
+    monkeypatch.setattr(files.os, "replace", crash)  # the rename of files.write_atomic
     with pytest.raises(OSError, match="disk gone"):
         drop_for_print(tmp_path, "comm-1", b"%PDF-1.7 a different, newer letter", ADDRESS)
     assert (tmp_path / "comm-1.pdf").read_bytes() == PDF
