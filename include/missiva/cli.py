@@ -6,7 +6,9 @@ import os
 import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
+from missiva.files import write_atomic
 from missiva.paths import PROJECT_ROOT, TEMPLATES_DIR
 from missiva.settings import Settings
 
@@ -101,7 +103,7 @@ def _audit(args: argparse.Namespace, settings: Settings) -> int:
             _print_json(audit.show(ledger, args.communication_id))
         elif command == "evidence":
             store = open_store(settings.archive_url)
-            args.out.write_bytes(audit.evidence(ledger, store, args.customer))
+            write_atomic(args.out, audit.evidence(ledger, store, args.customer))
             print(f"evidence pack for {args.customer}: {args.out}")
         elif command == "rerender":
             result = audit.rerender(ledger, settings, args.communication_id)
@@ -247,7 +249,20 @@ def _events(args: argparse.Namespace, settings: Settings) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="missiva", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
+    _add_seed(sub)
+    _add_audit(sub)
+    _add_report(sub)
+    _add_templates(sub)
+    _add_preview(sub)
+    _add_bench(sub)
+    _add_events(sub)
+    _add_sinks(sub)
+    _add_new_journey(sub)
+    return parser
 
+
+def _add_seed(sub: Any) -> None:
+    """``seed``: the demo core-systems database."""
     seed = sub.add_parser("seed", help="build the demo core-systems database")
     seed.add_argument("--db", help="SQLite file (default: $MISSIVA_HOME/core.db)")
     seed.add_argument("--customers", type=int, default=200)
@@ -255,6 +270,9 @@ def build_parser() -> argparse.ArgumentParser:
     seed.add_argument("--joined-on", type=date.fromisoformat, default=date(2026, 11, 2))
     seed.set_defaults(handler=_seed)
 
+
+def _add_audit(sub: Any) -> None:
+    """``audit``: query and verify the ledger."""
     audit = sub.add_parser("audit", help="query and verify the communications ledger")
     audit.add_argument("--ledger", help="SQLAlchemy URL (default: the demo ledger)")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True)
@@ -284,6 +302,9 @@ def build_parser() -> argparse.ArgumentParser:
     audit_sub.add_parser("verify", help="hash chain, row digests and every archived object")
     audit.set_defaults(handler=_audit)
 
+
+def _add_report(sub: Any) -> None:
+    """``report``: a journey run's summary."""
     report = sub.add_parser("report", help="summary of a journey run")
     report.add_argument("--dag-id", default="onboarding")
     report.add_argument("--run-id", help="default: the latest run")
@@ -291,6 +312,9 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--ledger")
     report.set_defaults(handler=_report)
 
+
+def _add_templates(sub: Any) -> None:
+    """``templates``: list, approve and lint the template library."""
     templates = sub.add_parser("templates", help="the template library: versions, approvals")
     templates_sub = templates.add_subparsers(dest="templates_command", required=True)
     listing = templates_sub.add_parser("list", help="communications: version, status, renditions")
@@ -307,6 +331,9 @@ def build_parser() -> argparse.ArgumentParser:
     approve_block.add_argument("--by", required=True)
     templates.set_defaults(handler=_templates)
 
+
+def _add_preview(sub: Any) -> None:
+    """``preview``: a communication's renditions side by side."""
     preview = sub.add_parser("preview", help="every rendition of a communication, side by side")
     preview.add_argument("communication")
     who = preview.add_mutually_exclusive_group(required=True)
@@ -324,6 +351,9 @@ def build_parser() -> argparse.ArgumentParser:
     preview.add_argument("--out", type=Path, required=True)
     preview.set_defaults(handler=_preview)
 
+
+def _add_bench(sub: Any) -> None:
+    """``bench``: composition and delivery speed."""
     bench = sub.add_parser("bench", help="measure composition and delivery speed")
     bench_sub = bench.add_subparsers(dest="bench_command", required=True)
     compose = bench_sub.add_parser("compose", help="PDF letters/s, layout ceiling, e-mails/s")
@@ -334,6 +364,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--json", action="store_true", help="JSON output (the only format)")
     bench.set_defaults(handler=_bench)
 
+
+def _add_events(sub: Any) -> None:
+    """``events``: delivery reports from providers."""
     events = sub.add_parser("events", help="delivery reports from providers (bounces...)")
     events.add_argument("--ledger", help="SQLAlchemy URL (default: the demo ledger)")
     events_sub = events.add_subparsers(dest="events_command", required=True)
@@ -341,6 +374,9 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("file", help="a JSON file, or - for standard input")
     events.set_defaults(handler=_events)
 
+
+def _add_sinks(sub: Any) -> None:
+    """``smtp-sink`` and ``sms-sink``: local stand-ins for the providers."""
     sink = sub.add_parser("smtp-sink", help="a local SMTP server storing mail in a Maildir")
     sink.add_argument("--host", default="127.0.0.1")
     sink.add_argument("--port", type=int, default=8025)
@@ -353,12 +389,14 @@ def build_parser() -> argparse.ArgumentParser:
     sms_sink.add_argument("--out", help="folder (default: $MISSIVA_HOME/sms)")
     sms_sink.set_defaults(handler=_sms_sink)
 
+
+def _add_new_journey(sub: Any) -> None:
+    """``new-journey``: a journey scaffold."""
     scaffold = sub.add_parser("new-journey", help="scaffold a journey that runs on the demo")
     scaffold.add_argument("name", help="snake_case: the journey, DAG id and communication")
     scaffold.add_argument("--root", default=PROJECT_ROOT, help="repository root (default: this)")
     scaffold.add_argument("--by", default="scaffold", help="who approves the new templates")
     scaffold.set_defaults(handler=_new_journey)
-    return parser
 
 
 def main(argv: list[str] | None = None) -> int:

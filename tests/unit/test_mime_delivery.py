@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from missiva.channels import paper
+from missiva import files
 from missiva.channels.paper import drop_for_print
 from missiva.composition.mime import build_email
 from missiva.delivery.smtp_transport import SmtpSender, SmtpSettings
@@ -297,7 +297,7 @@ def test_drop_for_print_never_leaves_a_partial_pdf(
     def crash(src: Any, dst: Any) -> None:
         raise OSError("disk gone")
 
-    monkeypatch.setattr(paper.os, "replace", crash)
+    monkeypatch.setattr(files.os, "replace", crash)  # the rename of files.write_atomic
     with pytest.raises(OSError, match="disk gone"):
         drop_for_print(tmp_path, "comm-1", b"%PDF-1.7 a different, newer letter", ADDRESS)
     assert (tmp_path / "comm-1.pdf").read_bytes() == PDF

@@ -5,13 +5,13 @@ Each run's letters go to ``<print_dir>/<dag_id>/<business_key>/``; the print sta
 """
 
 import json
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Self
 
 from missiva.channels import registry
 from missiva.channels.base import Delivery, SendResult, require_metadata
+from missiva.files import write_atomic
 
 ADDRESS_FIELDS = ("address_line1", "postal_code", "city")
 
@@ -40,9 +40,7 @@ def drop_for_print(folder: Path, name: str, pdf: bytes, address_block: str) -> P
         (folder / f"{name}.json", json.dumps({"address": address_block.split("\n")}).encode()),
         (target, pdf),
     ):
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
+        write_atomic(path, data)
     return target
 
 

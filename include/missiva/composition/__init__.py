@@ -3,28 +3,22 @@
 E-mail (HTML with inlined CSS + text), SMS, PDF letter and web page, from one record;
 locked regulatory blocks, approved template versions, provenance, lint and preview.
 No Airflow imports here: the engine is plain Python, usable from tasks, the CLI and tests.
+WeasyPrint is imported only to render a letter (or for :class:`TemplateAssetFetcher`).
 """
 
-from missiva.composition.engine import (
-    LETTER_MAX_FIELD_CHARS,
+from missiva.composition.approval import approve, approve_block
+from missiva.composition.assets import AssetAccessError
+from missiva.composition.contents import (
     PDF_VARIANT,
-    RENDITIONS,
-    Composer,
     EmailContent,
     Letter,
     Provenance,
     SmsContent,
     WebContent,
 )
+from missiva.composition.engine import LETTER_MAX_FIELD_CHARS, RENDITIONS, Composer
 from missiva.composition.errors import RegulatoryBlockError, SmsLimitError, TemplateError
-from missiva.composition.fetcher import AssetAccessError, TemplateAssetFetcher
-from missiva.composition.library import (
-    approve,
-    approve_block,
-    block_status,
-    list_templates,
-    template_status,
-)
+from missiva.composition.library import block_status, list_templates, template_status
 from missiva.composition.lint import LintProblem, lint, sample_record
 from missiva.composition.preview import write_preview
 from missiva.composition.sms import SmsInfo, analyse
@@ -61,3 +55,12 @@ __all__ = [
     "template_status",
     "write_preview",
 ]
+
+
+def __getattr__(name: str) -> object:
+    """``TemplateAssetFetcher`` on first use: it imports WeasyPrint."""
+    if name == "TemplateAssetFetcher":
+        from missiva.composition.fetcher import TemplateAssetFetcher
+
+        return TemplateAssetFetcher
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -3,16 +3,12 @@
 import mimetypes
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from urllib.parse import urlsplit
-from urllib.request import url2pathname
 
 from weasyprint.urls import URLFetcher, URLFetcherResponse
 
-ASSET_FOLDERS = ("styles", "fonts", "images")
+from missiva.composition.assets import ASSET_FOLDERS, AssetAccessError, TemplateAssets
 
-
-class AssetAccessError(ValueError):
-    """The renderer asked for a URL outside the template assets; it is refused."""
+__all__ = ["ASSET_FOLDERS", "AssetAccessError", "TemplateAssetFetcher"]
 
 
 class TemplateAssetFetcher(URLFetcher):
@@ -25,17 +21,9 @@ class TemplateAssetFetcher(URLFetcher):
 
     def __init__(self, templates_dir: Path, folders: Iterable[str] = ASSET_FOLDERS) -> None:
         super().__init__(allowed_protocols=("file",), allow_redirects=False)
-        root = Path(templates_dir).resolve()
-        self.roots: tuple[Path, ...] = tuple(root / folder for folder in folders)
-
-    def resolve(self, url: str) -> Path:
-        """The local path of an allowed asset URL, else raise :class:`AssetAccessError`."""
-        parts = urlsplit(url)
-        if parts.scheme.lower() == "file" and parts.netloc in ("", "localhost"):
-            path = Path(url2pathname(parts.path)).resolve()
-            if any(path.is_relative_to(root) for root in self.roots) and path.is_file():
-                return path
-        raise AssetAccessError(f"refused URL outside the template assets: {url[:200]!r}")
+        self.assets = TemplateAssets(templates_dir, folders)
+        self.roots = self.assets.roots
+        self.resolve = self.assets.resolve
 
     def fetch(self, url: str, headers: Mapping[str, str] | None = None) -> URLFetcherResponse:
         """Return the asset's bytes (WeasyPrint's fetcher interface)."""

@@ -17,7 +17,6 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -129,17 +128,6 @@ def matching_approval(
     return None
 
 
-def _now(at: datetime | None) -> str:
-    return (at or datetime.now(UTC)).astimezone(UTC).isoformat(timespec="seconds")
-
-
-def _write_json(path: Path, data: Any) -> None:
-    text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
-
-
 def template_status(templates_dir: Path, name: str) -> dict[str, Any]:
     """name, version, status, renditions, languages, sha256 (+ approval when approved)."""
     snap = snapshot(templates_dir, name)
@@ -166,56 +154,6 @@ def template_status(templates_dir: Path, name: str) -> dict[str, Any]:
 def list_templates(templates_dir: Path) -> list[dict[str, Any]]:
     """Every communication of the library with its version and approval status."""
     return [template_status(templates_dir, name) for name in communication_names(templates_dir)]
-
-
-def approve(
-    templates_dir: Path,
-    name: str,
-    version: str,
-    by: str,
-    *,
-    at: datetime | None = None,
-    check: bool = True,
-) -> dict[str, str]:
-    """Approve the current content of communication ``name`` as ``version``; the record.
-
-    Refuses when ``version`` is not the current ``meta.json`` version, when that version
-    was already approved with different content (bump the version instead), and, with
-    ``check``, when :func:`~missiva.composition.lint.lint` finds problems in it.
-    Approving an already approved version and content returns the existing record.
-    """
-    if not by or not by.strip():
-        raise TemplateError("approve: 'by' (who approves) is required")
-    info = template_status(templates_dir, name)
-    if str(version) != info["version"]:
-        raise TemplateError(
-            f"communication {name!r}: cannot approve version {version}, the current "
-            f"version in meta.json is {info['version']}"
-        )
-    records = read_approvals(templates_dir, name)
-    existing = matching_approval(records, info["version"], info["sha256"])
-    if existing:
-        return existing
-    if any(str(r.get("version")) == info["version"] for r in records):
-        raise TemplateError(
-            f"communication {name!r}: version {info['version']} was approved with other "
-            "content; bump the version in meta.json before approving the change"
-        )
-    if check:
-        from missiva.composition.lint import lint
-
-        problems = [p for p in lint(templates_dir, only=[name]) if p.template == name]
-        if problems:
-            listed = "; ".join(str(p) for p in problems[:5])
-            raise TemplateError(f"communication {name!r} does not lint clean: {listed}")
-    record = {
-        "version": info["version"],
-        "sha256": info["sha256"],
-        "approved_by": by.strip(),
-        "approved_at": _now(at),
-    }
-    _write_json(communication_dir(templates_dir, name) / APPROVALS_FILE, [*records, record])
-    return record
 
 
 # -- regulatory blocks --------------------------------------------------------------------
@@ -245,7 +183,7 @@ def block_of(filename: str) -> str:
     return filename.split(".", 1)[0]
 
 
-def _read_registry_json(templates_dir: Path) -> dict[str, Any]:
+def read_registry_json(templates_dir: Path) -> dict[str, Any]:
     path = Path(templates_dir) / REGISTRY_PATH
     if not path.is_file():
         return {"blocks": {}}
@@ -261,7 +199,7 @@ def _read_registry_json(templates_dir: Path) -> dict[str, Any]:
 def read_registry(templates_dir: Path) -> dict[str, RegulatoryBlock]:
     """The regulatory registry (empty if there is none: every block is then refused)."""
     blocks = {}
-    for name, entry in _read_registry_json(templates_dir)["blocks"].items():
+    for name, entry in read_registry_json(templates_dir)["blocks"].items():
         try:
             approval = entry.get("approval") or {}
             blocks[name] = RegulatoryBlock(
@@ -341,47 +279,3 @@ def block_status(templates_dir: Path) -> list[dict[str, Any]]:
             row["approved_version"] = block.approved_version
         rows.append(row)
     return rows
-
-
-def approve_block(
-    templates_dir: Path, block: str, by: str, *, at: datetime | None = None
-) -> dict[str, Any]:
-    """Approve the current files of a regulatory block; return its registry entry.
-
-    Recomputes the SHA-256 of every ``regulatory/<block>.*`` file and records the
-    approval for the version the registry holds (bump ``version`` in the registry by
-    hand when the wording changes: approving new content under an already approved
-    version is refused, so a version always names one text). The previous approval is
-    kept in the entry's ``history``.
-    """
-    check_name(block, "regulatory block")
-    if not by or not by.strip():
-        raise RegulatoryBlockError("approve_block: 'by' (who approves) is required")
-    data = _read_registry_json(templates_dir)
-    entry = data["blocks"].get(block)
-    if not isinstance(entry, dict) or "owner" not in entry or "version" not in entry:
-        raise RegulatoryBlockError(
-            f"regulatory block {block!r}: add it to {REGISTRY_PATH} with its owner and "
-            "version before approving it"
-        )
-    files = block_files(templates_dir, block)
-    if not files:
-        raise RegulatoryBlockError(f"regulatory block {block!r}: no file regulatory/{block}.*")
-    hashes = {name: hashlib.sha256(content).hexdigest() for name, content in files.items()}
-    version = str(entry["version"])
-    approval = entry.get("approval") or {}
-    same_version = str(approval.get("version")) == version and approval.get("approved_by")
-    if same_version and entry.get("sha256") == hashes:
-        return entry
-    if same_version or any(str(h.get("version")) == version for h in entry.get("history", [])):
-        raise RegulatoryBlockError(
-            f"regulatory block {block!r} (version {version}): its content changed since "
-            f"that version was approved; bump its version in {REGISTRY_PATH} first"
-        )
-    if approval:
-        entry.setdefault("history", []).append({**approval, "sha256": entry.get("sha256")})
-    entry["sha256"] = hashes
-    entry["approval"] = {"version": version, "approved_by": by.strip(), "approved_at": _now(at)}
-    entry.setdefault("history", [])
-    _write_json(Path(templates_dir) / REGISTRY_PATH, data)
-    return entry

@@ -182,21 +182,9 @@ def write_preview(
     out.mkdir(parents=True, exist_ok=True)
     composer = Composer(templates_dir, production=False)
     renditions = composer.renditions(communication)
-    ctx = dict(record)
-    ctx["language"] = language
-    ctx.setdefault("communication_id", f"{communication}-{ctx.get('customer_id') or 'PREVIEW'}")
-    ctx["letter_date"] = as_date(ctx.get("letter_date") or datetime.date.today())
+    ctx = _preview_context(communication, record, language)
     written: list[Path] = []
     failures: list[str] = []
-
-    def write(rendition: str, data: str | bytes) -> None:
-        path = out / PREVIEW_FILES[rendition]
-        if isinstance(data, bytes):
-            path.write_bytes(data)
-        else:
-            path.write_text(data, encoding="utf-8")
-        written.append(path)
-
     panels: dict[str, dict[str, Any]] = {}
     for panel, needs, render in (
         ("email", "email_html", composer.render_email),
@@ -215,40 +203,65 @@ def write_preview(
             failures.append(f"{panel}: {exc}")
             continue
         info["provenance"] = _describe(result.provenance)
-        if panel == "email":
-            write("email_html", result.html)
-            if "email_text" in renditions:
-                write("email_text", result.text)
-            info.update(subject=result.subject, text=result.text)
-        elif panel == "sms":
-            write("sms", result.text)
-            info.update(
-                text=result.text,
-                encoding=result.encoding,
-                units=result.units,
-                segments=result.segments,
-            )
-        elif panel == "letter":
-            write("letter_pdf", result.pdf)
-        else:
-            write("web", result.html)
+        files, facts = _panel_output(panel, result, renditions)
+        info.update(facts)
+        for rendition, data in files.items():
+            written.append(_write(out / PREVIEW_FILES[rendition], data))
     status = library.template_status(templates_dir, communication)
-    index = out / "index.html"
-    index.write_text(
-        _INDEX.render(
-            communication=communication,
-            version=status["version"],
-            status=status["status"],
-            language=language,
-            record_label=ctx.get("customer_id") or ctx["communication_id"],
-            sender=composer.brand.get("name", ""),
-            **panels,
-        ),
-        encoding="utf-8",
+    page = _INDEX.render(
+        communication=communication,
+        version=status["version"],
+        status=status["status"],
+        language=language,
+        record_label=ctx.get("customer_id") or ctx["communication_id"],
+        sender=composer.brand.get("name", ""),
+        **panels,
     )
+    index = _write(out / "index.html", page)
     written.append(index)
     if failures:
         raise TemplateError(
             f"preview of {communication!r} written to {index} with failures: " + "; ".join(failures)
         )
     return written
+
+
+def _preview_context(
+    communication: str, record: Mapping[str, Any], language: str
+) -> dict[str, Any]:
+    """The record in ``language``, with an id and a letter date when it has none."""
+    ctx = dict(record)
+    ctx["language"] = language
+    ctx.setdefault("communication_id", f"{communication}-{ctx.get('customer_id') or 'PREVIEW'}")
+    ctx["letter_date"] = as_date(ctx.get("letter_date") or datetime.date.today())
+    return ctx
+
+
+def _panel_output(
+    panel: str, result: Any, renditions: tuple[str, ...]
+) -> tuple[dict[str, str | bytes], dict[str, Any]]:
+    """The files of one rendered panel (by rendition) and what its index panel shows."""
+    if panel == "email":
+        files = {"email_html": result.html}
+        if "email_text" in renditions:
+            files["email_text"] = result.text
+        return files, {"subject": result.subject, "text": result.text}
+    if panel == "sms":
+        facts = {
+            "text": result.text,
+            "encoding": result.encoding,
+            "units": result.units,
+            "segments": result.segments,
+        }
+        return {"sms": result.text}, facts
+    if panel == "letter":
+        return {"letter_pdf": result.pdf}, {}
+    return {"web": result.html}, {}
+
+
+def _write(path: Path, data: str | bytes) -> Path:
+    if isinstance(data, bytes):
+        path.write_bytes(data)
+    else:
+        path.write_text(data, encoding="utf-8")
+    return path

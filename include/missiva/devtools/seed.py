@@ -160,6 +160,29 @@ def seed(
     for i, (country, (locale, *_)) in enumerate(_COUNTRIES.items()):
         fakers[country] = _stable(Faker(locale))
         fakers[country].seed_instance(seed * len(_COUNTRIES) + i)
+    people = _people(rng, fakers, customers, joined_on)
+    distinct = [p for p in people if p.duplicate_of is None]
+    consents = [row for p in distinct for row in _consents(rng, p)]
+    policies, claims = _policies_and_claims(rng, distinct)
+    extra = _journey_rows(seed, distinct, joined_on)
+    _write(db_path, people, consents, policies, claims, extra)
+
+    in_day = [p for p in people if p.joined_at.date() == joined_on]
+    return SeedReport(
+        db_path=db_path,
+        customers=len(people),
+        joined_on=joined_on,
+        in_interval=len(in_day),
+        defects={p.row_id: p.role for p in in_day if p.role in DEFECT_KINDS},
+        suppressions={p.row_id: p.role for p in in_day if p.role in SUPPRESSION_KINDS},
+    )
+
+
+def _people(
+    rng: random.Random, fakers: dict[str, Faker], customers: int, joined_on: date
+) -> list[_Person]:
+    """The customer rows, by join time: the interval's (with their planned defects and
+    suppressions), the day before's, and the duplicates; ids follow join time."""
     used_emails: set[str] = set()
 
     def make(role: str | None, joined_at: datetime) -> _Person:
@@ -193,10 +216,11 @@ def seed(
     for p in people:
         if p.duplicate_of is not None:
             p.customer_id = p.duplicate_of.customer_id
+    return people
 
-    distinct = [p for p in people if p.duplicate_of is None]
-    consents = [row for p in distinct for row in _consents(rng, p)]
-    policies, claims = _policies_and_claims(rng, distinct)
+
+def _journey_rows(seed: int, distinct: list[_Person], joined_on: date) -> dict[str, list[tuple]]:
+    """The tables the journeys' own seeders (:data:`JOURNEY_SEEDERS`) add, by table."""
     extra: dict[str, list[tuple]] = {}
     for name in JOURNEY_SEEDERS:
         # keyed by the module's name before it moved to devtools: the same demo data
@@ -205,17 +229,7 @@ def seed(
             importlib.import_module(name).rows(module_rng, distinct, joined_on).items()
         ):
             extra.setdefault(table, []).extend(rows)
-    _write(db_path, people, consents, policies, claims, extra)
-
-    in_day = [p for p in people if p.joined_at.date() == joined_on]
-    return SeedReport(
-        db_path=db_path,
-        customers=len(people),
-        joined_on=joined_on,
-        in_interval=len(in_day),
-        defects={p.row_id: p.role for p in in_day if p.role in DEFECT_KINDS},
-        suppressions={p.row_id: p.role for p in in_day if p.role in SUPPRESSION_KINDS},
-    )
+    return extra
 
 
 def _stable(fk: Faker) -> Faker:

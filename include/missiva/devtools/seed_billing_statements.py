@@ -92,12 +92,7 @@ def rows(rng: random.Random, customers: list[_Person], joined_on: date) -> dict[
     clean_paper = [
         p for p in holders if p.role is None and p.preferred_channel == "paper" and p.address_line1
     ]
-    households: dict[str, _Person] = {}  # customer_id -> the customer whose address bills
-    for country in sorted(_CURRENCY):
-        local = [p for p in clean_paper if p.country == country]
-        pairs = max(1, round(len(local) * HOUSEHOLD_SHARE)) if len(local) >= 2 else 0
-        for head, member in zip(local[: 2 * pairs : 2], local[1 : 2 * pairs : 2], strict=True):
-            households[member.customer_id] = head
+    households = _households(clean_paper)
     # One customer with a second account is a paper customer: one envelope, two letters.
     seconds = [p for p in holders if rng.random() < SECOND_ACCOUNT_SHARE]
     seconds = {p.customer_id: p for p in [*seconds, *clean_paper[-1:]]}
@@ -109,44 +104,10 @@ def rows(rng: random.Random, customers: list[_Person], joined_on: date) -> dict[
     for row_id, (person, nth) in enumerate(accounts, start=1):
         plain = nth == 0 and person.role is None and person.customer_id not in reserved
         boundary = boundaries.pop(0) if plain and boundaries else None
-        opened = _months_back(last, rng.randrange(2, MONTHS))
-        closed = None
-        if boundary == "opened_last_month":
-            opened = last.replace(day=5)
-        elif boundary == "closed_before":
-            closed = _months_back(last, 1).replace(day=1)  # billed up to the month before
-        elif boundary == "opened_mid_month":
-            opened = _months_back(last, 1).replace(day=15)
-        opened = max(opened, first)
+        opened, closed = _open_and_close(rng, first, last, boundary)
         household = households.get(person.customer_id)
-        paperless = int(
-            household is None
-            and person.preferred_channel != "paper"
-            and person.email is not None
-            and rng.random() < 0.85
-        )
-        account = {
-            "account_id": f"A{row_id:07d}",
-            "vehicle": f"{rng.choice(_VEHICLES[person.country])} {_plate(rng, person.country)}",
-            "currency": _CURRENCY[person.country],
-            "base_cents": rng.randrange(2_500, 7_000),
-            "cents_per_km": rng.randrange(3, 7),
-            "assistance": rng.random() < 0.4,
-        }
-        table_accounts.append(
-            (
-                row_id,
-                account["account_id"],
-                person.customer_id,
-                "Motor pay-per-km",
-                account["vehicle"],
-                account["currency"],
-                paperless,
-                opened.isoformat(),
-                closed.isoformat() if closed else None,
-                *(_bill_to(household) if household else (None,) * 4),
-            )
-        )
+        account, row = _account(rng, row_id, person, household, opened, closed)
+        table_accounts.append(row)
         language = person.language if person.language in ("it", "en") else "en"
         month = opened.replace(day=1)
         end = _months_back(closed, 1) if closed else last
@@ -154,3 +115,67 @@ def rows(rng: random.Random, customers: list[_Person], joined_on: date) -> dict[
             table_lines += _lines(rng, account, month, language)
             month = _months_back(month, -1)
     return {"billing_accounts": table_accounts, "statement_lines": table_lines}
+
+
+def _households(clean_paper: list[_Person]) -> dict[str, _Person]:
+    """customer_id -> the customer whose address bills it (pairs of paper customers)."""
+    households: dict[str, _Person] = {}
+    for country in sorted(_CURRENCY):
+        local = [p for p in clean_paper if p.country == country]
+        pairs = max(1, round(len(local) * HOUSEHOLD_SHARE)) if len(local) >= 2 else 0
+        for head, member in zip(local[: 2 * pairs : 2], local[1 : 2 * pairs : 2], strict=True):
+            households[member.customer_id] = head
+    return households
+
+
+def _open_and_close(
+    rng: random.Random, first: date, last: date, boundary: str | None
+) -> tuple[date, date | None]:
+    """When an account opened and closed (None: still open), boundary cases included."""
+    opened = _months_back(last, rng.randrange(2, MONTHS))
+    closed = None
+    if boundary == "opened_last_month":
+        opened = last.replace(day=5)
+    elif boundary == "closed_before":
+        closed = _months_back(last, 1).replace(day=1)  # billed up to the month before
+    elif boundary == "opened_mid_month":
+        opened = _months_back(last, 1).replace(day=15)
+    return max(opened, first), closed
+
+
+def _account(
+    rng: random.Random,
+    row_id: int,
+    person: _Person,
+    household: _Person | None,
+    opened: date,
+    closed: date | None,
+) -> tuple[dict, tuple]:
+    """One account: its terms (for the statement lines) and its ``billing_accounts`` row."""
+    paperless = int(
+        household is None
+        and person.preferred_channel != "paper"
+        and person.email is not None
+        and rng.random() < 0.85
+    )
+    account = {
+        "account_id": f"A{row_id:07d}",
+        "vehicle": f"{rng.choice(_VEHICLES[person.country])} {_plate(rng, person.country)}",
+        "currency": _CURRENCY[person.country],
+        "base_cents": rng.randrange(2_500, 7_000),
+        "cents_per_km": rng.randrange(3, 7),
+        "assistance": rng.random() < 0.4,
+    }
+    row = (
+        row_id,
+        account["account_id"],
+        person.customer_id,
+        "Motor pay-per-km",
+        account["vehicle"],
+        account["currency"],
+        paperless,
+        opened.isoformat(),
+        closed.isoformat() if closed else None,
+        *(_bill_to(household) if household else (None,) * 4),
+    )
+    return account, row

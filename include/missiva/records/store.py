@@ -7,7 +7,8 @@ detectable by re-hashing.
 Both backends implement :class:`ArtifactStore`; :func:`open_store` picks one from a
 URL (``file:///abs/dir`` or ``s3://bucket/prefix?...``). The S3 backend lives in
 :mod:`missiva.records.store_s3` and is imported only when asked for, so the local store does
-not need boto3.
+not need boto3. The types and rules both share live in :mod:`missiva.records.artifacts`
+(re-exported here).
 
 Metadata (content type and a few ``str`` -> ``str`` pairs such as the journey and the
 communication id) belongs to the first ``put`` of some bytes: the same bytes archived
@@ -17,146 +18,58 @@ every communication to its artifact.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import re
-import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 from urllib.request import url2pathname
+
+from missiva.files import write_atomic, write_once
+from missiva.records.artifacts import (
+    DEFAULT_CONTENT_TYPE,
+    MAX_METADATA_BYTES,
+    RESERVED_METADATA_KEYS,
+    Artifact,
+    ArtifactInfo,
+    ArtifactIntegrityError,
+    ArtifactStore,
+    StoreError,
+    StoreUnavailable,
+    check_content_type,
+    check_metadata,
+    is_sha256,
+    object_key,
+    require_sha256,
+    sha256_hex,
+)
 
 if TYPE_CHECKING:
     from missiva.records.store_s3 import S3ArtifactStore
 
-DEFAULT_CONTENT_TYPE = "application/octet-stream"
-RESERVED_METADATA_KEYS = frozenset({"sha256"})
-MAX_METADATA_BYTES = 2048  # S3's limit on user-defined metadata in a PUT
+#: archived objects and sidecars are readable by their owner only
+PRIVATE = 0o600
 
-_SHA256 = re.compile(r"[0-9a-f]{64}")
-_METADATA_KEY = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
-_PRINTABLE_ASCII = re.compile(r"[\x20-\x7e]*")
-_CONTENT_TYPE = re.compile(
-    r"[!#$%&'*+.^_`|~0-9A-Za-z-]+/[!#$%&'*+.^_`|~0-9A-Za-z-]+(;[\x20-\x7e]*)?"
-)
-
-
-class StoreError(Exception):
-    """The artifact store cannot do what was asked (configuration, permissions...)."""
-
-
-class ArtifactIntegrityError(StoreError):
-    """An archived object is missing or its bytes no longer match its hash."""
-
-
-class StoreUnavailable(StoreError):
-    """The store did not answer (unreachable, timing out, failing) after its retries."""
-
-
-@dataclass(frozen=True)
-class Artifact:
-    uri: str
-    sha256: str
-    size: int
-
-
-@dataclass(frozen=True)
-class ArtifactInfo:
-    """What a store knows about an object besides its bytes."""
-
-    uri: str
-    sha256: str
-    size: int
-    content_type: str = DEFAULT_CONTENT_TYPE
-    metadata: Mapping[str, str] = field(default_factory=dict)
-
-
-@runtime_checkable
-class ArtifactStore(Protocol):
-    """Immutable objects addressed by their SHA-256."""
-
-    def put(
-        self,
-        data: bytes,
-        *,
-        content_type: str = DEFAULT_CONTENT_TYPE,
-        metadata: Mapping[str, str] | None = None,
-    ) -> Artifact:
-        """Store ``data`` once and return its address; the same bytes are not rewritten."""
-        ...
-
-    def get(self, uri: str, sha256: str) -> bytes:
-        """The bytes at ``uri``; :class:`ArtifactIntegrityError` if missing or altered."""
-        ...
-
-    def exists(self, sha256: str) -> bool:
-        """Whether an object is stored under the address of ``sha256``."""
-        ...
-
-    def verify(self, uri: str, sha256: str) -> None:
-        """Like :meth:`get` without keeping the bytes; raises when missing or altered."""
-        ...
-
-    def info(self, sha256: str) -> ArtifactInfo:
-        """Size, content type and metadata of a stored object (not re-hashed)."""
-        ...
-
-
-# --- shared rules --------------------------------------------------------------------
-
-
-def sha256_hex(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def is_sha256(value: str) -> bool:
-    return isinstance(value, str) and _SHA256.fullmatch(value) is not None
-
-
-def object_key(sha256: str) -> str:
-    """The content address of ``sha256`` relative to a store's root."""
-    return f"sha256/{sha256[:2]}/{sha256}"
-
-
-def check_content_type(content_type: str) -> str:
-    if not isinstance(content_type, str) or not _CONTENT_TYPE.fullmatch(content_type):
-        raise ValueError(f"not a valid content type: {content_type!r}")
-    return content_type
-
-
-def check_metadata(metadata: Mapping[str, str] | None) -> dict[str, str]:
-    """The same rules on every backend, so a put that works locally works on S3.
-
-    Keys: lowercase letters, digits and ``-`` (S3 lower-cases keys; proxies may drop
-    headers with ``_``); values: printable ASCII (S3 metadata travels in HTTP headers);
-    at most 2 KB in all; ``sha256`` is reserved for the store.
-    """
-    checked: dict[str, str] = {}
-    for key, value in (metadata or {}).items():
-        if not isinstance(key, str) or not _METADATA_KEY.fullmatch(key):
-            hint = f" (use {key.lower().replace('_', '-')!r})" if isinstance(key, str) else ""
-            raise ValueError(
-                f"metadata key {key!r} must be lowercase letters, digits and '-'{hint}"
-            )
-        if key in RESERVED_METADATA_KEYS:
-            raise ValueError(f"metadata key {key!r} is reserved for the store")
-        if not isinstance(value, str) or not _PRINTABLE_ASCII.fullmatch(value):
-            raise ValueError(f"metadata value of {key!r} must be printable ASCII: {value!r}")
-        checked[key] = value
-    if sum(len(k) + len(v) for k, v in checked.items()) > MAX_METADATA_BYTES:
-        raise ValueError(f"metadata exceeds {MAX_METADATA_BYTES} bytes")
-    return checked
-
-
-def require_sha256(value: str, *, error: type[Exception] = ValueError) -> str:
-    """``value`` if it is a lowercase hex SHA-256, else ``error``: a hash read from the
-    ledger is never used as a path or key unless it is one."""
-    if not is_sha256(value):
-        raise error(f"not a lowercase hex SHA-256: {value!r}")
-    return value
+__all__ = [
+    "DEFAULT_CONTENT_TYPE",
+    "MAX_METADATA_BYTES",
+    "RESERVED_METADATA_KEYS",
+    "Artifact",
+    "ArtifactInfo",
+    "ArtifactIntegrityError",
+    "ArtifactStore",
+    "LocalArtifactStore",
+    "StoreError",
+    "StoreUnavailable",
+    "check_content_type",
+    "check_metadata",
+    "is_sha256",
+    "object_key",
+    "open_store",
+    "require_sha256",
+    "sha256_hex",
+]
 
 
 # --- the local folder ----------------------------------------------------------------
@@ -208,8 +121,10 @@ class LocalArtifactStore:
                     "content_type": content_type,
                     "metadata": extra,
                 }
-                _write_once(sidecar, json.dumps(record, indent=2, sort_keys=True).encode())
-            _write_atomically(path, data)
+                write_once(
+                    sidecar, json.dumps(record, indent=2, sort_keys=True).encode(), mode=PRIVATE
+                )
+            write_atomic(path, data, mode=PRIVATE)
         return Artifact(uri=path.as_uri(), sha256=digest, size=len(data))
 
     def _read(self, uri: str, sha256: str) -> bytes:
@@ -253,28 +168,6 @@ class LocalArtifactStore:
             content_type=record.get("content_type", DEFAULT_CONTENT_TYPE),
             metadata=dict(record.get("metadata", {})),
         )
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    with tempfile.NamedTemporaryFile(dir=path.parent, delete=False) as tmp:
-        tmp.write(data)
-    os.replace(tmp.name, path)
-
-
-def _write_once(path: Path, data: bytes) -> None:
-    """Create ``path`` with ``data`` unless it exists, atomically even between racing
-    writers (a hard link never replaces its target)."""
-    with tempfile.NamedTemporaryFile(dir=path.parent, delete=False) as tmp:
-        tmp.write(data)
-    try:
-        os.link(tmp.name, path)
-    except FileExistsError:
-        pass
-    except OSError:  # no hard links on this file system
-        if not path.exists():
-            os.replace(tmp.name, path)
-    finally:
-        Path(tmp.name).unlink(missing_ok=True)
 
 
 # --- choosing a store ----------------------------------------------------------------

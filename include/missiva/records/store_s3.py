@@ -35,7 +35,7 @@ from botocore.exceptions import (
 )
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
-from missiva.records.store import (
+from missiva.records.artifacts import (
     DEFAULT_CONTENT_TYPE,
     Artifact,
     ArtifactInfo,

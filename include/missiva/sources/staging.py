@@ -8,6 +8,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from missiva.files import write_atomic
 from missiva.paths import safe_name
 
 
@@ -20,11 +21,8 @@ class Staging:
     def _write(self, name: str, records: Iterable[Mapping[str, Any]]) -> Path:
         self.dir.mkdir(parents=True, exist_ok=True)
         path = self.dir / name
-        tmp = path.with_suffix(".tmp")
-        with tmp.open("w", encoding="utf-8") as out:
-            for record in records:
-                out.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
-        tmp.replace(path)
+        lines = (json.dumps(record, ensure_ascii=False, default=str) + "\n" for record in records)
+        write_atomic(path, "".join(lines).encode())
         return path
 
     def _read(self, name: str) -> Iterator[dict[str, Any]]:

@@ -1,0 +1,120 @@
+"""Signing off the template library: approval records for communications and blocks.
+
+Approving writes ``communications/<name>/approvals.json`` or the registry entry of a
+regulatory block (see :mod:`missiva.composition.library` for their format); a
+communication is linted first.
+"""
+
+import hashlib
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from missiva.composition import library
+from missiva.composition.errors import RegulatoryBlockError, TemplateError
+from missiva.composition.lint import lint
+from missiva.files import write_atomic
+
+
+def approve(
+    templates_dir: Path,
+    name: str,
+    version: str,
+    by: str,
+    *,
+    at: datetime | None = None,
+    check: bool = True,
+) -> dict[str, str]:
+    """Approve the current content of communication ``name`` as ``version``; the record.
+
+    Refuses when ``version`` is not the current ``meta.json`` version, when that version
+    was already approved with different content (bump the version instead), and, with
+    ``check``, when :func:`~missiva.composition.lint.lint` finds problems in it.
+    Approving an already approved version and content returns the existing record.
+    """
+    if not by or not by.strip():
+        raise TemplateError("approve: 'by' (who approves) is required")
+    info = library.template_status(templates_dir, name)
+    if str(version) != info["version"]:
+        raise TemplateError(
+            f"communication {name!r}: cannot approve version {version}, the current "
+            f"version in meta.json is {info['version']}"
+        )
+    records = library.read_approvals(templates_dir, name)
+    existing = library.matching_approval(records, info["version"], info["sha256"])
+    if existing:
+        return existing
+    if any(str(r.get("version")) == info["version"] for r in records):
+        raise TemplateError(
+            f"communication {name!r}: version {info['version']} was approved with other "
+            "content; bump the version in meta.json before approving the change"
+        )
+    if check:
+        problems = [p for p in lint(templates_dir, only=[name]) if p.template == name]
+        if problems:
+            listed = "; ".join(str(p) for p in problems[:5])
+            raise TemplateError(f"communication {name!r} does not lint clean: {listed}")
+    record = {
+        "version": info["version"],
+        "sha256": info["sha256"],
+        "approved_by": by.strip(),
+        "approved_at": _now(at),
+    }
+    _write_json(
+        library.communication_dir(templates_dir, name) / library.APPROVALS_FILE, [*records, record]
+    )
+    return record
+
+
+def approve_block(
+    templates_dir: Path, block: str, by: str, *, at: datetime | None = None
+) -> dict[str, Any]:
+    """Approve the current files of a regulatory block; return its registry entry.
+
+    Recomputes the SHA-256 of every ``regulatory/<block>.*`` file and records the
+    approval for the version the registry holds (bump ``version`` in the registry by
+    hand when the wording changes: approving new content under an already approved
+    version is refused, so a version always names one text). The previous approval is
+    kept in the entry's ``history``.
+    """
+    library.check_name(block, "regulatory block")
+    if not by or not by.strip():
+        raise RegulatoryBlockError("approve_block: 'by' (who approves) is required")
+    data = library.read_registry_json(templates_dir)
+    entry = data["blocks"].get(block)
+    if not isinstance(entry, dict) or "owner" not in entry or "version" not in entry:
+        raise RegulatoryBlockError(
+            f"regulatory block {block!r}: add it to {library.REGISTRY_PATH} with its owner and "
+            "version before approving it"
+        )
+    files = library.block_files(templates_dir, block)
+    if not files:
+        raise RegulatoryBlockError(f"regulatory block {block!r}: no file regulatory/{block}.*")
+    hashes = {name: hashlib.sha256(content).hexdigest() for name, content in files.items()}
+    version = str(entry["version"])
+    approval = entry.get("approval") or {}
+    same_version = str(approval.get("version")) == version and approval.get("approved_by")
+    if same_version and entry.get("sha256") == hashes:
+        return entry
+    if same_version or any(str(h.get("version")) == version for h in entry.get("history", [])):
+        raise RegulatoryBlockError(
+            f"regulatory block {block!r} (version {version}): its content changed since "
+            f"that version was approved; bump its version in {library.REGISTRY_PATH} first"
+        )
+    if approval:
+        entry.setdefault("history", []).append({**approval, "sha256": entry.get("sha256")})
+    entry["sha256"] = hashes
+    entry["approval"] = {"version": version, "approved_by": by.strip(), "approved_at": _now(at)}
+    entry.setdefault("history", [])
+    _write_json(Path(templates_dir) / library.REGISTRY_PATH, data)
+    return entry
+
+
+def _now(at: datetime | None) -> str:
+    return (at or datetime.now(UTC)).astimezone(UTC).isoformat(timespec="seconds")
+
+
+def _write_json(path: Path, data: Any) -> None:
+    text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    write_atomic(path, text.encode())
