@@ -16,7 +16,7 @@ import pytest
 from missiva import cli
 from missiva.channels import registry
 from missiva.channels.base import Delivery, SendResult
-from missiva.composition import library
+from missiva.composition import approval, library
 from missiva.delivery.outbox import deliver_stage
 from missiva.flow import compose_stage
 from missiva.journeys import ONBOARDING
@@ -109,7 +109,7 @@ def world(tmp_path, monkeypatch) -> Iterator[World]:
     (folder / "meta.json").write_text(json.dumps(meta, indent=2))
     registry.register(PIGEON)
     try:
-        library.approve(templates, "welcome", meta["version"], "test", check=False)
+        approval.approve(templates, "welcome", meta["version"], "test", check=False)
         monkeypatch.setenv("MISSIVA_HOME", str(tmp_path / "home"))
         for name in ("MISSIVA_LEDGER_URL", "MISSIVA_ARCHIVE_URL", "MISSIVA_PRINT_DIR"):
             monkeypatch.delenv(name, raising=False)
