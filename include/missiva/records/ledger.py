@@ -157,14 +157,14 @@ class Ledger(LedgerQueries):
     def record_delivery_report(self, communication_id: str, kind: str, **detail: Any) -> bool:
         """Record what a provider reported about a communication; False if already recorded.
 
-        ``kind`` is one of :data:`DELIVERY_REPORTS`; ``detail`` (reason, provider, at...)
-        goes into the event. A ``report_key`` in ``detail`` makes the call idempotent: a
-        report with the same key and kind already recorded for this communication is not
-        recorded again. :data:`UNDELIVERABLE_REPORTS` move a ``sent`` or ``review`` row to
-        ``bounced`` with the reason; ``delivered`` settles a ``review`` row (outcome
-        unknown after a worker died mid-send) as ``sent``; any other report (or status)
-        leaves the row as it is. Raises
-        :class:`LedgerError` for an unknown communication or one never handed over.
+        ``kind`` is one of :data:`~missiva.records.status.DELIVERY_REPORTS`; ``detail``
+        (reason, provider, at...) goes into the event. A ``report_key`` in ``detail``
+        makes the call idempotent: a report with the same key and kind already recorded
+        for this communication is not recorded again. The row's status changes as
+        :data:`~missiva.records.status.REPORT_EFFECTS` declares (an undeliverable report
+        makes a ``sent`` or ``review`` row ``bounced`` with the reason; ``delivered``
+        settles a ``review`` row as ``sent``); any other report leaves it as it is.
+        Raises :class:`LedgerError` for an unknown communication or one never handed over.
         """
         if kind not in DELIVERY_REPORTS:
             raise LedgerError(f"unknown delivery report {kind!r}")
