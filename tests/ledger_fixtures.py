@@ -49,10 +49,13 @@ def cid(n: int) -> str:
     return fields(n)["communication_id"]
 
 
-def send(ledger: Ledger, n: int, at: datetime) -> None:
-    """Move communication ``n`` from composed through sending to sent ``at``."""
+def send(ledger: Ledger, n: int, at: datetime, provider_id: str | None = None) -> None:
+    """Move communication ``n`` from composed through sending to sent ``at`` (provider
+    message id ``provider_id``, default ``Q{n}``)."""
     ledger.transition(cid(n), "composed", "sending", task_id="deliver")
-    ledger.transition(cid(n), "sending", "sent", provider_message_id=f"Q{n}", sent_at=at)
+    ledger.transition(
+        cid(n), "sending", "sent", provider_message_id=provider_id or f"Q{n}", sent_at=at
+    )
 
 
 def _open(url: str, barrier: Any) -> None:

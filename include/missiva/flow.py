@@ -6,7 +6,6 @@ communication already exists (delivery: :mod:`missiva.delivery.outbox`).
 
 import json
 import logging
-import uuid
 from collections import Counter
 from collections.abc import Collection
 from typing import Any
@@ -16,8 +15,17 @@ from missiva.composition import Provenance
 from missiva.composition.renditions import channel_artifact
 from missiva.journey import Journey
 from missiva.paths import safe_name
-from missiva.records.ledger import COPY_MARK, Ledger, copy_key, fallback_key, notice_key
-from missiva.records.ledger import canonical_json as ledger_json
+from missiva.records.keys import (
+    COPY_MARK,
+    business_key,
+    communication_id,
+    copy_key,
+    idempotency_key,
+    quarantine_key,
+)
+from missiva.records.ledger import Ledger
+from missiva.records.models import canonical_json as ledger_json
+from missiva.records.status import COMPOSED, QUARANTINED, SENT, SUPPRESSED
 from missiva.records.store import ArtifactStore, open_store
 from missiva.routing.rules import Route, route, routing_inputs
 from missiva.run_context import RunContext
@@ -27,42 +35,11 @@ from missiva.sources.staging import Staging
 from missiva.sources.validation import validate
 
 log = logging.getLogger(__name__)
-ID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://missiva.example/communications")
 
 
 def canonical_json(record: dict[str, Any]) -> bytes:
     """The input record as archived: the ledger's canonical JSON, UTF-8."""
     return ledger_json(record).encode()
-
-
-def business_key(journey: Journey, run: RunContext) -> str:
-    """The business scope of a run: its data interval's day, or the run itself."""
-    if journey.scope == "run":
-        return run.run_id
-    return run.interval_start.strftime("%Y-%m-%d")
-
-
-def idempotency_key(journey: Journey, run: RunContext, record: dict[str, Any]) -> str:
-    """Deterministic: journey, communication, customer, and the record's subject (else
-    the business key)."""
-    subject = record.get("subject_key") or business_key(journey, run)
-    communication = journey.requested(record)
-    return f"{journey.name}/{communication}/{record['customer_id']}/{subject}"
-
-
-def delivery_keys(journey: Journey, key: str) -> list[str]:
-    """The keys a communication may lead to: itself, its fallbacks, its copies, the
-    notices of its portal documents and the notices' fallbacks."""
-    copied = {c for channels in journey.copies.values() for c in channels}
-    keys = [key, *(fallback_key(key, c) for c in journey.channels)]
-    keys += [copy_key(key, c) for c in sorted(copied)]
-    notices = [notice_key(k) for k in keys]
-    notice_channels = registry.notice_channels()
-    return keys + notices + [fallback_key(n, c) for n in notices for c in notice_channels]
-
-
-def communication_id(key: str) -> str:
-    return str(uuid.uuid5(ID_NAMESPACE, key))
 
 
 def _base_fields(
@@ -128,7 +105,7 @@ def validate_stage(
     scope = business_key(journey, run)
     keys = {int(r["row_id"]): idempotency_key(journey, run, r) for r in records}
     with Ledger(settings.ledger_url) as ledger:
-        quarantine_keys = {row: f"{key}/row-{row}" for row, key in keys.items()}
+        quarantine_keys = {row: quarantine_key(key, row) for row, key in keys.items()}
         known = ledger.by_keys([*keys.values(), *quarantine_keys.values()])
         elsewhere = {
             row
@@ -144,7 +121,7 @@ def validate_stage(
             if reasons and row not in elsewhere:
                 ledger.add(
                     **_base_fields(journey, run, record, quarantine_keys[row], store),
-                    status="quarantined",
+                    status=QUARANTINED,
                     reason="; ".join(reasons),
                 )
         ledger.record_handled_before(run.dag_id, run.run_id, len(elsewhere))
@@ -205,15 +182,15 @@ class Composition:
             invalid=invalid,
         )
         if chosen.suppressed:
-            ledger.add(**fields, status="suppressed", reason=chosen.reason)
-            return "suppressed"
+            ledger.add(**fields, status=SUPPRESSED, reason=chosen.reason)
+            return SUPPRESSED
         comm_id = fields["communication_id"]
         data, content_type, provenance, blocks = self.artifact(record, comm_id, chosen)
         metadata = {"journey": self.journey.name, "communication-id": comm_id}
         archived = self.store.put(data, content_type=content_type, metadata=metadata)
         ledger.add(
             **fields,
-            status="composed",
+            status=COMPOSED,
             channel=chosen.channel,
             recipient=chosen.recipient,
             route_reason=chosen.reason,
@@ -228,7 +205,7 @@ class Composition:
                 reason = f"a copy of every {communication} goes to the {channel}"
                 copy = Route(channel, record["customer_id"], reason)
                 self(ledger, record, copy_key(key, channel), copy)
-        return "composed"
+        return COMPOSED
 
 
 def compose_stage(
@@ -270,7 +247,7 @@ def print_stage(
     printed = registry.names(printed=True)
     with Ledger(settings.ledger_url) as ledger:
         for comm in ledger.for_scope(journey.name, business_key(journey, run)):
-            if comm.channel not in printed or comm.status != "sent":
+            if comm.channel not in printed or comm.status != SENT:
                 continue
             record = json.loads(store.get(comm.input_uri, comm.data_sha256))
             letters.append(

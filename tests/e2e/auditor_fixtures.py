@@ -30,7 +30,8 @@ from missiva.devtools import smtp_sink
 from missiva.devtools.seed import seed
 from missiva.flow import compose_stage, extract_stage, validate_stage
 from missiva.journeys import ONBOARDING
-from missiva.records.ledger import Communication, Ledger
+from missiva.records.ledger import Ledger
+from missiva.records.models import Communication
 from missiva.settings import Settings
 
 JOINED_ON = date(2026, 11, 2)

@@ -26,7 +26,7 @@ import httpx
 import pytest
 from auditor_fixtures import ApiServer, Home, api_server, build_home
 
-from missiva.records.ledger import Communication
+from missiva.records.models import Communication
 from missiva.records.store import LocalArtifactStore
 
 pytestmark = pytest.mark.e2e

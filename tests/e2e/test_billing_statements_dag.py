@@ -18,7 +18,8 @@ from support import mail_by_recipient, pdf_text, run_dag
 from missiva.channels.portal import PortalInbox
 from missiva.composition import Composer
 from missiva.records.audit import rerender
-from missiva.records.ledger import NOTICE_MARK, Ledger
+from missiva.records.keys import NOTICE_MARK
+from missiva.records.ledger import Ledger
 from missiva.records.store import LocalArtifactStore
 from missiva.settings import Settings
 

@@ -15,7 +15,8 @@ import pytest
 from support import RUN_AT, mail_by_recipient, pdf_text, run_dag
 
 from missiva.channels.portal import PortalInbox
-from missiva.records.ledger import COPY_MARK, Ledger
+from missiva.records.keys import COPY_MARK
+from missiva.records.ledger import Ledger
 from missiva.records.store import LocalArtifactStore
 
 pytestmark = pytest.mark.e2e

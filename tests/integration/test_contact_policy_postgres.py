@@ -18,8 +18,9 @@ from alembic.migration import MigrationContext
 from ledger_fixtures import raw_sql
 from sqlalchemy import inspect
 
-from missiva.records.ledger import Base, Ledger
+from missiva.records.ledger import Ledger
 from missiva.records.migrations import HEAD, VERSION_TABLE
+from missiva.records.models import Base
 from missiva.routing.contact_policy import ContactPolicy, Decision
 
 T0 = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)  # 13:00 in Rome: no quiet hours

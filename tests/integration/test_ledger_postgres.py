@@ -25,11 +25,13 @@ from ledger_fixtures import (
     recorded_statements,
     send,
 )
-from sqlalchemy import inspect
+from sqlalchemy import insert, inspect
 
 import missiva.routing.contact_policy  # noqa: F401  (declares contact_log on Base.metadata)
-from missiva.records.ledger import Base, Ledger, LedgerSchemaError, row_digest
+from missiva.records.errors import LedgerSchemaError
+from missiva.records.ledger import Ledger
 from missiva.records.migrations import HEAD, VERSION_TABLE
+from missiva.records.models import Base, Communication, Event, row_digest
 
 TABLES = {
     "communications",
@@ -117,6 +119,31 @@ def test_timestamps_are_utc_whatever_the_session_time_zone(sent_ledger: Ledger) 
 def test_every_event_records_the_row_digest(sent_ledger: Ledger) -> None:
     last = sent_ledger.events(cid(2))[-1]
     assert json.loads(last.detail)["row_digest"] == row_digest(sent_ledger.get(cid(2)))
+
+
+def test_look_ups_by_more_values_than_postgres_binds_at_once(ledger: Ledger) -> None:
+    """Postgres binds at most 65,535 parameters per statement: 70,000 keys, provider
+    ids and customers are looked up in bounded chunks."""
+    n = 70_000
+    rows = [
+        {
+            **email_fields(i, provider_message_id=f"Q{i}", status="sent"),
+            "created_at": T0,
+            "updated_at": T0,
+        }
+        for i in range(1, n + 1)
+    ]
+    bounce = {"communication_id": cid(n), "kind": "hard_bounce", "detail": "{}", "at": T0}
+    with ledger.engine.begin() as conn:  # behind the ledger's back: fast, no chain needed
+        conn.execute(insert(Communication), rows)
+        conn.execute(insert(Event), [{**bounce, "prev_hash": "0" * 64, "hash": "1" * 64}])
+    keys = [row["idempotency_key"] for row in rows]
+    found = ledger.by_keys(keys)
+    assert len(found) == n and found[keys[-1]].communication_id == cid(n)
+    by_id = ledger.by_provider_message_ids(f"Q{i}" for i in range(1, n + 1))
+    assert len(by_id) == n and by_id[f"Q{n}"][0].communication_id == cid(n)
+    invalid = ledger.invalid_contacts(row["customer_id"] for row in rows)
+    assert invalid == {rows[-1]["customer_id"]: {("email", rows[-1]["recipient"])}}
 
 
 # --- tamper detection -----------------------------------------------------------------

@@ -41,7 +41,8 @@ from missiva.flow import (
     validate_stage,
 )
 from missiva.journeys import ONBOARDING
-from missiva.records.ledger import Communication, Ledger
+from missiva.records.ledger import Ledger
+from missiva.records.models import Communication
 from missiva.settings import Settings
 from missiva.sources.staging import Staging
 

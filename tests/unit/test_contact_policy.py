@@ -16,8 +16,9 @@ from alembic.script import ScriptDirectory
 from ledger_fixtures import raw_sql
 from sqlalchemy import create_engine, inspect
 
-from missiva.records.ledger import Base, Ledger
+from missiva.records.ledger import Ledger
 from missiva.records.migrations import HEAD, MIGRATIONS_DIR, VERSION_TABLE
+from missiva.records.models import Base
 from missiva.routing.contact_policy import Cap, ContactPolicy, Decision, PolicyConfig, parse_window
 
 # Monday 2 November 2026, 12:00 UTC: 13:00 in Rome, 12:00 in London (no quiet hours)

@@ -10,7 +10,8 @@ from missiva.delivery import outbox as dispatch
 from missiva.delivery.smtp_transport import SmtpSettings
 from missiva.devtools.seed import seed
 from missiva.journeys import ONBOARDING
-from missiva.records.ledger import Ledger, fallback_key
+from missiva.records.keys import fallback_key
+from missiva.records.ledger import Ledger
 from missiva.records.run_report import summarize
 from missiva.records.store import open_store
 from missiva.routing.rules import route

@@ -11,7 +11,9 @@ import pytest
 from ledger_fixtures import T0, cid, email_fields, raw_sql, send
 from sqlalchemy.exc import IntegrityError
 
-from missiva.records.ledger import Ledger, LedgerError, row_digest
+from missiva.records.errors import LedgerError
+from missiva.records.ledger import Ledger
+from missiva.records.models import row_digest
 
 
 def fields(n: int, **overrides: Any) -> dict[str, Any]:

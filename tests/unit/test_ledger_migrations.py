@@ -19,8 +19,10 @@ from sqlalchemy import inspect
 
 import missiva
 import missiva.routing.contact_policy  # declares contact_log on Base.metadata
-from missiva.records.ledger import Base, Ledger, LedgerSchemaError
+from missiva.records.errors import LedgerSchemaError
+from missiva.records.ledger import Ledger
 from missiva.records.migrations import HEAD, MIGRATIONS_DIR, VERSION_TABLE, alembic_config
+from missiva.records.models import Base
 
 TABLES = {
     "communications",

@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 from ledger_fixtures import fields, raw_sql
 
-from missiva.records.ledger import Event, Ledger, LedgerError, row_digest
+from missiva.records.errors import LedgerError
+from missiva.records.ledger import Ledger
+from missiva.records.models import Event, row_digest
 from missiva.records.store import ArtifactIntegrityError, LocalArtifactStore
 
 GENESIS = "0" * 64

@@ -13,6 +13,7 @@ from collections import Counter
 from dataclasses import replace
 from datetime import UTC, date, datetime
 
+import pytest
 from aiosmtpd.controller import Controller
 from support import free_port
 
@@ -132,7 +133,13 @@ def test_interrupted_print_is_sent_again_once(missiva_home, smtp_server, sms_pro
     assert len(list(folder.glob(f"{letter.communication_id}*.pdf"))) == 1
 
 
-def test_interrupted_sms_is_sent_again_with_the_same_key(missiva_home, smtp_server, sms_provider):
+class Killed(BaseException):
+    """The worker dies: nothing after this point runs."""
+
+
+def test_interrupted_sms_is_sent_again_with_the_same_key(
+    missiva_home, smtp_server, sms_provider, monkeypatch
+):
     """The SMS provider de-duplicates on the Idempotency-Key: the retry resends, the
     customer gets one SMS."""
     sms, received = sms_provider
@@ -144,15 +151,25 @@ def test_interrupted_sms_is_sent_again_with_the_same_key(missiva_home, smtp_serv
     ledger = Ledger(settings.ledger_url)
     text = next(c for c in ledger.communications() if c.channel == "sms")
     smtp = SmtpSettings(smtp_server.host, smtp_server.port, timeout=10)
-    dispatch.deliver_stage(ONBOARDING, RUN, settings, 0, lambda: smtp, sms=sms)
-    first = ledger.get(text.communication_id)
-    assert first.status == "sent"
-    ledger.transition(text.communication_id, "sent", "sending")  # as if killed before recording
+    handed_over: dict = {}
+    record = Ledger.transition
+
+    def killed_before_recording(self, communication_id, expected, new, **fields):
+        if communication_id == text.communication_id and new == "sent":
+            handed_over.update(fields)
+            raise Killed
+        return record(self, communication_id, expected, new, **fields)
+
+    with monkeypatch.context() as patch, pytest.raises(Killed):
+        patch.setattr(Ledger, "transition", killed_before_recording)
+        dispatch.deliver_stage(ONBOARDING, RUN, settings, 0, lambda: smtp, sms=sms)
+    assert ledger.get(text.communication_id).status == "sending"
     dispatch.deliver_stage(
         ONBOARDING, replace(RUN, try_number=2), settings, 0, lambda: smtp, sms=sms
     )
     again = ledger.get(text.communication_id)
-    assert again.status == "sent" and again.provider_message_id == first.provider_message_id
+    assert again.status == "sent"
+    assert again.provider_message_id == handed_over["provider_message_id"]
     (stored,) = [json.loads(p.read_text()) for p in received.glob("*.json")
                  if json.loads(p.read_text())["reference"] == text.communication_id]  # fmt: skip
     assert stored["idempotency_key"] == text.idempotency_key and stored["to"] == text.recipient

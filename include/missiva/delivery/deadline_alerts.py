@@ -11,15 +11,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from missiva.flow import business_key
 from missiva.journey import Journey
-from missiva.records.ledger import DEFERRED, Ledger
+from missiva.records.keys import business_key
+from missiva.records.ledger import Ledger
+from missiva.records.status import IN_FLIGHT
 from missiva.run_context import RunContext
 from missiva.settings import Settings
 
 log = logging.getLogger(__name__)
-#: statuses of communications that are not out yet
-NOT_OUT = ("composed", "sending", DEFERRED)
 
 
 def alerts_file(settings: Settings) -> Path:
@@ -43,7 +42,7 @@ def record_missed_deadline(
         "interval_start": run.interval_start.isoformat(),
         "interval_end": run.interval_end.isoformat(),
         "deadline": deadline.isoformat() if isinstance(deadline, datetime) else str(deadline),
-        "not_out": sum(statuses[s] for s in NOT_OUT),
+        "not_out": sum(statuses[s] for s in IN_FLIGHT),
         "statuses": dict(sorted(statuses.items())),
     }
     path = alerts_file(settings)

@@ -22,15 +22,25 @@ from typing import Any
 
 from missiva.channels import registry
 from missiva.channels.base import ChannelAdapter, Delivery, PermanentFailure
-from missiva.flow import Composition, delivery_keys, idempotency_key, print_stage
+from missiva.flow import Composition, print_stage
 from missiva.journey import PORTAL_NOTICE, Journey
-from missiva.records.ledger import (
-    DEFERRED,
-    Communication,
-    Ledger,
+from missiva.records.keys import (
+    delivery_keys,
     fallback_base,
     fallback_key,
+    idempotency_key,
     notice_key,
+)
+from missiva.records.ledger import Ledger
+from missiva.records.models import Communication
+from missiva.records.status import (
+    COMPOSED,
+    DEFERRED,
+    FAILED,
+    REVIEW,
+    SENDING,
+    SENT,
+    SUPPRESSED,
 )
 from missiva.records.store import ArtifactStore, open_store
 from missiva.routing.contact_policy import ContactPolicy, PolicyConfig
@@ -45,12 +55,6 @@ log = logging.getLogger(__name__)
 #: channels that declare ``needs_provider``
 Providers = Mapping[str, Callable[[], Any]]
 AdapterFactories = Mapping[str, Callable[[], ChannelAdapter]]
-
-
-def content_key(comm: Communication) -> str:
-    """What the contact policy de-duplicates: the idempotency key without a fallback
-    suffix, so a fallback of the same content on another channel is not a duplicate."""
-    return fallback_base(comm.idempotency_key)
 
 
 class _Adapters:
@@ -132,7 +136,7 @@ class _Outbox:
         An e-mail may or may not have been accepted by the server: never resend it; flag
         it for review (a later delivery report settles it)."""
         if registry.get(comm.channel).resend_safe:
-            self.ledger.transition(comm.communication_id, "sending", "composed")
+            self.ledger.transition(comm.communication_id, SENDING, COMPOSED)
             self.deliver(self.ledger.get(comm.communication_id))
             return
         reason = (
@@ -140,7 +144,7 @@ class _Outbox:
             f"before recording the result (try {comm.try_number}); not resent — its "
             "Message-ID lets the mail system de-duplicate; check the server log"
         )
-        self.ledger.transition(comm.communication_id, "sending", "review", reason=reason)
+        self.ledger.transition(comm.communication_id, SENDING, REVIEW, reason=reason)
 
     def _admitted(self, comm: Communication) -> bool:
         """Reserve the contact under the policy; record a suppression or deferral. A
@@ -153,14 +157,14 @@ class _Outbox:
             comm.customer_id,
             comm.channel,
             self.journey.purpose,
-            content_key(comm),
+            fallback_base(comm.idempotency_key),
             comm.communication_id,
             record.get("timezone"),
             self.now(),
         )
         if decision.kind == "suppress":
             reason = f"contact policy: {decision.reason}"
-            self.ledger.transition(comm.communication_id, comm.status, "suppressed", reason=reason)
+            self.ledger.transition(comm.communication_id, comm.status, SUPPRESSED, reason=reason)
         elif decision.kind == "defer":
             self.ledger.transition(
                 comm.communication_id,
@@ -178,22 +182,22 @@ class _Outbox:
             return
         data = self.store.get(comm.artifact_uri, comm.artifact_sha256)
         who = {"task_id": self.run.task_id, "try_number": self.run.try_number}
-        self.ledger.transition(comm.communication_id, comm.status, "sending", **who)
+        self.ledger.transition(comm.communication_id, comm.status, SENDING, **who)
         try:
             provider_id = self._send(comm, data)
         except PermanentFailure as exc:
             reason = f"{comm.channel} refused: {exc}"
-            self.ledger.transition(comm.communication_id, "sending", "failed", reason=reason)
+            self.ledger.transition(comm.communication_id, SENDING, FAILED, reason=reason)
             self.policy.release(comm.communication_id)
             self._fall_back(comm, reason)
             return
         except BaseException:  # outcome known not to be a send: retry later
-            self.ledger.transition(comm.communication_id, "sending", "composed")
+            self.ledger.transition(comm.communication_id, SENDING, COMPOSED)
             raise
         self.ledger.transition(
             comm.communication_id,
-            "sending",
-            "sent",
+            SENDING,
+            SENT,
             provider_message_id=provider_id,
             sent_at=datetime.now(UTC),
         )
@@ -207,7 +211,7 @@ class _Outbox:
 
     def _deliver_composed(self, key: str) -> None:
         (comm,) = self.ledger.by_keys([key]).values()
-        if comm.status == "composed":
+        if comm.status == COMPOSED:
             self.deliver(comm)
 
     def _fall_back(self, failed: Communication, why: str) -> None:
@@ -221,7 +225,7 @@ class _Outbox:
             if failed.communication == PORTAL_NOTICE
             else self.journey.channels
         )
-        content = content_key(failed)
+        content = fallback_base(failed.idempotency_key)
         attempts = [content, *(fallback_key(content, c) for c in offered)]
         tried = {c.channel for c in self.ledger.by_keys(attempts).values()}
         chosen = route(record, [c for c in offered if c not in tried], self.journey.purpose)
@@ -288,9 +292,9 @@ def deliver_stage(
         factories = channel_factories(settings, store, _providers(smtp, sms, providers))
         adapters = _Adapters(stack, factories)
         outbox = _Outbox(journey, run, settings, store, ledger, adapters, policy, _clock(now))
-        pending = [c for c in comms if c.status == "composed"]
+        pending = [c for c in comms if c.status == COMPOSED]
         adapters.open({c.channel for c in pending})  # a channel that is down fails up front
-        for comm in [c for c in comms if c.status == "sending"]:
+        for comm in [c for c in comms if c.status == SENDING]:
             outbox.recover(comm)
         for comm in pending:
             outbox.deliver(comm)

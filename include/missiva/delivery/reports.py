@@ -45,7 +45,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from missiva.records.ledger import DELIVERY_REPORTS, Ledger, LedgerError, canonical_json
+from missiva.records.errors import LedgerError
+from missiva.records.ledger import Ledger
+from missiva.records.models import canonical_json
+from missiva.records.status import DELIVERY_REPORTS
 
 ID_FIELDS = ("communication_id", "message_id", "provider_message_id")
 OPTIONAL_FIELDS = ("reason", "at", "provider")

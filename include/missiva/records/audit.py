@@ -11,7 +11,8 @@ from email.policy import default as default_policy
 from typing import Any
 
 from missiva.channels import registry
-from missiva.records.ledger import Communication, Ledger
+from missiva.records.ledger import Ledger
+from missiva.records.models import Communication
 from missiva.records.store import ArtifactStore, StoreError
 from missiva.settings import Settings
 

@@ -3,7 +3,10 @@
 from collections import Counter
 from dataclasses import dataclass, field
 
-from missiva.records.ledger import COPY_MARK, NOTICE_MARK, Communication, Ledger, fallback_base
+from missiva.records.keys import COPY_MARK, NOTICE_MARK, fallback_base
+from missiva.records.ledger import Ledger
+from missiva.records.models import Communication
+from missiva.records.status import FINAL, IN_FLIGHT, SENT
 
 
 class AccountingError(Exception):
@@ -48,7 +51,7 @@ class RunSummary:
         out = [
             f"Run {self.run_id} of {self.dag_id}, data interval {self.interval}",
             f"  customers considered: {self.extracted}",
-            f"  sent: {self.statuses['sent']}" + (f" ({by_channel})" if by_channel else ""),
+            f"  sent: {self.statuses[SENT]}" + (f" ({by_channel})" if by_channel else ""),
         ]
         if self.fallbacks:
             out.append(
@@ -62,16 +65,7 @@ class RunSummary:
         if self.notices:
             notices = ", ".join(f"{k}: {n}" for k, n in self.notices.items())
             out.append(f"  portal notices: {notices}")
-        for status in (
-            "suppressed",
-            "quarantined",
-            "failed",
-            "bounced",
-            "review",
-            "deferred",
-            "composed",
-            "sending",
-        ):
+        for status in [s for s in FINAL + IN_FLIGHT if s != SENT]:
             if self.statuses[status]:
                 out.append(f"  {status}: {self.statuses[status]}")
                 out += [f"    {n} x {reason}" for reason, n in self.reasons[status].most_common()]
@@ -112,7 +106,7 @@ def summarize(ledger: Ledger, dag_id: str, run_id: str) -> RunSummary:
         summary.statuses[outcome.status] += 1
         if len(tries) > 1:
             summary.fallbacks[" -> ".join(str(c.channel) for c in tries)] += 1
-        if outcome.status == "sent":
+        if outcome.status == SENT:
             summary.sent_by_channel[outcome.channel] += 1
         else:
             reason = outcome.reason or "awaiting delivery"

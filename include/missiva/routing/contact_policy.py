@@ -20,7 +20,7 @@ so two journeys running at once can never both take the last slot of a cap.
 Every ``suppress``/``defer`` carries a human reason for the ledger.
 
 The ``contact_log`` table comes from the Alembic revision ``0002_contact_policy``;
-its model is declared on :class:`missiva.records.ledger.Base`.
+its model is declared on :class:`missiva.records.models.Base`.
 """
 
 from __future__ import annotations
@@ -35,22 +35,15 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import Index, String, UniqueConstraint, delete, event, func, insert, select
+from sqlalchemy import Index, String, UniqueConstraint, delete, func, insert, select
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
 from missiva.channels import registry
-from missiva.records.ledger import (
-    _ADVISORY_LOCK,
-    Base,
-    Ledger,
-    UTCDateTime,
-    _lock_key,
-    _sqlite_begin,
-    _sqlite_pragmas,
-    ensure_schema,
-)
+from missiva.records.database import ADVISORY_LOCK, ensure_schema, lock_key, prepare_engine
+from missiva.records.ledger import Ledger
+from missiva.records.models import Base, UTCDateTime
 
 DASH = "\u2013"  # en dash, for "21:00-08:00" in reasons
 
@@ -261,12 +254,7 @@ class ContactPolicy:
         elif isinstance(target, Ledger):
             engine = target.engine
         else:
-            engine = target
-            if engine.dialect.name == "sqlite" and not event.contains(
-                engine, "begin", _sqlite_begin
-            ):  # writers must take SQLite's lock up front, as the ledger's do
-                event.listen(engine, "connect", _sqlite_pragmas)
-                event.listen(engine, "begin", _sqlite_begin)
+            engine = prepare_engine(target)  # writers lock up front, as the ledger's do
             ensure_schema(engine)
         self.engine: Engine = engine
         self._postgres = engine.dialect.name == "postgresql"
@@ -320,7 +308,7 @@ class ContactPolicy:
         try:
             with self._writer.begin() as conn:
                 if self._postgres:
-                    conn.execute(_ADVISORY_LOCK, {"key": customer_lock(customer_id)})
+                    conn.execute(ADVISORY_LOCK, {"key": customer_lock(customer_id)})
                 decision, record = self._evaluate(conn, *args)
                 if record:
                     conn.execute(
@@ -447,4 +435,4 @@ def _duplicate(conn: Connection, customer_id: str, content_key: str) -> Decision
 
 def customer_lock(customer_id: str) -> int:
     """The advisory lock key that serialises one customer's reservations (Postgres)."""
-    return _lock_key(f"missiva.contact_policy/{customer_id}")
+    return lock_key(f"missiva.contact_policy/{customer_id}")

@@ -1,7 +1,7 @@
 """Alembic migrations of the ledger schema, packaged with ``missiva`` (no alembic.ini).
 
 ``Ledger(url)`` brings the schema to :data:`HEAD` when it opens a database
-(:func:`missiva.records.ledger.ensure_schema`); nothing else needs to run them. To author a new
+(:func:`missiva.records.database.ensure_schema`); nothing else needs to run them. To author a new
 revision from a checkout, with a database at the current head::
 
     from alembic import command

@@ -4,8 +4,8 @@ from alembic import context
 from sqlalchemy import create_engine
 
 import missiva.routing.contact_policy  # noqa: F401  (declares contact_log on Base.metadata)
-from missiva.records.ledger import Base
 from missiva.records.migrations import VERSION_TABLE
+from missiva.records.models import Base
 
 config = context.config
 options = {"target_metadata": Base.metadata, "version_table": VERSION_TABLE, "compare_type": True}

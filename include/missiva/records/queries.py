@@ -1,0 +1,261 @@
+"""What the ledger answers: look-ups, audit queries and the chain check, read-only.
+
+Look-ups by many values (keys, provider ids, customers) are bounded: each ``IN (...)``
+binds at most :data:`IN_CHUNK` parameters (SQLite allows 32,766, older builds 999;
+Postgres 65,535), however many values are asked for.
+"""
+
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from missiva.records import chain
+from missiva.records.models import (
+    Communication,
+    CommunicationBlock,
+    Event,
+    JourneyRun,
+    detail_value,
+)
+from missiva.records.status import DEFERRED, SENT, UNDELIVERABLE_REPORTS
+
+#: bound parameters per ``IN (...)`` query
+IN_CHUNK = 500
+
+
+def _chunks(values: Iterable[str]) -> Iterator[list[str]]:
+    """The distinct ``values``, sorted, in lists of at most :data:`IN_CHUNK`."""
+    wanted = sorted(set(values))
+    for start in range(0, len(wanted), IN_CHUNK):
+        yield wanted[start : start + IN_CHUNK]
+
+
+class LedgerQueries:
+    """The read side of :class:`~missiva.records.ledger.Ledger` (over ``self.engine``)."""
+
+    engine: Engine
+
+    def get_run(self, dag_id: str, run_id: str) -> JourneyRun | None:
+        with Session(self.engine) as session:
+            return session.get(JourneyRun, (dag_id, run_id))
+
+    def latest_run(self, dag_id: str) -> JourneyRun | None:
+        with Session(self.engine) as session:
+            query = select(JourneyRun).where(JourneyRun.dag_id == dag_id)
+            return session.scalar(query.order_by(JourneyRun.recorded_at.desc()).limit(1))
+
+    def get(self, communication_id: str) -> Communication | None:
+        with Session(self.engine) as session:
+            return session.get(Communication, communication_id)
+
+    def by_keys(self, keys: Iterable[str]) -> dict[str, Communication]:
+        """{idempotency key: its communication} (absent: none)."""
+        found: dict[str, Communication] = {}
+        with Session(self.engine) as session:
+            for chunk in _chunks(keys):
+                query = select(Communication).where(Communication.idempotency_key.in_(chunk))
+                found.update((c.idempotency_key, c) for c in session.scalars(query))
+        return found
+
+    def due_deferred(self, now: datetime) -> list[Communication]:
+        """``deferred`` communications whose ``not_before`` (in their latest event, the
+        deferral) is at or before ``now``, oldest first."""
+        latest = (
+            select(func.max(Event.event_id))
+            .where(Event.communication_id == Communication.communication_id)
+            .correlate(Communication)
+            .scalar_subquery()
+        )
+        query = (
+            select(Communication, Event.detail)
+            .join(Event, Event.event_id == latest)
+            .where(Communication.status == DEFERRED)
+            .order_by(Communication.created_at, Communication.communication_id)
+        )
+        with Session(self.engine) as session:
+            rows = session.execute(query).all()
+        return [
+            comm
+            for comm, detail in rows
+            if datetime.fromisoformat(detail_value(detail, "not_before")) <= now
+        ]
+
+    def by_provider_message_ids(self, ids: Iterable[str]) -> dict[str, list[Communication]]:
+        """{provider message id: communications recorded with it} (absent: none)."""
+        found: dict[str, list[Communication]] = {}
+        with Session(self.engine) as session:
+            for chunk in _chunks(ids):
+                query = select(Communication).where(Communication.provider_message_id.in_(chunk))
+                for comm in session.scalars(query.order_by(Communication.communication_id)):
+                    found.setdefault(comm.provider_message_id, []).append(comm)
+        return found
+
+    def invalid_contacts(self, customer_ids: Iterable[str]) -> dict[str, set[tuple[str, str]]]:
+        """{customer id: {(channel, address)}} that providers reported undeliverable.
+
+        An address counts as invalid when its latest report (in ledger order) among
+        :data:`UNDELIVERABLE_REPORTS` and ``delivered`` is undeliverable, so a later
+        delivery to the same address makes it valid again. Customers without any
+        invalid address are absent.
+        """
+        kinds = (*UNDELIVERABLE_REPORTS, "delivered")
+        latest: dict[tuple[str, str, str], str] = {}
+        with Session(self.engine) as session:
+            for chunk in _chunks(customer_ids):
+                query = (
+                    select(
+                        Communication.customer_id,
+                        Communication.channel,
+                        Communication.recipient,
+                        Event.kind,
+                    )
+                    .join(Event, Event.communication_id == Communication.communication_id)
+                    .where(
+                        Communication.customer_id.in_(chunk),
+                        Event.kind.in_(kinds),
+                    )
+                    .order_by(Event.event_id)
+                )
+                for row in session.execute(query):
+                    if row.channel and row.recipient:
+                        latest[(row.customer_id, row.channel, row.recipient)] = row.kind
+        invalid: dict[str, set[tuple[str, str]]] = {}
+        for (customer_id, channel, address), kind in latest.items():
+            if kind in UNDELIVERABLE_REPORTS:
+                invalid.setdefault(customer_id, set()).add((channel, address))
+        return invalid
+
+    def communications(
+        self, *, journey: str | None = None, limit: int | None = None
+    ) -> list[Communication]:
+        """Every communication (of ``journey``), oldest first."""
+        return self.trace(journey=journey, limit=limit)
+
+    def trace(
+        self,
+        customer_id: str | None = None,
+        *,
+        journey: str | None = None,
+        run_id: str | None = None,
+        template: str | None = None,
+        block: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int | None = None,
+        newest_first: bool = False,
+    ) -> list[Communication]:
+        """Communications matching every filter given (customer, journey, run, template,
+        clause, creation time in [since, until)); every status, oldest first by default."""
+        query = select(Communication)
+        for column, value in (
+            (Communication.customer_id, customer_id),
+            (Communication.journey, journey),
+            (Communication.run_id, run_id),
+            (Communication.template, template),
+        ):
+            if value is not None:
+                query = query.where(column == value)
+        if block is not None:
+            blocks = select(CommunicationBlock.communication_id).where(
+                CommunicationBlock.block == block
+            )
+            query = query.where(Communication.communication_id.in_(blocks))
+        if since is not None:
+            query = query.where(Communication.created_at >= since)
+        if until is not None:
+            query = query.where(Communication.created_at < until)
+        created = Communication.created_at.desc() if newest_first else Communication.created_at
+        query = query.order_by(created, Communication.communication_id).limit(limit)
+        with Session(self.engine) as session:
+            return list(session.scalars(query))
+
+    def for_scope(self, journey: str, business_key: str) -> list[Communication]:
+        """Every communication of one journey for one business key (e.g. a day)."""
+        query = select(Communication).where(
+            Communication.journey == journey, Communication.business_key == business_key
+        )
+        with Session(self.engine) as session:
+            return list(session.scalars(query))
+
+    def blocks(self, communication_id: str) -> dict[str, str]:
+        """{block: version} of one communication, from ``communication_blocks``."""
+        query = select(CommunicationBlock.block, CommunicationBlock.version).where(
+            CommunicationBlock.communication_id == communication_id
+        )
+        with Session(self.engine) as session:
+            return {row.block: row.version for row in session.execute(query)}
+
+    def clause_recipients(
+        self,
+        block: str,
+        version: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> list[Communication]:
+        """Sent communications that contained ``block`` (at ``version``, if given).
+
+        ``since``/``until`` bound ``sent_at`` to [since, until); naive datetimes are UTC.
+        Each row carries the customer, channel and address used. Oldest send first.
+        """
+        query = (
+            select(Communication)
+            .join(
+                CommunicationBlock,
+                CommunicationBlock.communication_id == Communication.communication_id,
+            )
+            .where(CommunicationBlock.block == block, Communication.status == SENT)
+        )
+        if version is not None:
+            query = query.where(CommunicationBlock.version == version)
+        if since is not None:
+            query = query.where(Communication.sent_at >= since)
+        if until is not None:
+            query = query.where(Communication.sent_at < until)
+        query = query.order_by(Communication.sent_at, Communication.communication_id)
+        with Session(self.engine) as session:
+            return list(session.scalars(query))
+
+    def events(self, communication_id: str | None = None) -> list[Event]:
+        query = select(Event).order_by(Event.event_id)
+        if communication_id:
+            query = query.where(Event.communication_id == communication_id)
+        with Session(self.engine) as session:
+            return list(session.scalars(query))
+
+    def head(self) -> tuple[int, str] | None:
+        """(event id, hash) of the newest event, to keep outside the ledger as an anchor.
+
+        The chain alone cannot reveal that its newest events were cut off; an anchor
+        kept elsewhere (a log, a ticket, an object-locked file) and passed to
+        :meth:`verify_chain` can.
+        """
+        with Session(self.engine) as session:
+            query = select(Event.event_id, Event.hash).order_by(Event.event_id.desc()).limit(1)
+            row = session.execute(query).first()
+        return (row.event_id, row.hash) if row else None
+
+    def count(self) -> int:
+        with Session(self.engine) as session:
+            return session.scalar(select(func.count()).select_from(Communication)) or 0
+
+    def verify_chain(
+        self, *, anchor: tuple[int, str] | None = None, batch_size: int = 10_000
+    ) -> list[str]:
+        """Check the whole ledger; return the problems found (empty when intact).
+
+        - every event's hash matches its content, and its ``prev_hash`` the hash of the
+          event before it (an edited, deleted or inserted event breaks this);
+        - every communication row matches the ``row_digest`` recorded in its latest
+          event, and every row has events (an edited or smuggled-in row);
+        - every communication referenced by events exists (a deleted row);
+        - ``communication_blocks`` matches each row's recorded ``block_versions``;
+        - ``anchor``: an earlier :meth:`head`, which must still be in the chain.
+        """
+        with self.engine.connect() as conn:
+            # one snapshot for every pass (SQLite's WAL read transaction gives one already)
+            postgres = self.engine.dialect.name == "postgresql"
+            isolation = {"isolation_level": "REPEATABLE READ"} if postgres else {}
+            return chain.verify(conn.execution_options(yield_per=batch_size, **isolation), anchor)
