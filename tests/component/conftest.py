@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 from aiosmtpd.controller import Controller
-from support import free_port
+from support import ComposedRun, compose_run, free_port
 
 if TYPE_CHECKING:
     from missiva.channels.sms import SmsSettings
@@ -217,3 +217,12 @@ def scripted_sms_provider() -> Iterator[ScriptedSmsProvider]:
         yield provider
     finally:
         server.shutdown()
+
+
+@pytest.fixture(scope="session")
+def composed_run() -> Callable[..., ComposedRun]:
+    """``composed_run(settings, customers=24, seed=5)``: seed the demo core DB, then run
+    extract, validate and compose for one run, without Airflow (see
+    ``support.compose_run`` for the options: journey, run, chunk size, no re-seed).
+    Session-scoped (it holds no state), so module-scoped scenarios can use it too."""
+    return compose_run
