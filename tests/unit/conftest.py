@@ -47,10 +47,12 @@ class SubprocessInUnitTest(RuntimeError):
 
 
 def _refuse(what: str):
-    def refuse(*args: object, **kwargs: object) -> None:
+    def refuse(self: object, *args: object, **kwargs: object) -> None:
+        command = args[0] if args else kwargs.get("args", kwargs.get("target", ""))
         raise SubprocessInUnitTest(
-            f"{what} in a unit test: the unit tier starts no processes; "
-            "move this test to tests/component"
+            f"{what}({command!r}) in a unit test: the unit tier starts no processes "
+            "(importing a native library can, e.g. ctypes.util.find_library running "
+            "ldconfig for WeasyPrint); move this test to tests/component"
         )
 
     return refuse
@@ -88,10 +90,11 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if not _unit_only or not _first_seen:
         return
     lines = [f"  {name}: first loaded by {where}" for name, where in sorted(_first_seen.items())]
-    session.config.get_terminal_reporter().write_line(
-        "unit tier guard: heavy modules imported (move these tests to tests/component):\n"
-        + "\n".join(lines),
-        red=True,
-    )
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_sep("=", "unit tier guard: heavy modules imported", red=True)
+        reporter.write_line("move these tests to tests/component:", red=True)
+        for line in lines:
+            reporter.write_line(line, red=True)
     if session.exitstatus == pytest.ExitCode.OK:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
