@@ -1,5 +1,6 @@
 # Missiva: `make demo` runs the onboarding journey end to end, `make test` runs the
-# tests, `make airflow` starts the Airflow UI on the same embedded home.
+# tests (every tier), `make test-fast` the unit tier alone (under 30 s), `make airflow`
+# starts the Airflow UI on the same embedded home.
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -26,7 +27,7 @@ export AIRFLOW_CONN_SMTP_DEFAULT := {"conn_type": "smtp", "host": "127.0.0.1", "
 export AIRFLOW_CONN_MISSIVA_SMS := {"conn_type": "http", "schema": "http", "host": "127.0.0.1", "port": $(SMS_PORT), "password": "demo-token"}
 export GX_ANALYTICS_ENABLED := False
 
-.PHONY: demo test airflow lint lock system-check clean
+.PHONY: demo test test-fast airflow lint lock system-check clean
 
 system-check:
 	@scripts/check-system.sh $(PYTHON)
@@ -49,10 +50,20 @@ lint: $(VENV)/.installed
 	$(BIN)/ruff format --check .
 	$(BIN)/missiva templates lint
 
-test: system-check lint
-	@$(BIN)/pytest; rc=$$?; \
-	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests: failing" >&2; exit 1; fi; \
+# pytest exits 5 when it collected no tests: a test run that tested nothing fails.
+define run_pytest
+	@$(BIN)/pytest $(1); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "make $@: pytest collected no tests: failing" >&2; exit 1; fi; \
 	exit $$rc
+endef
+
+# every tier: tests/unit, tests/component, tests/dags, tests/integration, tests/e2e
+test: system-check lint
+	$(call run_pytest)
+
+# the unit tier alone: pure logic, no servers, processes, WeasyPrint or Airflow
+test-fast: $(VENV)/.installed
+	$(call run_pytest,tests/unit)
 
 lock: $(VENV)/.installed
 	( echo "# The whole resolved tree for requirements*.txt (Python 3.11, Linux)."; \

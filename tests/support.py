@@ -5,13 +5,19 @@ import io
 import json
 import mailbox
 import socket
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, timedelta
 from email.message import EmailMessage
 from email.policy import default as default_policy
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from missiva.run_context import RunContext
 from missiva.settings import Settings
+
+if TYPE_CHECKING:
+    from missiva.devtools.seed import SeedReport
+    from missiva.journey import Journey
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -89,3 +95,49 @@ def settings_for(root: Path) -> Settings:
         message_id_domain="missiva.example",
         contact_policy=REPO / "include" / "contact_policy_no_quiet_hours.toml",
     )
+
+
+@dataclass(frozen=True)
+class ComposedRun:
+    """What :func:`compose_run` did: the seed report (``None`` if it did not seed), the
+    records extracted, the validated chunks and each chunk's compose result."""
+
+    settings: Settings
+    run: RunContext
+    report: "SeedReport | None"
+    extracted: int
+    chunks: list[int]
+    composed: list[dict]
+
+
+def compose_run(
+    settings: Settings,
+    *,
+    customers: int | None = None,
+    seed: int = 42,
+    joined_on: date = date(2026, 11, 2),
+    journey: "Journey | None" = None,
+    run: RunContext = ONBOARDING_RUN,
+    chunk_size: int = 100,
+) -> ComposedRun:
+    """Seed -> extract -> validate -> compose, as a DAG run's tasks do, without Airflow.
+
+    With ``customers``, (re)seeds the demo core DB at ``settings.core_db`` first (``seed``
+    and ``joined_on`` go to the seeder); without, uses the core DB as it is (a later day,
+    a second journey). ``journey`` defaults to onboarding; each stage runs as ``run`` with
+    its own task id (extract, validate, compose), every chunk composed. Delivery is left
+    to the test. Imports the pipeline lazily: ``missiva.flow`` loads WeasyPrint."""
+    from missiva.devtools.seed import seed as seed_core
+    from missiva.flow import compose_stage, extract_stage, validate_stage
+    from missiva.journeys import ONBOARDING
+
+    journey = journey or ONBOARDING
+    report = None
+    if customers is not None:
+        report = seed_core(settings.core_db, customers=customers, seed=seed, joined_on=joined_on)
+    source = f"sqlite:///{settings.core_db}"
+    extracted = extract_stage(journey, replace(run, task_id="extract"), settings, source)
+    chunks = validate_stage(journey, replace(run, task_id="validate"), settings, chunk_size)
+    compose = replace(run, task_id="compose")
+    composed = [compose_stage(journey, compose, settings, chunk) for chunk in chunks]
+    return ComposedRun(settings, run, report, extracted, chunks, composed)

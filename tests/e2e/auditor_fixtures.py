@@ -2,7 +2,7 @@
 ``airflow api-server`` subprocess serving the plugin.
 
 The content comes from the core stages run without Airflow (as in
-``tests/unit/test_pipeline.py``): seeded core systems, extract, validate, compose and
+``tests/component/test_pipeline.py``): seeded core systems, extract, validate, compose and
 deliver to a real SMTP server (aiosmtpd) and the print folder.
 """
 
@@ -22,13 +22,11 @@ from datetime import date
 from pathlib import Path
 
 import httpx
-from support import ONBOARDING_RUN, REPO, free_port, settings_for
+from support import ONBOARDING_RUN, REPO, compose_run, free_port, settings_for
 
 from missiva.delivery.outbox import deliver_stage
 from missiva.delivery.smtp_transport import SmtpSettings
 from missiva.devtools import smtp_sink
-from missiva.devtools.seed import seed
-from missiva.flow import compose_stage, extract_stage, validate_stage
 from missiva.journeys import ONBOARDING
 from missiva.records.ledger import Ledger
 from missiva.records.models import Communication
@@ -49,15 +47,15 @@ class Home:
 
 def build_home(root: Path, customers: int = 12) -> Home:
     """A ``MISSIVA_HOME`` at ``root`` with one onboarding run's communications in it."""
-    report = seed(root / "core.db", customers=customers, joined_on=JOINED_ON)
     settings = settings_for(root)
     port = free_port()
     controller = smtp_sink.start("127.0.0.1", port, root / "mail")
     try:
-        extract_stage(ONBOARDING, RUN, settings, f"sqlite:///{report.db_path}")
-        chunks = validate_stage(ONBOARDING, replace(RUN, task_id="validate"), settings, 50)
-        for chunk in chunks:
-            compose_stage(ONBOARDING, replace(RUN, task_id="compose"), settings, chunk)
+        # the component tier's ``composed_run`` fixture, called directly: a plain helper here
+        day = compose_run(
+            settings, customers=customers, joined_on=JOINED_ON, run=RUN, chunk_size=50
+        )
+        chunks = day.chunks
         smtp = SmtpSettings("127.0.0.1", port, timeout=10)
         for chunk in chunks:
             deliver_stage(

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from print_letters import batched_ids, letter, six_letters
 from pypdf import PdfReader
 
 from missiva.channels.print_batch import (
@@ -22,56 +23,7 @@ from missiva.channels.print_batch import (
     household_key,
 )
 
-A4 = (595, 842)
 LETTER_US = (612, 792)
-
-
-def make_pdf(label: str, pages: int, size: tuple[int, int] = A4) -> bytes:
-    """A small valid PDF whose page ``i`` reads ``<label> page <i>``."""
-    width, height = size
-    kids = " ".join(f"{4 + 2 * i} 0 R" for i in range(pages))
-    objects = [
-        "<< /Type /Catalog /Pages 2 0 R >>",
-        f"<< /Type /Pages /Kids [{kids}] /Count {pages} >>",
-        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
-    ]
-    for i in range(pages):
-        content = f"BT /F1 12 Tf 72 720 Td ({label} page {i + 1}) Tj ET"
-        objects.append(
-            f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 {width} {height}] "
-            f"/Resources << /Font << /F1 3 0 R >> >> /Contents {5 + 2 * i} 0 R >>"
-        )
-        objects.append(f"<< /Length {len(content)} >>\nstream\n{content}\nendstream")
-    out = bytearray(b"%PDF-1.4\n")
-    offsets = []
-    for number, body in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += f"{number} 0 obj\n{body}\nendobj\n".encode()
-    xref = len(out)
-    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
-    out += "".join(f"{o:010d} 00000 n \n" for o in offsets).encode()
-    trailer = f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n"
-    out += trailer.encode()
-    return bytes(out)
-
-
-def letter(
-    cid: str,
-    pages: int,
-    name: str,
-    street: str,
-    postal: str,
-    city: str,
-    country: str,
-    size: tuple[int, int] = A4,
-) -> Letter:
-    return Letter(
-        communication_id=cid,
-        pdf=make_pdf(cid, pages, size),
-        address_lines=(name, street, f"{postal} {city}", country),
-        postal_code=postal,
-        country=country,
-    )
 
 
 def texts(path: Path) -> list[str]:
@@ -85,14 +37,7 @@ def folder_state(folder: Path) -> dict[str, tuple[bytes, int]]:
 @pytest.fixture
 def letters() -> list[Letter]:
     """Six letters, five envelopes: c-02 and c-05 share one (same addressee, spelled apart)."""
-    return [
-        letter("c-01", 1, "Anna Verdi", "Via Po, 3", "20121", "Milano", "IT"),
-        letter("c-02", 3, "Giulia Bianchi", "Via della Libertà, 1", "00184", "Roma", "IT"),
-        letter("c-03", 2, "John Smith", "10 Downing Street", "SW1A 2AA", "London", "GB"),
-        letter("c-04", 1, "Luca Bianchi", "Via della Libertà, 1", "00184", "Roma", "IT"),
-        letter("c-05", 2, "GIULIA  BIANCHI", "via della liberta 1", "00184", "ROMA", "it"),
-        letter("c-06", 1, "Hans Muster", "Hauptstraße 5", "10115", "Berlin", "DE"),
-    ]
+    return six_letters()
 
 
 def test_household_key_folds_spelling_but_keeps_the_addressee(letters: list[Letter]) -> None:
@@ -271,16 +216,6 @@ def test_bad_letters_refused_by_name(tmp_path: Path, letters: list[Letter]) -> N
     assert list(tmp_path.iterdir()) == []
 
 
-def _batched_ids(folder: Path) -> dict[str, list[str]]:
-    """Label of every manifest in ``folder`` -> the letters it holds."""
-    found: dict[str, list[str]] = {}
-    for path in sorted(folder.glob("*.manifest.json")):
-        manifest = json.loads(path.read_bytes())
-        ids = [c for e in manifest["envelopes"] for c in e["communication_ids"]]
-        found.setdefault(manifest["run_label"], []).extend(ids)
-    return found
-
-
 def test_letters_sent_later_go_into_late_batches_once(
     tmp_path: Path, letters: list[Letter]
 ) -> None:
@@ -294,7 +229,7 @@ def test_letters_sent_later_go_into_late_batches_once(
     (later,) = batch_unprinted(list(reversed(letters)), tmp_path, run_label="r")
     assert later.batch_id == "r-late2-b0001"
     assert batch_unprinted(letters, tmp_path, run_label="r") == []
-    found = _batched_ids(tmp_path)
+    found = batched_ids(tmp_path)
     assert sorted(c for ids in found.values() for c in ids) == [x.communication_id for x in letters]
     assert set(found) == {"r", "r-late1", "r-late2"}
     assert batch_unprinted(letters[:1], tmp_path, run_label="r2")[0].batch_id == "r2-b0001"
@@ -306,22 +241,4 @@ def test_batches_never_written_are_written_again(tmp_path: Path, letters: list[L
     batches[-1].manifest_path.unlink()  # crashed before the run's last manifest
     (again,) = batch_unprinted(letters, tmp_path, run_label="r", max_envelopes=2)[-1:]
     assert again.manifest_path.read_bytes() == last
-    assert set(_batched_ids(tmp_path)) == {"r"}
-
-
-def test_two_processes_batching_at_once_share_the_letters(
-    tmp_path: Path, letters: list[Letter]
-) -> None:
-    import multiprocessing
-
-    context = multiprocessing.get_context("spawn")
-    with context.Pool(2) as pool:
-        pool.starmap(
-            _batch_in_process, [(letters[:5], tmp_path), (list(reversed(letters)), tmp_path)]
-        )
-    found = _batched_ids(tmp_path)
-    assert sorted(c for ids in found.values() for c in ids) == [x.communication_id for x in letters]
-
-
-def _batch_in_process(letters: list[Letter], folder: Path) -> None:
-    batch_unprinted(letters, folder, run_label="r")
+    assert set(batched_ids(tmp_path)) == {"r"}

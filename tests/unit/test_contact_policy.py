@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import multiprocessing
 from collections.abc import Iterator
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
@@ -255,56 +254,4 @@ def test_a_deferred_send_is_decided_again_later(policy: ContactPolicy) -> None:
     assert reserve(policy, 1, first.not_before).allowed
 
 
-# --- concurrency: two processes, one customer -------------------------------------------
-
-
-def _race(url: str, barrier: Any, results: Any, worker: int, items: int) -> None:
-    try:
-        _reserve_all(url, barrier, results, worker, items)
-    except BaseException as exc:  # report it: the parent fails fast instead of waiting
-        results.put(f"error: {exc!r}")
-        raise
-
-
-def _reserve_all(url: str, barrier: Any, results: Any, worker: int, items: int) -> None:
-    with ContactPolicy(url) as policy:
-        barrier.wait(timeout=60)
-        for i in range(items):
-            decision = policy.reserve(
-                "C1", "email", "transactional", f"k-{worker}-{i}", f"c-{worker}-{i}", ROME, T0
-            )
-            results.put(decision.kind)
-        # and all workers race for one content key on different channels
-        channel = ("email", "sms", "paper", "portal")[worker % 4]
-        shared = policy.reserve("C2", channel, "marketing", "shared", f"s-{worker}", ROME, T0)
-        results.put(f"shared:{shared.kind}")
-
-
-def race(url: str, processes: int, items: int) -> list[str]:
-    """``processes`` processes reserve ``items`` contacts each for C1 at the same moment."""
-    ContactPolicy(url).close()  # migrate first: the race is about the policy
-    ctx = multiprocessing.get_context("fork")
-    barrier, results = ctx.Barrier(processes), ctx.Queue()
-    procs = [
-        ctx.Process(target=_race, args=(url, barrier, results, w, items)) for w in range(processes)
-    ]
-    for p in procs:
-        p.start()
-    kinds = []
-    for _ in range(processes * (items + 1)):
-        kinds.append(results.get(timeout=120))
-        assert not kinds[-1].startswith("error"), kinds[-1]
-    for p in procs:
-        p.join(timeout=120)
-    assert [p.exitcode for p in procs] == [0] * processes
-    return kinds
-
-
-def test_two_processes_never_exceed_the_cap(url: str) -> None:
-    kinds = race(url, processes=2, items=5)
-    assert kinds.count("allow") == 5 and kinds.count("suppress") == 5
-    assert sorted(k for k in kinds if k.startswith("shared")) == [
-        "shared:allow",
-        "shared:suppress",
-    ]
-    assert raw_sql(url, "SELECT COUNT(*) FROM contact_log WHERE customer_id = 'C1'") == [(5,)]
+# Concurrency (processes racing for one customer): tests/component/test_contact_policy_processes.py

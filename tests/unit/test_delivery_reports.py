@@ -1,16 +1,15 @@
 """Delivery reports (bounces, complaints...) into a real SQLite ledger: validation,
-status changes, idempotency, the hash chain, invalid contacts, the CLI and the HTTP route."""
+status changes, idempotency, the hash chain, invalid contacts and the CLI (the HTTP route:
+tests/component/test_delivery_reports_http.py)."""
 
 from __future__ import annotations
 
-import asyncio
 import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from ledger_fixtures import T0, cid, email_fields, send
 
@@ -306,68 +305,3 @@ def test_cli_refuses_what_is_not_json(
     monkeypatch.setattr("sys.stdin", io.StringIO("not json"))
     assert main([*cli_env, "-"]) == 1
     assert "the payload is not JSON" in capsys.readouterr().err
-
-
-# --- the HTTP route --------------------------------------------------------------------
-
-
-class _User:
-    def get_name(self) -> str:
-        return "esp"
-
-
-@pytest.fixture
-def app(db_path: Path, ledger: Ledger, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    from missiva.orchestration import auditor_ui
-
-    monkeypatch.setenv("MISSIVA_LEDGER_URL", f"sqlite:///{db_path}")
-    monkeypatch.setenv("MISSIVA_MESSAGE_ID_DOMAIN", DOMAIN)
-    yield auditor_ui.app
-    auditor_ui.app.dependency_overrides.clear()
-    auditor_ui._ledger.cache_clear()
-
-
-def post(app: Any, body: bytes | str, **headers: str) -> httpx.Response:
-    async def go() -> httpx.Response:
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://missiva") as client:
-            return await client.post("/events/ingest", content=body, headers=headers)
-
-    return asyncio.run(go())
-
-
-JSON = {"content-type": "application/json"}
-
-
-def test_http_refuses_anonymous_posts(app: Any, ledger: Ledger) -> None:
-    body = json.dumps({"communication_id": cid(1), "event": "hard_bounce"})
-    response = post(app, body, **JSON)
-    assert response.status_code == 401
-    assert ledger.get(cid(1)).status == "sent"
-
-
-def test_http_ingests_for_an_authenticated_user(app: Any, ledger: Ledger) -> None:
-    from missiva.orchestration import auditor_ui
-
-    app.dependency_overrides[auditor_ui.airflow_user] = _User
-    reports = [
-        {"message_id": message_id(1), "event": "hard_bounce", "reason": "550"},
-        {"communication_id": cid(2), "event": "opened"},
-    ]
-    response = post(app, json.dumps(reports), **JSON)
-    assert response.status_code == 422
-    assert response.json() == {
-        "applied": 1,
-        "duplicate": 0,
-        "rejected": 1,
-        "rejections": [{"index": 1, "reason": response.json()["rejections"][0]["reason"]}],
-    }
-    assert "'opened' is not one of" in response.json()["rejections"][0]["reason"]
-    assert ledger.get(cid(1)).status == "bounced"
-    assert json.loads(ledger.events(cid(1))[-1].detail)["source"] == "http:esp"
-    again = post(app, json.dumps(reports[0]), **{"content-type": "application/json; charset=utf-8"})
-    assert again.status_code == 200
-    assert again.json() == {"applied": 0, "duplicate": 1, "rejected": 0, "rejections": []}
-    assert post(app, "{nope", **JSON).status_code == 400
-    assert post(app, json.dumps(reports[0]), **{"content-type": "text/plain"}).status_code == 415
-    assert ledger.verify_chain() == []

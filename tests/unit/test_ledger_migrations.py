@@ -14,7 +14,7 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from ledger_fixtures import cid, fields, open_at_once, raw_sql, recorded_statements
+from ledger_fixtures import cid, fields, raw_sql, recorded_statements
 from sqlalchemy import inspect
 
 import missiva
@@ -85,14 +85,6 @@ def test_reopening_keeps_the_data(url: str) -> None:
     assert again.count() == 1
     assert again.blocks(cid(1)) == {"privacy": "3"}
     assert again.verify_chain() == []
-
-
-def test_two_processes_open_a_fresh_database_at_once(url: str) -> None:
-    assert open_at_once(url) == [0, 0]
-    assert stored_revisions(url) == [HEAD]
-    ledger = Ledger(url)
-    assert ledger.add(**fields(1))
-    assert ledger.verify_chain() == []
 
 
 def test_an_unknown_revision_is_refused(url: str) -> None:

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import re
 import sqlite3
-import subprocess
-import sys
 from collections import Counter
 from contextlib import closing
 from datetime import UTC, date, datetime, time, timedelta
@@ -94,19 +91,6 @@ def test_same_seed_gives_identical_rows_and_other_seed_differs(tmp_path: Path) -
     assert dump(a.db_path) == dump(b.db_path)
     assert (a.defects, a.suppressions) == (b.defects, b.suppressions)
     assert dump(a.db_path) != dump(c.db_path)
-
-
-def test_same_seed_gives_identical_rows_in_other_processes(tmp_path: Path) -> None:
-    """Python's hash seed differs per process; the data must not (it_IT cities)."""
-    for hash_seed in ("1", "2"):
-        subprocess.run(
-            [sys.executable, "-m", "missiva.cli", "seed", "--db", str(tmp_path / f"{hash_seed}.db"),
-             "--customers", "60", "--seed", "7"],
-            env={**os.environ, "PYTHONHASHSEED": hash_seed},
-            check=True,
-            capture_output=True,
-        )  # fmt: skip
-    assert dump(tmp_path / "1.db") == dump(tmp_path / "2.db")
 
 
 def test_reseeding_replaces_existing_file_and_creates_parents(tmp_path: Path) -> None:

@@ -7,7 +7,6 @@ from collections import Counter
 from dataclasses import replace
 from datetime import UTC, date, datetime
 
-from missiva import flow as pipeline
 from missiva.delivery import outbox as dispatch
 from missiva.delivery.smtp_transport import SmtpSettings
 from missiva.devtools.seed import seed
@@ -41,16 +40,15 @@ def _deliver(journey, settings, smtp, barrier) -> None:
     dispatch.deliver_stage(journey, _run(journey), settings, 0, lambda: smtp, now=NOW)
 
 
-def test_two_journeys_at_once_never_exceed_the_shared_cap(missiva_home, tmp_path, smtp_server):
+def test_two_journeys_at_once_never_exceed_the_shared_cap(
+    missiva_home, tmp_path, smtp_server, composed_run
+):
     policy = tmp_path / "one-a-day.toml"
     policy.write_text(ONE_A_DAY)
     settings = replace(missiva_home, contact_policy=policy)
     seed(settings.core_db, customers=30, seed=9, joined_on=date(2026, 11, 2))
     for journey in (ONBOARDING, TWIN):
-        run = _run(journey)
-        pipeline.extract_stage(journey, run, settings, f"sqlite:///{settings.core_db}")
-        assert pipeline.validate_stage(journey, run, settings, 100) == [0]
-        pipeline.compose_stage(journey, run, settings, 0)
+        assert composed_run(settings, journey=journey, run=_run(journey)).chunks == [0]
     ledger = Ledger(settings.ledger_url)
     both = {
         c.customer_id

@@ -9,7 +9,6 @@ from email.policy import default as default_policy
 
 import pytest
 
-from missiva import flow as pipeline
 from missiva.channels.base import TransientFailure
 from missiva.channels.portal import PortalInbox
 from missiva.channels.registry import notice_channels
@@ -32,25 +31,25 @@ RUN = RunContext(
 )  # fmt: skip
 
 
-def _run(settings, smtp, sms) -> None:
-    pipeline.extract_stage(PORTAL_ONLY, RUN, settings, f"sqlite:///{settings.core_db}")
-    for chunk in pipeline.validate_stage(PORTAL_ONLY, RUN, settings, 50):
-        pipeline.compose_stage(PORTAL_ONLY, RUN, settings, chunk)
+def _run(composed_run, settings, smtp, sms) -> None:
+    for chunk in composed_run(settings, journey=PORTAL_ONLY, run=RUN, chunk_size=50).chunks:
         dispatch.deliver_stage(PORTAL_ONLY, RUN, settings, chunk, lambda: smtp, sms=sms)
 
 
 def test_portal_document_in_the_inbox_and_one_notice_with_its_link(
-    missiva_home, smtp_server_factory, sms_provider
+    missiva_home, smtp_server_factory, sms_provider, composed_run
 ):
     settings = missiva_home
     sms, sms_folder = sms_provider
     seed(settings.core_db, customers=20, seed=5, joined_on=date(2026, 11, 2))
     with smtp_server_factory() as server:
         smtp = SmtpSettings(server.host, server.port, timeout=10)
-        _run(settings, smtp, sms)
+        _run(composed_run, settings, smtp, sms)
         received = list(server.handler.messages)
         texts = sorted(sms_folder.glob("*.json"))
-        _run(settings, smtp, sms)  # a re-run: nothing new in the inbox, no second notice
+        _run(
+            composed_run, settings, smtp, sms
+        )  # a re-run: nothing new in the inbox, no second notice
         assert len(server.handler.messages) == len(received)
         assert sorted(sms_folder.glob("*.json")) == texts
 
@@ -94,16 +93,15 @@ def test_portal_document_in_the_inbox_and_one_notice_with_its_link(
 
 
 def test_a_refused_notice_falls_back_to_sms_and_a_retry_sends_it_once(
-    missiva_home, smtp_server_factory, scripted_sms_provider
+    missiva_home, smtp_server_factory, scripted_sms_provider, composed_run
 ):
     """The notice's e-mail is refused, its SMS fallback meets a provider outage and the
     task fails; the retry finds that fallback among the run's keys and sends it, once."""
     settings = missiva_home
-    seed(settings.core_db, customers=30, seed=5, joined_on=date(2026, 11, 2))
-    pipeline.extract_stage(PORTAL_ONLY, RUN, settings, f"sqlite:///{settings.core_db}")
-    chunks = pipeline.validate_stage(PORTAL_ONLY, RUN, settings, 50)
-    for chunk in chunks:
-        pipeline.compose_stage(PORTAL_ONLY, RUN, settings, chunk)
+    composed = composed_run(
+        settings, customers=30, seed=5, journey=PORTAL_ONLY, run=RUN, chunk_size=50
+    )
+    chunks = composed.chunks
     ledger, store = Ledger(settings.ledger_url), open_store(settings.archive_url)
 
     def notice_by_email_then_sms(doc) -> bool:

@@ -33,12 +33,9 @@ from support import ONBOARDING_RUN
 from missiva.cli import main
 from missiva.delivery.outbox import deliver_stage
 from missiva.delivery.smtp_transport import SmtpSettings
-from missiva.devtools.seed import SeedReport, seed
+from missiva.devtools.seed import SeedReport
 from missiva.flow import (
     canonical_json,
-    compose_stage,
-    extract_stage,
-    validate_stage,
 )
 from missiva.journeys import ONBOARDING
 from missiva.records.ledger import Ledger
@@ -99,7 +96,9 @@ class Result:
 
 
 @pytest.fixture(scope="module")
-def sc(tmp_path_factory: pytest.TempPathFactory, smtp_server_factory) -> Iterator[Scenario]:
+def sc(
+    tmp_path_factory: pytest.TempPathFactory, smtp_server_factory, composed_run
+) -> Iterator[Scenario]:
     home = tmp_path_factory.mktemp("missiva-home")
     with pytest.MonkeyPatch.context() as env, smtp_server_factory() as server:
         env.setenv("MISSIVA_HOME", str(home))
@@ -108,14 +107,11 @@ def sc(tmp_path_factory: pytest.TempPathFactory, smtp_server_factory) -> Iterato
         settings = Settings.from_env()
         assert settings.home == home.resolve()
         assert settings.sender == SENDER
-        report = seed(settings.core_db, customers=25, joined_on=DAY)
         smtp = SmtpSettings(server.host, server.port, timeout=10)
 
         started = datetime.now(UTC)
-        extract_stage(ONBOARDING, RUN, settings, f"sqlite:///{report.db_path}")
-        chunks = validate_stage(ONBOARDING, replace(RUN, task_id="validate"), settings, CHUNK_SIZE)
-        for chunk in chunks:
-            compose_stage(ONBOARDING, replace(RUN, task_id="compose"), settings, chunk)
+        day = composed_run(settings, customers=25, joined_on=DAY, run=RUN, chunk_size=CHUNK_SIZE)
+        report, chunks = day.report, day.chunks
         for chunk in chunks:
             run = replace(RUN, task_id="deliver")
             deliver_stage(ONBOARDING, run, settings, chunk, lambda: smtp)

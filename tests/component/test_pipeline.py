@@ -20,7 +20,7 @@ import sqlite3
 from collections import Counter
 from contextlib import ExitStack, closing
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from email.policy import default
 from pathlib import Path
 from typing import Any
@@ -31,7 +31,7 @@ from support import ONBOARDING_RUN, settings_for
 from missiva.channels.base import TransientFailure
 from missiva.delivery.outbox import deliver_stage
 from missiva.delivery.smtp_transport import SmtpSettings
-from missiva.devtools.seed import SeedReport, seed
+from missiva.devtools.seed import SeedReport
 from missiva.flow import compose_stage, extract_stage, validate_stage
 from missiva.journeys import ONBOARDING
 from missiva.records.ledger import Ledger
@@ -89,10 +89,11 @@ def snapshot(sc: Scenario) -> dict[str, int]:
 
 
 @pytest.fixture(scope="module")
-def sc(tmp_path_factory, smtp_server_factory, closed_port_factory) -> Scenario:
-    root = tmp_path_factory.mktemp("missiva")
-    report = seed(root / "core.db", customers=30, joined_on=date(2026, 11, 2))
-    settings = settings_for(root)
+def sc(tmp_path_factory, smtp_server_factory, closed_port_factory, composed_run) -> Scenario:
+    settings = settings_for(tmp_path_factory.mktemp("missiva"))
+    # 1. seed, extract, validate, compose
+    day = composed_run(settings, customers=30, run=RUN, chunk_size=CHUNK_SIZE)
+    report = day.report
     with ExitStack() as stack:
         server = stack.enter_context(smtp_server_factory())
         down_port = stack.enter_context(closed_port_factory())
@@ -104,12 +105,7 @@ def sc(tmp_path_factory, smtp_server_factory, closed_port_factory) -> Scenario:
             run = replace(RUN, task_id="deliver", try_number=try_number)
             return deliver_stage(ONBOARDING, run, settings, chunk, lambda: smtp)
 
-        # 1. extract, validate, compose
-        sc.extracted = extract_stage(ONBOARDING, RUN, settings, f"sqlite:///{report.db_path}")
-        validate_run = replace(RUN, task_id="validate")
-        sc.chunks = validate_stage(ONBOARDING, validate_run, settings, CHUNK_SIZE)
-        compose_run = replace(RUN, task_id="compose")
-        sc.composed = [compose_stage(ONBOARDING, compose_run, settings, c) for c in sc.chunks]
+        sc.extracted, sc.chunks, sc.composed = day.extracted, day.chunks, day.composed
         sc.after_compose = statuses(sc.ledger)
         chunk0 = Staging(settings.staging_dir, RUN.dag_id, RUN.run_id).read_chunk(0)
         sc.chunk0_ids = {

@@ -5,7 +5,7 @@ communication is settled by a later delivery report (``missiva events ingest``).
 
 import json
 from dataclasses import replace
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 
 import pytest
 
@@ -13,7 +13,6 @@ from missiva import flow as pipeline
 from missiva.cli import main
 from missiva.delivery import outbox as dispatch
 from missiva.delivery.smtp_transport import SmtpSettings
-from missiva.devtools.seed import seed
 from missiva.journeys import JOURNEYS, ONBOARDING
 from missiva.records.ledger import Ledger
 from missiva.records.run_report import summarize
@@ -30,13 +29,10 @@ NEXT_MORNING = datetime(2026, 11, 4, 9, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def composed(missiva_home):
+def composed(missiva_home, composed_run):
     """The production policy (quiet hours 21:00-08:00), a day of onboarding composed."""
     settings = replace(missiva_home, contact_policy=DEFAULT_CONTACT_POLICY)
-    seed(settings.core_db, customers=40, seed=7, joined_on=date(2026, 11, 2))
-    pipeline.extract_stage(ONBOARDING, RUN, settings, f"sqlite:///{settings.core_db}")
-    assert pipeline.validate_stage(ONBOARDING, RUN, settings, 100) == [0]
-    pipeline.compose_stage(ONBOARDING, RUN, settings, 0)
+    assert composed_run(settings, customers=40, seed=7, run=RUN).chunks == [0]
     return settings, Ledger(settings.ledger_url)
 
 

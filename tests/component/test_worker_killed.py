@@ -11,16 +11,14 @@ import sys
 import time
 from collections import Counter
 from dataclasses import replace
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 
 import pytest
 from aiosmtpd.controller import Controller
 from support import free_port
 
-from missiva import flow as pipeline
 from missiva.delivery import outbox as dispatch
 from missiva.delivery.smtp_transport import SmtpSettings
-from missiva.devtools.seed import seed
 from missiva.journeys import ONBOARDING
 from missiva.records.ledger import Ledger
 from missiva.records.run_report import summarize
@@ -63,13 +61,10 @@ class StallingHandler:
         return "250 OK"
 
 
-def test_killed_worker_neither_duplicates_nor_loses(missiva_home, sms_provider):
+def test_killed_worker_neither_duplicates_nor_loses(missiva_home, sms_provider, composed_run):
     sms, _ = sms_provider
     settings = missiva_home
-    seed(settings.core_db, customers=24, seed=5, joined_on=date(2026, 11, 2))
-    pipeline.extract_stage(ONBOARDING, RUN, settings, f"sqlite:///{settings.core_db}")
-    assert pipeline.validate_stage(ONBOARDING, RUN, settings, 100) == [0]
-    pipeline.compose_stage(ONBOARDING, replace(RUN, task_id="compose"), settings, 0)
+    assert composed_run(settings, customers=24, seed=5, run=RUN).chunks == [0]
     ledger = Ledger(settings.ledger_url)
     emails = {c.recipient for c in ledger.communications() if c.channel == "email"}
     assert len(emails) > 5
@@ -114,12 +109,11 @@ def test_killed_worker_neither_duplicates_nor_loses(missiva_home, sms_provider):
     assert summary.statuses["review"] == 1 and summary.accounted == summary.extracted
 
 
-def test_interrupted_print_is_sent_again_once(missiva_home, smtp_server, sms_provider):
+def test_interrupted_print_is_sent_again_once(
+    missiva_home, smtp_server, sms_provider, composed_run
+):
     settings = missiva_home
-    seed(settings.core_db, customers=12, seed=9, joined_on=date(2026, 11, 2))
-    pipeline.extract_stage(ONBOARDING, RUN, settings, f"sqlite:///{settings.core_db}")
-    pipeline.validate_stage(ONBOARDING, RUN, settings, 100)
-    pipeline.compose_stage(ONBOARDING, RUN, settings, 0)
+    composed_run(settings, customers=12, seed=9, run=RUN)
     ledger = Ledger(settings.ledger_url)
     letter = next(c for c in ledger.communications() if c.channel == "paper")
     ledger.transition(letter.communication_id, "composed", "sending")  # killed mid-print
@@ -138,16 +132,13 @@ class Killed(BaseException):
 
 
 def test_interrupted_sms_is_sent_again_with_the_same_key(
-    missiva_home, smtp_server, sms_provider, monkeypatch
+    missiva_home, smtp_server, sms_provider, composed_run, monkeypatch
 ):
     """The SMS provider de-duplicates on the Idempotency-Key: the retry resends, the
     customer gets one SMS."""
     sms, received = sms_provider
     settings = missiva_home
-    seed(settings.core_db, customers=40, seed=7, joined_on=date(2026, 11, 2))
-    pipeline.extract_stage(ONBOARDING, RUN, settings, f"sqlite:///{settings.core_db}")
-    pipeline.validate_stage(ONBOARDING, RUN, settings, 100)
-    pipeline.compose_stage(ONBOARDING, RUN, settings, 0)
+    composed_run(settings, customers=40, seed=7, run=RUN)
     ledger = Ledger(settings.ledger_url)
     text = next(c for c in ledger.communications() if c.channel == "sms")
     smtp = SmtpSettings(smtp_server.host, smtp_server.port, timeout=10)

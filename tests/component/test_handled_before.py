@@ -1,10 +1,8 @@
 """A subject found again by a run of another day (here: the reminder delay changed from
 7 to 8 days) is not sent twice, and that run still adds up in its report."""
 
-from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
-from missiva import flow as pipeline
 from missiva.delivery import outbox as dispatch
 from missiva.delivery.smtp_transport import SmtpSettings
 from missiva.devtools.seed import seed
@@ -14,28 +12,27 @@ from missiva.records.run_report import summarize
 from missiva.run_context import RunContext
 
 
-def _run(settings, day: date, smtp: SmtpSettings, **params) -> RunContext:
+def _run(composed_run, settings, day: date, smtp: SmtpSettings, **params) -> RunContext:
+    """Compose and deliver the onboarding day ``day`` (the core DB as it is)."""
     start = datetime(day.year, day.month, day.day, tzinfo=UTC)
     run = RunContext(
         "onboarding", f"manual__{day}", "t", 1, start, start + timedelta(days=1), params
     )
-    pipeline.extract_stage(ONBOARDING, run, settings, f"sqlite:///{settings.core_db}")
-    for chunk in pipeline.validate_stage(ONBOARDING, run, settings, 100):
-        pipeline.compose_stage(ONBOARDING, replace(run, task_id="compose"), settings, chunk)
+    for chunk in composed_run(settings, run=run).chunks:
         dispatch.deliver_stage(ONBOARDING, run, settings, chunk, lambda: smtp)
     return run
 
 
 def test_a_subject_handled_by_an_earlier_day_is_counted_not_resent(
-    missiva_home, smtp_server_factory
+    missiva_home, smtp_server_factory, composed_run
 ):
     settings = missiva_home
     seed(settings.core_db, customers=30, seed=11, joined_on=date(2026, 11, 2))
     with smtp_server_factory() as server:
         smtp = SmtpSettings(server.host, server.port, timeout=10)
-        first = _run(settings, date(2026, 11, 9), smtp, reminder_after_days=7)
+        first = _run(composed_run, settings, date(2026, 11, 9), smtp, reminder_after_days=7)
         sent_first = len(server.handler.messages)
-        second = _run(settings, date(2026, 11, 10), smtp, reminder_after_days=8)
+        second = _run(composed_run, settings, date(2026, 11, 10), smtp, reminder_after_days=8)
         assert len(server.handler.messages) == sent_first, "nobody reminded twice"
 
     ledger = Ledger(settings.ledger_url)

@@ -5,7 +5,6 @@ import json
 from dataclasses import replace
 from datetime import UTC, date, datetime
 
-from missiva import flow as pipeline
 from missiva.delivery import outbox as dispatch
 from missiva.delivery.smtp_transport import SmtpSettings
 from missiva.devtools.seed import seed
@@ -23,19 +22,9 @@ RUN = RunContext(
 )  # fmt: skip
 
 
-def _composed(settings, customers: int) -> list[int]:
-    """Seed the demo customers, extract, validate and compose one onboarding day."""
-    seed(settings.core_db, customers=customers, seed=3, joined_on=date(2026, 11, 2))
-    pipeline.extract_stage(ONBOARDING, RUN, settings, f"sqlite:///{settings.core_db}")
-    chunks = pipeline.validate_stage(ONBOARDING, RUN, settings, 50)
-    for chunk in chunks:
-        pipeline.compose_stage(ONBOARDING, replace(RUN, task_id="compose"), settings, chunk)
-    return chunks
-
-
-def test_refused_email_falls_back_to_paper_once(missiva_home, smtp_server_factory):
+def test_refused_email_falls_back_to_paper_once(missiva_home, smtp_server_factory, composed_run):
     settings = missiva_home
-    chunks = _composed(settings, customers=24)
+    chunks = composed_run(settings, customers=24, seed=3, run=RUN, chunk_size=50).chunks
     ledger = Ledger(settings.ledger_url)
     emails = [c for c in ledger.communications() if c.channel == "email"]
     victim = emails[0]
@@ -65,7 +54,7 @@ def test_refused_email_falls_back_to_paper_once(missiva_home, smtp_server_factor
 
 
 def test_a_hard_bounce_sends_the_next_communication_by_the_fallback(
-    missiva_home, smtp_server_factory
+    missiva_home, smtp_server_factory, composed_run
 ):
     import sqlite3
 
@@ -84,9 +73,7 @@ def test_a_hard_bounce_sends_the_next_communication_by_the_fallback(
         smtp = SmtpSettings(server.host, server.port, timeout=10)
 
         def run_day(run: RunContext) -> None:
-            pipeline.extract_stage(ONBOARDING, run, settings, f"sqlite:///{settings.core_db}")
-            for chunk in pipeline.validate_stage(ONBOARDING, run, settings, 50):
-                pipeline.compose_stage(ONBOARDING, run, settings, chunk)
+            for chunk in composed_run(settings, run=run, chunk_size=50).chunks:
                 dispatch.deliver_stage(ONBOARDING, run, settings, chunk, lambda: smtp)
 
         run_day(RUN)
@@ -108,12 +95,12 @@ def test_a_hard_bounce_sends_the_next_communication_by_the_fallback(
 
 
 def test_email_then_sms_refused_ends_on_paper_once(
-    missiva_home, smtp_server_factory, scripted_sms_provider
+    missiva_home, smtp_server_factory, scripted_sms_provider, composed_run
 ):
     """Each channel is tried once for the same content: e-mail refused, then SMS refused,
     then paper; never e-mail again, and a retry adds nothing."""
     settings = missiva_home
-    chunks = _composed(settings, customers=40)
+    chunks = composed_run(settings, customers=40, seed=3, run=RUN, chunk_size=50).chunks
     ledger = Ledger(settings.ledger_url)
     store = open_store(settings.archive_url)
     scripted_sms_provider.default_status = 422  # every number rejected

@@ -1,0 +1,108 @@
+"""Delivery reports over the HTTP route (``POST /events/ingest`` of the auditor UI): the
+route's app lives in missiva.orchestration, which imports Airflow, so this is the
+component tier; the ingest logic and the CLI are unit-tested in
+tests/unit/test_delivery_reports.py."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from ledger_fixtures import T0, cid, email_fields, send
+
+from missiva.records.ledger import Ledger
+
+DOMAIN = "missiva.example"
+
+
+def message_id(n: int) -> str:
+    return f"<{cid(n)}@{DOMAIN}>"
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "ledger.db"
+
+
+@pytest.fixture
+def ledger(db_path: Path) -> Iterator[Ledger]:
+    """E-mails 1-4 sent (provider ids Q1-Q4), 5 still composed, 6 and 7 sent with the
+    same provider id (a provider's queue ids are not unique forever)."""
+    with Ledger(f"sqlite:///{db_path}") as ledger:
+        for n in range(1, 8):
+            ledger.add(**email_fields(n))
+        for n in (1, 2, 3, 4, 6, 7):
+            send(ledger, n, T0)
+        for n in (6, 7):
+            ledger.transition(cid(n), "sent", "sent", provider_message_id="Q-same")
+        yield ledger
+
+
+# --- the HTTP route --------------------------------------------------------------------
+
+
+class _User:
+    def get_name(self) -> str:
+        return "esp"
+
+
+@pytest.fixture
+def app(db_path: Path, ledger: Ledger, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    from missiva.orchestration import auditor_ui
+
+    monkeypatch.setenv("MISSIVA_LEDGER_URL", f"sqlite:///{db_path}")
+    monkeypatch.setenv("MISSIVA_MESSAGE_ID_DOMAIN", DOMAIN)
+    yield auditor_ui.app
+    auditor_ui.app.dependency_overrides.clear()
+    auditor_ui._ledger.cache_clear()
+
+
+def post(app: Any, body: bytes | str, **headers: str) -> httpx.Response:
+    async def go() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://missiva") as client:
+            return await client.post("/events/ingest", content=body, headers=headers)
+
+    return asyncio.run(go())
+
+
+JSON = {"content-type": "application/json"}
+
+
+def test_http_refuses_anonymous_posts(app: Any, ledger: Ledger) -> None:
+    body = json.dumps({"communication_id": cid(1), "event": "hard_bounce"})
+    response = post(app, body, **JSON)
+    assert response.status_code == 401
+    assert ledger.get(cid(1)).status == "sent"
+
+
+def test_http_ingests_for_an_authenticated_user(app: Any, ledger: Ledger) -> None:
+    from missiva.orchestration import auditor_ui
+
+    app.dependency_overrides[auditor_ui.airflow_user] = _User
+    reports = [
+        {"message_id": message_id(1), "event": "hard_bounce", "reason": "550"},
+        {"communication_id": cid(2), "event": "opened"},
+    ]
+    response = post(app, json.dumps(reports), **JSON)
+    assert response.status_code == 422
+    assert response.json() == {
+        "applied": 1,
+        "duplicate": 0,
+        "rejected": 1,
+        "rejections": [{"index": 1, "reason": response.json()["rejections"][0]["reason"]}],
+    }
+    assert "'opened' is not one of" in response.json()["rejections"][0]["reason"]
+    assert ledger.get(cid(1)).status == "bounced"
+    assert json.loads(ledger.events(cid(1))[-1].detail)["source"] == "http:esp"
+    again = post(app, json.dumps(reports[0]), **{"content-type": "application/json; charset=utf-8"})
+    assert again.status_code == 200
+    assert again.json() == {"applied": 0, "duplicate": 1, "rejected": 0, "rejections": []}
+    assert post(app, "{nope", **JSON).status_code == 400
+    assert post(app, json.dumps(reports[0]), **{"content-type": "text/plain"}).status_code == 415
+    assert ledger.verify_chain() == []
