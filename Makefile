@@ -27,7 +27,7 @@ export AIRFLOW_CONN_SMTP_DEFAULT := {"conn_type": "smtp", "host": "127.0.0.1", "
 export AIRFLOW_CONN_MISSIVA_SMS := {"conn_type": "http", "schema": "http", "host": "127.0.0.1", "port": $(SMS_PORT), "password": "demo-token"}
 export GX_ANALYTICS_ENABLED := False
 
-.PHONY: demo test test-fast airflow lint lock system-check clean
+.PHONY: demo test test-fast airflow cluster lint lock system-check clean
 
 system-check:
 	@scripts/check-system.sh $(PYTHON)
@@ -44,6 +44,14 @@ demo: system-check $(VENV)/.installed
 
 airflow: system-check $(VENV)/.installed
 	@scripts/airflow.sh
+
+# The deployed shape on this machine: api-server, scheduler, dag-processor, triggerer,
+# two Celery workers sharing no disk, Postgres (metadata, ledger, core), Redis, SeaweedFS.
+# Needs Postgres and Redis on 127.0.0.1 (MISSIVA_CLUSTER_POSTGRES_URL/_REDIS_URL).
+CLUSTER_PORT ?= 8080
+cluster: system-check $(VENV)/.installed
+	@env -u AIRFLOW_HOME $(BIN)/python -m missiva.devtools.cluster --port $(CLUSTER_PORT) \
+		--root $(MISSIVA_HOME)/cluster
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .

@@ -16,14 +16,19 @@ from missiva.settings import Settings
 def _seed(args: argparse.Namespace, settings: Settings) -> int:
     from missiva.devtools.seed import seed
 
-    report = seed(
-        Path(args.db or settings.core_db),
-        customers=args.customers,
-        seed=args.seed,
-        joined_on=args.joined_on,
-    )
+    options = {"customers": args.customers, "seed": args.seed, "joined_on": args.joined_on}
+    if args.url:  # any SQLAlchemy database, e.g. postgresql+psycopg://...
+        from sqlalchemy.engine import make_url
+
+        from missiva.devtools.seed_url import seed_url
+
+        report = seed_url(args.url, **options)
+        where = make_url(args.url).render_as_string(hide_password=True)
+    else:
+        report = seed(Path(args.db or settings.core_db), **options)
+        where = report.db_path
     print(
-        f"seeded {report.customers} customers into {report.db_path} "
+        f"seeded {report.customers} customers into {where} "
         f"({report.in_interval} joined on {report.joined_on}, "
         f"{len(report.defects)} with injected defects)"
     )
@@ -265,6 +270,7 @@ def _add_seed(sub: Any) -> None:
     """``seed``: the demo core-systems database."""
     seed = sub.add_parser("seed", help="build the demo core-systems database")
     seed.add_argument("--db", help="SQLite file (default: $MISSIVA_HOME/core.db)")
+    seed.add_argument("--url", help="SQLAlchemy URL of another database (instead of --db)")
     seed.add_argument("--customers", type=int, default=200)
     seed.add_argument("--seed", type=int, default=42)
     seed.add_argument("--joined-on", type=date.fromisoformat, default=date(2026, 11, 2))

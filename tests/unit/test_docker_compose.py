@@ -10,6 +10,7 @@ requirements.txt.
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -215,42 +216,92 @@ def test_environment_values_are_strings_not_yaml_booleans(compose: dict[str, Any
             assert not isinstance(value, bool), f"{name}: quote the value of {key}"
 
 
-def test_missiva_connections_are_valid_json_pointing_at_stack_services(
-    compose: dict[str, Any], af_services: dict[str, dict[str, Any]]
+@pytest.mark.parametrize("service", ["airflow-worker", "airflow-scheduler", "airflow-apiserver"])
+def test_compose_connections_and_settings_pass_the_codes_own_parsing(
+    compose: dict[str, Any],
+    af_services: dict[str, dict[str, Any]],
+    service: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    env = environment(af_services["airflow-worker"])
-    conns = {
-        key.removeprefix("AIRFLOW_CONN_"): json.loads(value)
-        for key, value in env.items()
-        if key.startswith("AIRFLOW_CONN_")
-    }
+    """Every AIRFLOW_CONN_* and MISSIVA_* value of the stack, read by the code that reads
+    them in a task (Airflow's Connection lookup, then Missiva's parsing): fails where
+    the code would refuse them, fall back to a demo default, or need a missing driver."""
+    from sqlalchemy import create_engine
 
-    smtp = conns["SMTP_DEFAULT"]
-    assert (smtp["conn_type"], smtp["host"], smtp["port"]) == ("smtp", "smtp", 1025)
-    assert smtp["extra"]["disable_tls"] is True
-    assert smtp["extra"]["disable_ssl"] is True
+    from missiva.orchestration import connections
+    from missiva.records.store_s3 import S3ArtifactStore
+    from missiva.settings import Settings
 
-    core = conns["MISSIVA_CORE"]
-    assert core["conn_type"] == "generic"
-    core_url = core["extra"]["sqlalchemy_url"]
-    if core_url.startswith("sqlite"):  # must live in the shared, persistent var/
-        assert core_url.startswith(f"sqlite:///{PROJECT_MOUNT / 'var'}/"), core_url
+    env = environment(af_services[service])
+    for key in [k for k in os.environ if k.startswith(("AIRFLOW_CONN_", "MISSIVA_"))]:
+        monkeypatch.delenv(key)
+    for key, value in env.items():
+        if key.startswith(("AIRFLOW_CONN_", "MISSIVA_")):
+            monkeypatch.setenv(key, str(value))
+    for conn_id in (
+        connections.SOURCE_CONN_ID,
+        connections.ARCHIVE_CONN_ID,
+        connections.SMTP_CONN_ID,
+        connections.SMS_CONN_ID,
+    ):
+        assert f"AIRFLOW_CONN_{conn_id.upper()}" in env, f"{service}: {conn_id} not defined"
+    settings = Settings.from_env()
 
-    archive = conns["MISSIVA_ARCHIVE"]
-    assert archive["conn_type"] == "aws"
-    endpoint = urlsplit(archive["extra"]["endpoint_url"])
+    for what, url in (
+        ("core systems", connections.source_url(settings)),
+        ("ledger", settings.ledger_url),
+    ):
+        engine = create_engine(url)  # imports the driver; connects to nothing
+        try:
+            assert engine.dialect.name == "postgresql", f"{service}: {what} on {url}"
+            assert engine.url.host == "postgres", f"{service}: {what} not on the stack's Postgres"
+        finally:
+            engine.dispose()
+
+    store = connections.artifact_store(settings)
+    assert isinstance(store, S3ArtifactStore), f"{service}: the archive is not S3"
+    endpoint = urlsplit(store.client.meta.endpoint_url)
     assert (endpoint.hostname, endpoint.port) == ("s3", 8333)
-    assert archive["extra"]["region_name"]
-    assert archive["extra"]["service_config"]["s3"]["bucket_name"]
 
-    sms = conns["MISSIVA_SMS"]
-    assert (sms["conn_type"], sms["host"], sms["port"]) == ("http", "sms", 8026)
+    smtp = connections.smtp_settings()
+    assert (smtp.host, smtp.port) == ("smtp", 1025)
+    sms = connections.sms_settings()
+    assert sms.base_url == "http://sms:8026"
     sink = compose["services"]["sms"]
-    assert "missiva sms-sink" in sink["command"][-1] and "--port 8026" in sink["command"][-1]
-    assert sink["image"] == af_services["airflow-worker"]["image"], "the project image"
+    assert "--port 8026" in sink["command"][-1]
 
-    for host in ("smtp", "s3", "sms"):
-        assert host in compose["services"]
+
+def test_a_postgres_source_connection_uses_psycopg3(monkeypatch: pytest.MonkeyPatch) -> None:
+    from missiva.orchestration import connections
+    from missiva.settings import Settings
+
+    conn = {"conn_type": "postgres", "host": "db", "login": "u", "password": "p"}
+    monkeypatch.setenv("AIRFLOW_CONN_MISSIVA_CORE", json.dumps({**conn, "schema": "core"}))
+    assert connections.source_url(Settings.from_env()) == "postgresql+psycopg://u:p@db/core"
+    monkeypatch.setenv("AIRFLOW_CONN_MISSIVA_CORE", json.dumps(conn))
+    with pytest.raises(connections.ConnectionConfigError, match="missiva_core: schema"):
+        connections.source_url(Settings.from_env())
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"endpoint_url": "http://s3:8333"}, "missiva_archive: extra.bucket"),
+        ({"bucket": "b", "retention_mode": "forever"}, "missiva_archive: extra: retention_mode"),
+        ({"bucket": "b", "config_kwargs": {"no_such_option": 1}}, "extra.config_kwargs"),
+    ],
+)
+def test_a_wrong_archive_connection_names_the_connection_and_field(
+    monkeypatch: pytest.MonkeyPatch, extra: dict, message: str
+) -> None:
+    from missiva.orchestration import connections
+    from missiva.settings import Settings
+
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_MISSIVA_ARCHIVE", json.dumps({"conn_type": "aws", "extra": extra})
+    )
+    with pytest.raises(connections.ConnectionConfigError, match=message):
+        connections.artifact_store(Settings.from_env())
 
 
 def test_dockerfile_pins_the_airflow_version_of_requirements() -> None:

@@ -19,7 +19,50 @@ SOURCE_CONN_ID = "missiva_core"
 SMTP_CONN_ID = "smtp_default"
 ARCHIVE_CONN_ID = "missiva_archive"
 SMS_CONN_ID = "missiva_sms"
-_DRIVERS = {"postgres": "postgresql+psycopg2", "sqlite": "sqlite", "mysql": "mysql"}
+# psycopg 3 is the pinned Postgres driver (psycopg2 is not installed)
+_DRIVERS = {
+    "postgres": "postgresql+psycopg",
+    "postgresql": "postgresql+psycopg",
+    "sqlite": "sqlite",
+    "mysql": "mysql",
+}
+
+
+class ConnectionConfigError(ValueError):
+    """A Connection is missing or lacks a field the code needs (the message names both)."""
+
+
+def _required(conn_id: str) -> Connection:
+    try:
+        return Connection.get(conn_id)
+    except AirflowNotFoundException as exc:
+        raise ConnectionConfigError(f"connection {conn_id} is not defined") from exc
+
+
+def source_url_of(conn: Connection) -> str:
+    """The SQLAlchemy URL of a source Connection: ``extra.sqlalchemy_url``, else built
+    from its type (``postgres`` -> ``postgresql+psycopg``), host, port, login, password
+    and schema (the database)."""
+    explicit = conn.extra_dejson.get("sqlalchemy_url")
+    if explicit:
+        return explicit
+    if not conn.conn_type or conn.conn_type == "generic":
+        raise ConnectionConfigError(
+            f"connection {conn.conn_id}: extra.sqlalchemy_url is required "
+            f"(or a database conn_type such as postgres with host and schema)"
+        )
+    if conn.conn_type != "sqlite" and not conn.host:
+        raise ConnectionConfigError(f"connection {conn.conn_id}: host is required")
+    if not conn.schema:
+        raise ConnectionConfigError(f"connection {conn.conn_id}: schema (the database) is required")
+    return URL.create(
+        _DRIVERS.get(conn.conn_type, conn.conn_type),
+        username=conn.login,
+        password=conn.password,
+        host=conn.host,
+        port=conn.port,
+        database=conn.schema,
+    ).render_as_string(hide_password=False)
 
 
 def source_url(settings: Settings, conn_id: str = SOURCE_CONN_ID) -> str:
@@ -30,17 +73,7 @@ def source_url(settings: Settings, conn_id: str = SOURCE_CONN_ID) -> str:
     except AirflowNotFoundException:
         log.warning("connection %s is not defined: using the demo core systems", conn_id)
         return f"sqlite:///{settings.core_db}"
-    explicit = conn.extra_dejson.get("sqlalchemy_url")
-    if explicit:
-        return explicit
-    return URL.create(
-        _DRIVERS.get(conn.conn_type, conn.conn_type),
-        username=conn.login,
-        password=conn.password,
-        host=conn.host,
-        port=conn.port,
-        database=conn.schema,
-    ).render_as_string(hide_password=False)
+    return source_url_of(conn)
 
 
 def smtp_settings(conn_id: str = SMTP_CONN_ID) -> SmtpSettings:
@@ -64,8 +97,14 @@ def sms_settings(conn_id: str = SMS_CONN_ID) -> SmsSettings:
     """The SMS provider from an HTTP Connection: ``schema`` (http/https, default https),
     ``host``, ``port``, ``password`` = the API token; extra ``timeout`` (seconds) and
     ``allow_fictional`` (accept the numbers reserved for drama, for test providers)."""
-    conn = Connection.get(conn_id)
-    host = conn.host or ""
+    return sms_settings_of(_required(conn_id))
+
+
+def sms_settings_of(conn: Connection) -> SmsSettings:
+    """:func:`sms_settings` of a given Connection."""
+    if not conn.host:
+        raise ConnectionConfigError(f"connection {conn.conn_id}: host is required")
+    host = conn.host
     base_url = host if "://" in host else f"{conn.schema or 'https'}://{host}"
     if conn.port:
         base_url += f":{conn.port}"
@@ -85,32 +124,66 @@ def channel_providers() -> dict[str, Callable[[], Any]]:
 
 
 def artifact_store(settings: Settings, conn_id: str = ARCHIVE_CONN_ID) -> ArtifactStore:
-    """The archive: S3 from the ``missiva_archive`` Connection (type aws: login/password =
-    access key/secret; extra ``bucket``, ``prefix``, ``endpoint_url``, ``region_name``,
-    ``retention_mode``, ``retention_days``, ``legal_hold``) when it is defined, else the
-    store named by ``MISSIVA_ARCHIVE_URL`` (the local folder by default)."""
+    """The archive: S3 from the ``missiva_archive`` Connection (:func:`archive_store_of`)
+    when it is defined, else the store named by ``MISSIVA_ARCHIVE_URL`` (the local folder
+    by default)."""
     try:
         conn = Connection.get(conn_id)
     except AirflowNotFoundException:
         return open_store(settings.archive_url)
-    import boto3
+    return archive_store_of(conn)
 
-    from missiva.records.store_s3 import S3ArtifactStore, make_client
+
+def archive_store_of(conn: Connection) -> ArtifactStore:
+    """The S3 archive of an ``aws`` Connection: login/password = access key/secret (else
+    the standard AWS chain); the bucket from ``extra.bucket`` or, as the Amazon
+    provider's S3Hook has it, ``extra.service_config.s3.bucket_name``; extra
+    ``endpoint_url``, ``region_name``, ``config_kwargs`` (botocore Config, e.g.
+    ``{"signature_version": "unsigned", "s3": {"addressing_style": "path"}}``),
+    ``prefix``, ``retention_mode``, ``retention_days``, ``legal_hold``. Nothing is
+    contacted here."""
+    import boto3
+    from botocore import UNSIGNED
+    from botocore.config import Config
+
+    from missiva.records.store_s3 import S3ArtifactStore, client_config, make_client
 
     extra = conn.extra_dejson
-    if not extra.get("bucket"):
-        raise ValueError(f"connection {conn_id} needs extra.bucket")
+    service = (extra.get("service_config") or {}).get("s3") or {}
+    bucket = extra.get("bucket") or service.get("bucket_name")
+    if not bucket:
+        raise ConnectionConfigError(
+            f"connection {conn.conn_id}: extra.bucket (or extra.service_config.s3.bucket_name) "
+            "is required"
+        )
+    config = client_config()
+    kwargs = dict(extra.get("config_kwargs") or {})
+    if kwargs:
+        if str(kwargs.get("signature_version", "")).lower() == "unsigned":
+            kwargs["signature_version"] = UNSIGNED
+        try:
+            config = config.merge(Config(**kwargs))
+        except TypeError as exc:
+            raise ConnectionConfigError(
+                f"connection {conn.conn_id}: extra.config_kwargs: {exc}"
+            ) from exc
     session = boto3.session.Session(
         aws_access_key_id=conn.login or None, aws_secret_access_key=conn.password or None
     )
-    client = make_client(
-        endpoint_url=extra.get("endpoint_url"), region=extra.get("region_name"), session=session
-    )
-    return S3ArtifactStore(
-        client,
-        extra["bucket"],
-        prefix=extra.get("prefix", ""),
-        retention_mode=extra.get("retention_mode"),
-        retention_days=extra.get("retention_days"),
-        legal_hold=bool(extra.get("legal_hold", False)),
-    )
+    try:
+        client = make_client(
+            endpoint_url=extra.get("endpoint_url"),
+            region=extra.get("region_name"),
+            config=config,
+            session=session,
+        )
+        return S3ArtifactStore(
+            client,
+            bucket,
+            prefix=extra.get("prefix", ""),
+            retention_mode=extra.get("retention_mode"),
+            retention_days=extra.get("retention_days"),
+            legal_hold=bool(extra.get("legal_hold", False)),
+        )
+    except ValueError as exc:
+        raise ConnectionConfigError(f"connection {conn.conn_id}: extra: {exc}") from exc
