@@ -58,6 +58,20 @@ def send(ledger: Ledger, n: int, at: datetime, provider_id: str | None = None) -
     )
 
 
+@contextmanager
+def reported_emails(db_path: Path) -> Iterator[Ledger]:
+    """E-mails 1-4 sent (provider ids Q1-Q4), 5 still composed, 6 and 7 sent with the
+    same provider id (a provider's queue ids are not unique forever)."""
+    with Ledger(f"sqlite:///{db_path}") as ledger:
+        for n in range(1, 8):
+            ledger.add(**email_fields(n))
+        for n in (1, 2, 3, 4):
+            send(ledger, n, T0)
+        for n in (6, 7):
+            send(ledger, n, T0, provider_id="Q-same")
+        yield ledger
+
+
 def _open(url: str, barrier: Any) -> None:
     barrier.wait(timeout=60)
     Ledger(url).close()

@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
-from ledger_fixtures import T0, cid, email_fields, send
+from ledger_fixtures import cid, reported_emails
 
 from missiva.records.ledger import Ledger
 
@@ -31,15 +31,7 @@ def db_path(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def ledger(db_path: Path) -> Iterator[Ledger]:
-    """E-mails 1-4 sent (provider ids Q1-Q4), 5 still composed, 6 and 7 sent with the
-    same provider id (a provider's queue ids are not unique forever)."""
-    with Ledger(f"sqlite:///{db_path}") as ledger:
-        for n in range(1, 8):
-            ledger.add(**email_fields(n))
-        for n in (1, 2, 3, 4, 6, 7):
-            send(ledger, n, T0)
-        for n in (6, 7):
-            ledger.transition(cid(n), "sent", "sent", provider_message_id="Q-same")
+    with reported_emails(db_path) as ledger:
         yield ledger
 
 

@@ -40,7 +40,9 @@ def test_scheduled_hour_sends_at_once_and_quiet_hours_defer_until_each_morning(
     monkeypatch.setenv("MISSIVA_CONTACT_POLICY", str(PRODUCTION_POLICY))
     from missiva.orchestration import schedules
 
-    assert SCHEDULED_AT.strftime("%M %H") == schedules.SEND_AT_UTC, "the journeys' hour"
+    assert f"{SCHEDULED_AT.minute} {SCHEDULED_AT.hour}" == schedules.SEND_AT_UTC, (
+        "the journeys' hour"
+    )
     ledger = Ledger(f"sqlite:///{home / 'ledger.db'}")
 
     # the scheduled run: its interval is [2026-11-02 08:30, 2026-11-03 08:30) UTC
