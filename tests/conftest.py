@@ -12,6 +12,8 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from onboarding_extract import records, seeded  # noqa: F401  (shared fixtures)
+from renewal_extract import core_db  # noqa: F401  (shared fixture)
 from support import REPO, free_port
 
 _AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="missiva-test-airflow-"))

@@ -5,35 +5,12 @@ from __future__ import annotations
 
 import sqlite3
 from contextlib import closing
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
-import pytest
+from renewal_extract import DEMO_DAY, notices
 
-from missiva.devtools.seed import seed
-from missiva.journeys.renewal_notices import RENEWAL_NOTICES, RENEWAL_WINDOWS
-from missiva.sources.extract import extract_journey
-
-DEMO_DAY = date(2026, 11, 2)
-
-
-def _midnight(day: date) -> datetime:
-    return datetime(day.year, day.month, day.day, tzinfo=UTC)
-
-
-def notices(db: Path, day: date, windows=RENEWAL_WINDOWS) -> list[dict]:
-    """The renewal extract of the daily run whose data interval is ``day``."""
-    start, end = _midnight(day), _midnight(day + timedelta(days=1))
-    params = {"renewal_windows": list(windows)}
-    frame = extract_journey(f"sqlite:///{db}", RENEWAL_NOTICES, start, end, params)
-    return frame.to_dict(orient="records")
-
-
-@pytest.fixture(scope="module")
-def core_db(tmp_path_factory) -> Path:
-    db = tmp_path_factory.mktemp("renewals") / "core.db"
-    seed(db, customers=40, seed=7, joined_on=DEMO_DAY)
-    return db
+from missiva.journeys.renewal_notices import RENEWAL_WINDOWS
 
 
 def test_each_policy_is_noticed_once_per_window_until_it_is_renewed(core_db: Path) -> None:

@@ -3,39 +3,16 @@ daily run of the demo book: tests/component/test_renewal_notices_daily_runs.py).
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
-import pytest
+from renewal_extract import DEMO_DAY, midnight, notices
 
-from missiva.devtools.seed import seed
-from missiva.journeys.renewal_notices import RENEWAL_NOTICES, RENEWAL_WINDOWS, window_params
-from missiva.sources.extract import extract_journey
-
-DEMO_DAY = date(2026, 11, 2)
-
-
-def _midnight(day: date) -> datetime:
-    return datetime(day.year, day.month, day.day, tzinfo=UTC)
-
-
-def notices(db: Path, day: date, windows=RENEWAL_WINDOWS) -> list[dict]:
-    """The renewal extract of the daily run whose data interval is ``day``."""
-    start, end = _midnight(day), _midnight(day + timedelta(days=1))
-    params = {"renewal_windows": list(windows)}
-    frame = extract_journey(f"sqlite:///{db}", RENEWAL_NOTICES, start, end, params)
-    return frame.to_dict(orient="records")
-
-
-@pytest.fixture(scope="module")
-def core_db(tmp_path_factory) -> Path:
-    db = tmp_path_factory.mktemp("renewals") / "core.db"
-    seed(db, customers=40, seed=7, joined_on=DEMO_DAY)
-    return db
+from missiva.journeys.renewal_notices import window_params
 
 
 def test_a_window_notices_the_interval_days_shifted_by_its_length() -> None:
-    start, end = _midnight(DEMO_DAY), _midnight(DEMO_DAY + timedelta(days=1))
+    start, end = midnight(DEMO_DAY), midnight(DEMO_DAY + timedelta(days=1))
     assert window_params({"renewal_windows": [7, 60]}, start, end) == [
         {
             "window_days": 60,
