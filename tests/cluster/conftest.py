@@ -18,7 +18,7 @@ from missiva.devtools.cluster import (
     REDIS_URL,
     Cluster,
     ClusterError,
-    _check_services,
+    check_services,
     running_cluster,
 )
 from missiva.devtools.seaweedfs import weed_binary
@@ -28,7 +28,7 @@ from missiva.devtools.seaweedfs import weed_binary
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     reason = None
     try:
-        _check_services(POSTGRES_URL, REDIS_URL)
+        check_services(POSTGRES_URL, REDIS_URL)
     except ClusterError as exc:
         reason = str(exc)
     if reason is None and weed_binary() is None:

