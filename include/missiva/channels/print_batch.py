@@ -230,7 +230,9 @@ def _where(space: Workspace, key: str) -> Path | str:
 
 def _manifests(space: Workspace, run_label: str) -> list[str]:
     """The keys of the manifests named after ``run_label`` (its own and its late ones)."""
-    return [k for k in space.keys(f"{run_label}-") if "/" not in k and k.endswith(".manifest.json")]
+    return [
+        k for k in space.list_keys(f"{run_label}-") if "/" not in k and k.endswith(".manifest.json")
+    ]
 
 
 def build_print_batches(

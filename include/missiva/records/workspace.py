@@ -57,7 +57,7 @@ class Workspace(Protocol):
 
     def exists(self, key: str) -> bool: ...
 
-    def keys(self, prefix: str = "") -> list[str]:
+    def list_keys(self, prefix: str = "") -> list[str]:
         """Every key starting with ``prefix`` (lock objects excepted), sorted."""
 
     def delete(self, key: str) -> None: ...
@@ -103,7 +103,7 @@ class LocalWorkspace:
     def exists(self, key: str) -> bool:
         return self.path(key).is_file()
 
-    def keys(self, prefix: str = "") -> list[str]:
+    def list_keys(self, prefix: str = "") -> list[str]:
         if not self.root.is_dir():
             return []
         found = (p.relative_to(self.root).as_posix() for p in self.root.rglob("*") if p.is_file())
@@ -195,7 +195,7 @@ class S3Workspace:
             return False
         return True
 
-    def keys(self, prefix: str = "") -> list[str]:
+    def list_keys(self, prefix: str = "") -> list[str]:
         from missiva.records.store_s3 import _translated
 
         base = f"{self.prefix}/" if self.prefix else ""

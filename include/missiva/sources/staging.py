@@ -41,7 +41,7 @@ class Staging:
 
     def write_chunks(self, records: list[Mapping[str, Any]], size: int) -> list[int]:
         """Cut ``records`` into chunks of ``size``; return the chunk numbers."""
-        for old in self.space.keys("chunk-"):
+        for old in self.space.list_keys("chunk-"):
             self.space.delete(old)
         numbers = []
         for number, start in enumerate(range(0, len(records), size)):
