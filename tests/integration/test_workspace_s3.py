@@ -157,3 +157,17 @@ def test_stale_s3_lock_is_taken_over(two_homes):
         pass
     assert time.monotonic() - started < 30
     assert space.list_keys() == [] and not space.exists("x.lock")
+
+
+def test_deadline_alerts_go_to_the_bucket(two_homes):
+    from missiva.delivery.deadline_alerts import alerts_file, record_missed_deadline
+    from missiva.journeys import journey_named
+
+    one, two = two_homes
+    journey = journey_named("claims_letters")
+    for settings, when in ((one, "2026-11-03T06:00:00+00:00"), (two, "2026-11-04T06:00:00")):
+        record_missed_deadline(journey, RUN, when, settings, open_store(settings.archive_url))
+    alerts = open_store(one.archive_url).workspace("alerts").get("deadlines.jsonl")
+    lines = [json.loads(line) for line in alerts.decode().splitlines()]
+    assert [a["deadline"] for a in lines] == ["2026-11-03T06:00:00+00:00", "2026-11-04T06:00:00"]
+    assert not alerts_file(one).exists() and not alerts_file(two).exists()
