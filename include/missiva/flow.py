@@ -27,6 +27,7 @@ from missiva.records.ledger import Ledger
 from missiva.records.models import canonical_json as ledger_json
 from missiva.records.status import COMPOSED, QUARANTINED, SENT, SUPPRESSED
 from missiva.records.store import ArtifactStore, open_store
+from missiva.records.workspace import workspace
 from missiva.routing.rules import Route, route, routing_inputs
 from missiva.run_context import RunContext
 from missiva.settings import Settings
@@ -65,12 +66,25 @@ def _base_fields(
     }
 
 
-def extract_stage(journey: Journey, run: RunContext, settings: Settings, source_url: str) -> int:
+def staging(run: RunContext, settings: Settings, store: ArtifactStore | None = None) -> Staging:
+    """The run's staging area: beside the archive (S3) or in ``settings.staging_dir``."""
+    store = store or open_store(settings.archive_url)
+    return Staging(workspace(store, settings.staging_dir, "staging"), run.dag_id, run.run_id)
+
+
+def extract_stage(
+    journey: Journey,
+    run: RunContext,
+    settings: Settings,
+    source_url: str,
+    *,
+    store: ArtifactStore | None = None,
+) -> int:
     """Extract the interval's records into staging; record the count in the ledger."""
     columns, rows = extract_records(
         source_url, journey, run.interval_start, run.interval_end, run.params
     )
-    Staging(settings.staging_dir, run.dag_id, run.run_id).write_extract(columns, rows)
+    staging(run, settings, store).write_extract(columns, rows)
     with Ledger(settings.ledger_url) as ledger:
         ledger.record_run(
             dag_id=run.dag_id,
@@ -98,10 +112,10 @@ def validate_stage(
     A record whose communication a run of another business key already recorded (its
     subject found again) is neither quarantined nor composed again: it is counted as
     handled before."""
-    staging = Staging(settings.staging_dir, run.dag_id, run.run_id)
-    columns, records = staging.read_extract()
-    outcome = validate(records, journey.suite, columns)
     store = store or open_store(settings.archive_url)
+    staged = staging(run, settings, store)
+    columns, records = staged.read_extract()
+    outcome = validate(records, journey.suite, columns)
     scope = business_key(journey, run)
     keys = {int(r["row_id"]): idempotency_key(journey, run, r) for r in records}
     with Ledger(settings.ledger_url) as ledger:
@@ -126,7 +140,7 @@ def validate_stage(
                 )
         ledger.record_handled_before(run.dag_id, run.run_id, len(elsewhere))
     valid = [r for r in outcome.valid if int(r["row_id"]) not in elsewhere]
-    return staging.write_chunks(valid, chunk_size)
+    return staged.write_chunks(valid, chunk_size)
 
 
 class Composition:
@@ -217,7 +231,8 @@ def compose_stage(
     store: ArtifactStore | None = None,
 ) -> dict:
     """Route, render and archive every record of a chunk not yet in the ledger."""
-    records = Staging(settings.staging_dir, run.dag_id, run.run_id).read_chunk(chunk)
+    store = store or open_store(settings.archive_url)
+    records = staging(run, settings, store).read_chunk(chunk)
     keys = {idempotency_key(journey, run, r): r for r in records}
     with Ledger(settings.ledger_url) as ledger:
         existing = ledger.by_keys(keys)
@@ -260,7 +275,7 @@ def print_stage(
                 )
             )
     scope = business_key(journey, run)
-    folder = settings.print_dir / run.dag_id / scope / "batches"
+    folder = workspace(store, settings.print_dir, "print").sub(f"{run.dag_id}/{scope}/batches")
     label = safe_name(f"{run.dag_id}-{scope}")  # a run id has : and +
     batches = batch_unprinted(letters, folder, run_label=label)
     log.info(

@@ -72,15 +72,6 @@ def _summary(cluster: Cluster, run_id: str, tis: list[dict]) -> str:
     return "\n".join(lines)
 
 
-# Phase 1 of "run as deployed": staging chunks, the print drop and portal indexes are
-# still under each worker's local MISSIVA_HOME, so a compose/deliver task on the other
-# worker than validate's cannot read its chunk. Strict: once they move to S3 the test
-# passes and this marker must go. Any other failure is a plain failure.
-@pytest.mark.xfail(
-    raises=LocalStateNotShared,
-    strict=True,
-    reason="stage hand-over through the local MISSIVA_HOME (staging/print/portal not in S3 yet)",
-)
 def test_onboarding_on_the_cluster(cluster: Cluster):
     started = time.monotonic()
     with cluster.api() as api:
@@ -152,6 +143,17 @@ def test_onboarding_on_the_cluster(cluster: Cluster):
         for page in client.get_paginator("list_objects_v2").paginate(Bucket=cluster.bucket)
         for obj in page.get("Contents", [])
     ]
+    for worker in cluster.workers:  # the hand-over went through S3, not a local disk
+        local = [
+            p
+            for area in ("staging", "print", "portal")
+            for p in (worker.missiva_home / area).rglob("*")
+            if p.is_file()
+        ]
+        assert local == [], f"{worker.hostname} keeps shared state on its disk: {local[:5]}"
+    work = [k for k in keys if "/work/" in f"/{k}"]
+    print(f"working objects in S3 (staging, print, portal): {len(work)}")
+
     archived = {c.artifact_uri for c in comms if c.artifact_uri}
     assert archived and len(keys) >= len(archived)
     assert all(uri.startswith(f"s3://{cluster.bucket}/") for uri in archived), archived

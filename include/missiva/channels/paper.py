@@ -1,7 +1,10 @@
 """Paper: the letter PDF dropped into the print folder, with its envelope address.
 
-Each run's letters go to ``<print_dir>/<dag_id>/<business_key>/``; the print stage
-(:mod:`missiva.channels.print_batch`) merges them into print-ready batches.
+Each run's letters go to ``<dag_id>/<business_key>/`` of the print workspace
+(:mod:`missiva.records.workspace`): the folder ``settings.print_dir`` with a local
+archive, ``<prefix>/work/print/`` of the archive's bucket with S3. The print stage
+(:mod:`missiva.channels.print_batch`) merges the run's letters into print-ready batches
+beside them, in ``batches/``.
 """
 
 import json
@@ -11,7 +14,7 @@ from typing import Any, Self
 
 from missiva.channels import registry
 from missiva.channels.base import Delivery, SendResult, require_metadata
-from missiva.files import write_atomic
+from missiva.records.workspace import LocalWorkspace, Workspace, as_workspace, workspace
 
 ADDRESS_FIELDS = ("address_line1", "postal_code", "city")
 
@@ -32,24 +35,24 @@ def paper_contact(record: Mapping[str, Any]) -> tuple[str | None, str | None]:
     return postal_address(record), None
 
 
-def drop_for_print(folder: Path, name: str, pdf: bytes, address_block: str) -> Path:
-    """Place a letter and its envelope address in the print folder (atomic, idempotent)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / f"{name}.pdf"
-    for path, data in (  # the address first: a letter is never in the folder without one
-        (folder / f"{name}.json", json.dumps({"address": address_block.split("\n")}).encode()),
-        (target, pdf),
-    ):
-        write_atomic(path, data)
-    return target
+def drop_for_print(
+    folder: Path | Workspace, name: str, pdf: bytes, address_block: str
+) -> Path | str:
+    """Place a letter and its envelope address in the print folder (atomic, idempotent);
+    the letter's path (a local folder) or URI (a workspace on S3)."""
+    space = as_workspace(folder)
+    address = json.dumps({"address": address_block.split("\n")}).encode()
+    space.put(f"{name}.json", address)  # first: a letter is never there without one
+    where = space.put(f"{name}.pdf", pdf)
+    return space.path(f"{name}.pdf") if isinstance(space, LocalWorkspace) else where
 
 
 class PrintDrop:
     """``ChannelAdapter`` for paper: ``metadata`` carries ``dag_id`` and ``business_key``
     (the run's folder); ``recipient`` is the address block; the result the PDF's path."""
 
-    def __init__(self, print_dir: Path) -> None:
-        self.print_dir = Path(print_dir)
+    def __init__(self, print_dir: Path | Workspace) -> None:
+        self.print_dir = as_workspace(print_dir)
 
     def __enter__(self) -> Self:
         return self
@@ -59,7 +62,7 @@ class PrintDrop:
 
     def send(self, delivery: Delivery) -> SendResult:
         meta = require_metadata(delivery, "paper", "dag_id", "business_key")
-        folder = self.print_dir / meta["dag_id"] / meta["business_key"]
+        folder = self.print_dir.sub(f"{meta['dag_id']}/{meta['business_key']}")
         path = drop_for_print(
             folder, delivery.communication_id, delivery.payload, delivery.recipient
         )
@@ -79,7 +82,9 @@ PAPER = registry.register(
         content_type="application/pdf",
         rendition="letter_pdf",
         compose=compose_letter,
-        open_adapter=lambda opening: PrintDrop(opening.settings.print_dir),
+        open_adapter=lambda opening: PrintDrop(
+            workspace(opening.store, opening.settings.print_dir, "print")
+        ),
         resend_safe=True,  # the same file under the same name
         printed=True,
     )

@@ -2,17 +2,18 @@
 
 ``PortalInbox.deliver`` stores the document through the given store function (the
 artifact store in production) and records it in one JSON index per customer, at
-most once per communication id. The index is rewritten atomically under a file lock,
-so concurrent workers delivering to the same customer never lose an entry. Telling
-the customer (e-mail or SMS with the link) is a separate communication.
+most once per communication id. The indexes live in a workspace
+(:mod:`missiva.records.workspace`): the folder ``settings.portal_dir`` with a local
+archive, ``<prefix>/work/portal/`` of the archive's bucket with S3. An index is
+rewritten under the workspace's lock (a file lock, or a lock object on S3), so
+concurrent workers delivering to the same customer never lose an entry. Telling the
+customer (e-mail or SMS with the link) is a separate communication.
 """
 
-import fcntl
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Self
@@ -20,7 +21,7 @@ from urllib.parse import quote
 
 from missiva.channels import registry
 from missiva.channels.base import Delivery, SendResult, require_metadata
-from missiva.files import write_atomic
+from missiva.records.workspace import Workspace, as_workspace, workspace
 
 log = logging.getLogger(__name__)
 INDEX_FORMAT = "missiva-portal-inbox/1"
@@ -36,38 +37,30 @@ class PortalInbox:
     def __init__(
         self,
         store_put: Callable[[bytes, str], str],
-        index_dir: Path,
+        index_dir: Path | Workspace,
         *,
         base_url: str | None = None,
     ) -> None:
         self.store_put = store_put
-        self.index_dir = Path(index_dir)
+        self.index_dir = as_workspace(index_dir)
         self.base_url = base_url.rstrip("/") if base_url else None
 
     def link(self, customer_id: str, communication_id: str) -> str:
         tail = f"inbox/{quote(str(customer_id), safe='')}/{quote(communication_id, safe='')}"
         return f"{self.base_url}/{tail}" if self.base_url else f"portal://{tail}"
 
-    def _index_path(self, customer_id: str) -> Path:
-        return self.index_dir / f"{quote(str(customer_id), safe='')}.json"
+    def _index_key(self, customer_id: str) -> str:
+        return f"{quote(str(customer_id), safe='')}.json"
 
-    @contextmanager
-    def _locked(self, customer_id: str) -> Iterator[Path]:
-        path = self._index_path(customer_id)
-        self.index_dir.mkdir(parents=True, exist_ok=True)
-        with open(path.with_name(path.name + ".lock"), "a+b") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                yield path
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
+    def _documents(self, key: str) -> list[dict[str, Any]]:
+        try:
+            return json.loads(self.index_dir.get(key))["documents"]
+        except FileNotFoundError:
+            return []
 
     def inbox(self, customer_id: str) -> list[dict[str, Any]]:
         """The customer's documents, oldest delivery first."""
-        path = self._index_path(customer_id)
-        if not path.exists():
-            return []
-        return json.loads(path.read_bytes())["documents"]
+        return self._documents(self._index_key(customer_id))
 
     def deliver(
         self,
@@ -85,8 +78,9 @@ class PortalInbox:
             raise ValueError("a portal document needs a communication id")
         sha256 = hashlib.sha256(document).hexdigest()
         link = self.link(customer_id, communication_id)
-        with self._locked(customer_id) as path:
-            documents = json.loads(path.read_bytes())["documents"] if path.exists() else []
+        key = self._index_key(customer_id)
+        with self.index_dir.lock(key):
+            documents = self._documents(key)
             position = next(
                 (i for i, d in enumerate(documents) if d["communication_id"] == communication_id),
                 None,
@@ -119,7 +113,8 @@ class PortalInbox:
                 entry["replaces_sha256"] = current["sha256"]
                 documents[position] = entry
             index = {"format": INDEX_FORMAT, "customer_id": customer_id, "documents": documents}
-            write_atomic(path, (json.dumps(index, indent=2, ensure_ascii=False) + "\n").encode())
+            data = (json.dumps(index, indent=2, ensure_ascii=False) + "\n").encode()
+            self.index_dir.put(key, data)
         return link
 
     # ChannelAdapter: ``metadata`` carries ``customer_id`` and ``title``.
@@ -157,7 +152,7 @@ def _open_inbox(opening: registry.Opening) -> PortalInbox:
     store = opening.store
     return PortalInbox(
         lambda document, content_type: store.put(document, content_type=content_type).uri,
-        opening.settings.portal_dir,
+        workspace(store, opening.settings.portal_dir, "portal"),
         base_url=opening.settings.portal_url,
     )
 

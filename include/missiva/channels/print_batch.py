@@ -25,7 +25,6 @@ folder holds yet, under the run's label the first time and as ``<label>-late1``,
 contact policy), so a letter is neither printed twice nor left out.
 """
 
-import fcntl
 import hashlib
 import io
 import json
@@ -40,7 +39,7 @@ from typing import Any
 
 from pypdf import PdfReader, PdfWriter
 
-from missiva.files import write_atomic
+from missiva.records.workspace import LocalWorkspace, Workspace, as_workspace
 
 MANIFEST_FORMAT = "missiva-print-manifest/1"
 _SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
@@ -68,8 +67,8 @@ class Letter:
 @dataclass(frozen=True)
 class PrintBatch:
     batch_id: str
-    pdf_path: Path
-    manifest_path: Path
+    pdf_path: Path | str  # a path in a local folder, else the object's ``s3://`` URI
+    manifest_path: Path | str
     manifest: dict[str, Any]
 
 
@@ -225,24 +224,36 @@ def _contents(
     return described
 
 
+def _where(space: Workspace, key: str) -> Path | str:
+    return space.path(key) if isinstance(space, LocalWorkspace) else space.location(key)
+
+
+def _manifests(space: Workspace, run_label: str) -> list[str]:
+    """The keys of the manifests named after ``run_label`` (its own and its late ones)."""
+    return [
+        k for k in space.list_keys(f"{run_label}-") if "/" not in k and k.endswith(".manifest.json")
+    ]
+
+
 def build_print_batches(
     letters: Iterable[Letter],
-    folder: Path,
+    folder: Path | Workspace,
     *,
     run_label: str,
     max_envelopes: int = 500,
     duplex: bool = True,
     created_at: datetime | None = None,
 ) -> list[PrintBatch]:
-    """Write the print-ready batches and manifests for ``letters`` into ``folder``."""
+    """Write the print-ready batches and manifests for ``letters`` into ``folder`` (a
+    folder, or a workspace such as the S3 one)."""
+    space = as_workspace(folder)
     letters = list(letters)
     _check(letters, run_label, max_envelopes)
     if not letters:
         return []
     options = {"format": MANIFEST_FORMAT, "max_envelopes": max_envelopes, "duplex": duplex}
     fingerprint = _fingerprint(letters, options)
-    folder.mkdir(parents=True, exist_ok=True)
-    _refuse_conflicts(folder, run_label, fingerprint)
+    _refuse_conflicts(space, run_label, fingerprint)
 
     envelopes = _envelopes(_parse(letter, duplex) for letter in letters)
     chunks = [envelopes[i : i + max_envelopes] for i in range(0, len(envelopes), max_envelopes)]
@@ -260,30 +271,31 @@ def build_print_batches(
             "duplex": duplex,
             **_contents(pdf, batch_id, entries, created_at),
         }
-        pdf_path = folder / f"{batch_id}.pdf"
-        manifest_path = folder / f"{batch_id}.manifest.json"
-        write_atomic(pdf_path, pdf)  # the PDF first: a manifest announces a complete batch
-        write_atomic(manifest_path, _dumps(manifest))
-        batches.append(PrintBatch(batch_id, pdf_path, manifest_path, manifest))
+        pdf_key, manifest_key = f"{batch_id}.pdf", f"{batch_id}.manifest.json"
+        space.put(pdf_key, pdf)  # the PDF first: a manifest announces a complete batch
+        space.put(manifest_key, _dumps(manifest))
+        batches.append(
+            PrintBatch(batch_id, _where(space, pdf_key), _where(space, manifest_key), manifest)
+        )
     return batches
 
 
 def batch_unprinted(
-    letters: Iterable[Letter], folder: Path, *, run_label: str, **options: Any
+    letters: Iterable[Letter], folder: Path | Workspace, *, run_label: str, **options: Any
 ) -> list[PrintBatch]:
     """Batch the ``letters`` that no batch of ``run_label`` (or of its late labels) in
     ``folder`` holds yet; the new batches (none when every letter is batched). A lock
-    file in the folder serialises callers: two processes never batch a letter twice."""
+    (``.batching``) in the folder serialises callers: two processes, on one machine or
+    on two sharing an S3 workspace, never batch a letter twice."""
     _safe_name(run_label, "run label")
-    folder.mkdir(parents=True, exist_ok=True)
-    with (folder / ".batching.lock").open("a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+    space = as_workspace(folder)
+    with space.lock(".batching"):
         family = re.compile(re.escape(run_label) + r"(-late\d+)?")
         batched: dict[str, set[str]] = {}  # label -> letters in its manifests
         written: Counter = Counter()  # label -> manifests on disk
         expected: dict[str, int] = {}  # label -> batches it was cut into
-        for path in folder.glob(f"{run_label}-*.manifest.json"):
-            manifest = json.loads(path.read_bytes())
+        for key in _manifests(space, run_label):
+            manifest = json.loads(space.get(key))
             label = manifest.get("run_label", "")
             if family.fullmatch(label):
                 batched.setdefault(label, set()).update(
@@ -300,19 +312,21 @@ def batch_unprinted(
             if not unprinted:
                 return []
             label = f"{run_label}-late{len(batched)}" if batched else run_label
-        return build_print_batches(unprinted, folder, run_label=label, **options)
+        return build_print_batches(unprinted, space, run_label=label, **options)
 
 
-def _refuse_conflicts(folder: Path, run_label: str, fingerprint: str) -> None:
-    for path in sorted(folder.glob(f"{run_label}-b*.manifest.json")):
+def _refuse_conflicts(space: Workspace, run_label: str, fingerprint: str) -> None:
+    for key in _manifests(space, run_label):
+        if not key.startswith(f"{run_label}-b"):
+            continue
         try:
-            existing = json.loads(path.read_bytes())
+            existing = json.loads(space.get(key))
         except ValueError as exc:
-            raise PrintBatchConflict(f"{path} is not a readable manifest") from exc
+            raise PrintBatchConflict(f"{space.location(key)} is not a readable manifest") from exc
         if existing.get("run_label") != run_label:
             continue
         if existing.get("run_fingerprint") != fingerprint:
             raise PrintBatchConflict(
-                f"{path.name} was written for different letters or options; batches of "
+                f"{key} was written for different letters or options; batches of "
                 f"{run_label!r} may already be printed: use a new run label or remove them"
             )

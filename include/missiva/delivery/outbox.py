@@ -22,7 +22,7 @@ from typing import Any
 
 from missiva.channels import registry
 from missiva.channels.base import ChannelAdapter, Delivery, PermanentFailure
-from missiva.flow import Composition, print_stage
+from missiva.flow import Composition, print_stage, staging
 from missiva.journey import PORTAL_NOTICE, Journey
 from missiva.records.keys import (
     delivery_keys,
@@ -47,7 +47,6 @@ from missiva.routing.contact_policy import ContactPolicy, PolicyConfig
 from missiva.routing.rules import Route, route
 from missiva.run_context import RunContext
 from missiva.settings import Settings
-from missiva.sources.staging import Staging
 
 log = logging.getLogger(__name__)
 
@@ -283,8 +282,8 @@ def deliver_stage(
     contact policy admits at ``now`` (default: the clock), each channel over one
     connection. ``providers`` load each channel's provider settings (``smtp`` and
     ``sms``: the e-mail's and the SMS's)."""
-    records = Staging(settings.staging_dir, run.dag_id, run.run_id).read_chunk(chunk)
     store = store or open_store(settings.archive_url)
+    records = staging(run, settings, store).read_chunk(chunk)
     keys = [k for r in records for k in delivery_keys(journey, idempotency_key(journey, run, r))]
     with Ledger(settings.ledger_url) as ledger, ExitStack() as stack:
         comms = ledger.by_keys(keys).values()

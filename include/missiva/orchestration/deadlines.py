@@ -10,6 +10,7 @@ the scheduler reads the ids the DAG processor stored.
 """
 
 import asyncio
+import logging
 import os
 from datetime import datetime, timedelta
 from typing import Any
@@ -17,6 +18,8 @@ from typing import Any
 from airflow.sdk import AsyncCallback, DeadlineAlert, DeadlineReference
 
 from missiva.journey import Journey
+
+log = logging.getLogger(__name__)
 
 
 def letters_deadline(
@@ -61,6 +64,16 @@ async def letters_overdue(journey: str, context: dict[str, Any]) -> dict:
         interval_end=_moment(dag_run["data_interval_end"]),
     )
     deadline = context["deadline"]["deadline_time"]
-    return await asyncio.to_thread(
-        record_missed_deadline, journey_named(journey), run, deadline, Settings.from_env()
-    )
+    settings = Settings.from_env()
+
+    def record() -> dict:
+        from missiva.orchestration.connections import artifact_store
+
+        try:  # the S3 archive keeps the alerts where every machine sees them
+            store = artifact_store(settings)
+        except Exception:  # the alert matters more than where it lands
+            log.exception("archive unavailable; the deadline alert goes to the local file")
+            store = None
+        return record_missed_deadline(journey_named(journey), run, deadline, settings, store)
+
+    return await asyncio.to_thread(record)

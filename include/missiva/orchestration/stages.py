@@ -46,7 +46,7 @@ def extract(journey: Journey) -> int:
     from missiva.orchestration.connections import source_url
     from missiva.sources.extract import ExtractError
 
-    settings = Settings.from_env()
+    settings, store = _settings_and_store()
     run = _run_context()
     if journey.scope == "day" and run.interval_start == run.interval_end:
         raise AirflowFailException(
@@ -55,7 +55,7 @@ def extract(journey: Journey) -> int:
             "the schedule's interval that ends there"
         )
     try:
-        return extract_stage(journey, run, settings, source_url(settings))
+        return extract_stage(journey, run, settings, source_url(settings), store=store)
     except ExtractError as exc:  # a broken source does not heal by retrying
         raise AirflowFailException(str(exc)) from exc
 

@@ -22,7 +22,7 @@ import logging
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.config import Config
@@ -48,6 +48,9 @@ from missiva.records.artifacts import (
     require_sha256,
     sha256_hex,
 )
+
+if TYPE_CHECKING:
+    from missiva.records.workspace import S3Workspace
 
 log = logging.getLogger(__name__)
 
@@ -229,6 +232,15 @@ class S3ArtifactStore:
 
     def uri_for(self, sha256: str) -> str:
         return f"s3://{self.bucket}/{self.key_for(require_sha256(sha256))}"
+
+    def workspace(self, area: str) -> S3Workspace:
+        """Mutable working data (staging, print, portal) under ``<prefix>/work/<area>/``
+        of the same bucket, written without retention (:mod:`missiva.records.workspace`)."""
+        from missiva.records.workspace import S3Workspace
+
+        return S3Workspace(
+            self.client, self.bucket, "/".join(filter(None, [self.prefix, "work", area]))
+        )
 
     # --- writing ---------------------------------------------------------------
 

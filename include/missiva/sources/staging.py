@@ -1,6 +1,10 @@
 """The staging area of one DAG run: the extract and its chunks as JSON lines.
 
-XCom carries only chunk numbers and counts; the records live here.
+XCom carries only chunk numbers and counts; the records live here, in a
+:mod:`workspace <missiva.records.workspace>` every worker sees: the local folder
+``settings.staging_dir`` with a local archive, ``<prefix>/work/staging/`` of the
+archive's bucket with S3 (objects without retention). Keys are
+``<dag_id>/<run_id>/<name>.jsonl``.
 """
 
 import json
@@ -8,29 +12,25 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from missiva.files import write_atomic
 from missiva.paths import safe_name
+from missiva.records.workspace import Workspace, as_workspace
 
 
 class Staging:
-    """Files of one (dag_id, run_id) under ``root``."""
+    """The staged records of one (dag_id, run_id) in ``root`` (a folder or a workspace)."""
 
-    def __init__(self, root: Path, dag_id: str, run_id: str) -> None:
-        self.dir = Path(root) / dag_id / safe_name(run_id)
+    def __init__(self, root: Path | Workspace, dag_id: str, run_id: str) -> None:
+        self.space = as_workspace(root).sub(f"{dag_id}/{safe_name(run_id)}")
 
-    def _write(self, name: str, records: Iterable[Mapping[str, Any]]) -> Path:
-        self.dir.mkdir(parents=True, exist_ok=True)
-        path = self.dir / name
+    def _write(self, name: str, records: Iterable[Mapping[str, Any]]) -> str:
         lines = (json.dumps(record, ensure_ascii=False, default=str) + "\n" for record in records)
-        write_atomic(path, "".join(lines).encode())
-        return path
+        return self.space.put(name, "".join(lines).encode())
 
     def _read(self, name: str) -> Iterator[dict[str, Any]]:
-        with (self.dir / name).open(encoding="utf-8") as lines:
-            for line in lines:
-                yield json.loads(line)
+        for line in self.space.get(name).decode("utf-8").splitlines():
+            yield json.loads(line)
 
-    def write_extract(self, columns: list[str], records: Iterable[Mapping[str, Any]]) -> Path:
+    def write_extract(self, columns: list[str], records: Iterable[Mapping[str, Any]]) -> str:
         """The extracted records, and their columns (kept even when there are no rows)."""
         self._write("columns.jsonl", [{"columns": columns}])
         return self._write("extract.jsonl", records)
@@ -41,8 +41,8 @@ class Staging:
 
     def write_chunks(self, records: list[Mapping[str, Any]], size: int) -> list[int]:
         """Cut ``records`` into chunks of ``size``; return the chunk numbers."""
-        for old in self.dir.glob("chunk-*.jsonl"):
-            old.unlink()
+        for old in self.space.list_keys("chunk-"):
+            self.space.delete(old)
         numbers = []
         for number, start in enumerate(range(0, len(records), size)):
             self._write(f"chunk-{number:05d}.jsonl", records[start : start + size])
