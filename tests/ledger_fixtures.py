@@ -49,6 +49,15 @@ def cid(n: int) -> str:
     return fields(n)["communication_id"]
 
 
+#: the Message-ID domain of the test ledgers' e-mails
+DOMAIN = "missiva.example"
+
+
+def message_id(n: int) -> str:
+    """The Message-ID header of test e-mail ``n``."""
+    return f"<{cid(n)}@{DOMAIN}>"
+
+
 def send(ledger: Ledger, n: int, at: datetime, provider_id: str | None = None) -> None:
     """Move communication ``n`` from composed through sending to sent ``at`` (provider
     message id ``provider_id``, default ``Q{n}``)."""

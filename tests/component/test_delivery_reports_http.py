@@ -13,15 +13,9 @@ from typing import Any
 
 import httpx
 import pytest
-from ledger_fixtures import cid, reported_emails
+from ledger_fixtures import DOMAIN, cid, message_id, reported_emails
 
 from missiva.records.ledger import Ledger
-
-DOMAIN = "missiva.example"
-
-
-def message_id(n: int) -> str:
-    return f"<{cid(n)}@{DOMAIN}>"
 
 
 @pytest.fixture

@@ -11,19 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ledger_fixtures import T0, cid, email_fields, reported_emails
+from ledger_fixtures import DOMAIN, T0, cid, email_fields, message_id, reported_emails
 
 from missiva.cli import main
 from missiva.delivery import reports as delivery_reports
 from missiva.delivery.reports import ReportError, ingest
 from missiva.records.errors import LedgerError
 from missiva.records.ledger import Ledger
-
-DOMAIN = "missiva.example"
-
-
-def message_id(n: int) -> str:
-    return f"<{cid(n)}@{DOMAIN}>"
 
 
 @pytest.fixture
