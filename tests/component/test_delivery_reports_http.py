@@ -32,11 +32,6 @@ def ledger(db_path: Path) -> Iterator[Ledger]:
 # --- the HTTP route --------------------------------------------------------------------
 
 
-class _User:
-    def get_name(self) -> str:
-        return "esp"
-
-
 @pytest.fixture
 def app(db_path: Path, ledger: Ledger, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     from missiva.orchestration import auditor_ui
@@ -46,6 +41,17 @@ def app(db_path: Path, ledger: Ledger, monkeypatch: pytest.MonkeyPatch) -> Itera
     yield auditor_ui.app
     auditor_ui.app.dependency_overrides.clear()
     auditor_ui._ledger.cache_clear()
+
+
+def signed_in(app: Any, role: str) -> None:
+    """Requests come from the Airflow user ``esp`` with SimpleAuthManager ``role`` (the
+    token check is skipped; the permission check is the configured auth manager's own)."""
+    from airflow.api_fastapi.app import create_auth_manager
+    from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
+    from airflow.api_fastapi.core_api.security import get_user
+
+    create_auth_manager()
+    app.dependency_overrides[get_user] = lambda: SimpleAuthManagerUser(username="esp", role=role)
 
 
 def post(app: Any, body: bytes | str, **headers: str) -> httpx.Response:
@@ -67,10 +73,18 @@ def test_http_refuses_anonymous_posts(app: Any, ledger: Ledger) -> None:
     assert ledger.get(cid(1)).status == "sent"
 
 
-def test_http_ingests_for_an_authenticated_user(app: Any, ledger: Ledger) -> None:
-    from missiva.orchestration import auditor_ui
+@pytest.mark.parametrize("role", ["viewer", "user"])
+def test_http_refuses_users_without_the_permission(app: Any, ledger: Ledger, role: str) -> None:
+    signed_in(app, role)
+    body = json.dumps({"communication_id": cid(1), "event": "hard_bounce"})
+    response = post(app, body, **JSON)
+    assert response.status_code == 403
+    assert "Missiva delivery events" in response.json()["detail"]
+    assert ledger.get(cid(1)).status == "sent"
 
-    app.dependency_overrides[auditor_ui.airflow_user] = _User
+
+def test_http_ingests_for_a_user_with_the_permission(app: Any, ledger: Ledger) -> None:
+    signed_in(app, "op")
     reports = [
         {"message_id": message_id(1), "event": "hard_bounce", "reason": "550"},
         {"communication_id": cid(2), "event": "opened"},

@@ -16,22 +16,25 @@ an Airflow user, e.g. with the bearer token of a dedicated user. It answers the 
 (the valid ones are applied; posting the same reports again is harmless).
 
 Artifacts are read from the store with their ledger SHA-256, so altered bytes are never
-served. Every route needs an authenticated Airflow user (the UI's ``_token`` cookie or an
-``Authorization: Bearer`` JWT; Airflow does not protect plugin apps by itself): an
-anonymous browser is sent to the login page, any other anonymous request gets 401.
+served; a row whose columns no longer match the digest its latest event recorded is shown
+as failed verification. Every route needs an authenticated Airflow user (the UI's
+``_token`` cookie or an ``Authorization: Bearer`` JWT; Airflow does not protect plugin apps
+by itself): an anonymous browser is sent to the login page, any other anonymous request
+gets 401.
 
-Audit rights: a user whose Airflow username is listed in ``MISSIVA_AUDITORS``
-(comma-separated) sees contact data (recipient, names and addresses in the input record)
-and may open artifacts; everyone else sees them masked and gets 403 on artifacts. An
-Airflow admin is not an auditor unless listed. Opening a communication or an artifact is
-written to Airflow's audit log (Browse > Audit Log) with the user's name.
+Permissions come from Airflow's auth manager (:mod:`missiva.orchestration.auditor_access`):
+reading contact data (recipients, names, addresses, phone numbers, also inside reasons)
+and opening artifacts needs ``Missiva contact data``, else they are masked and artifacts
+answer 403; ingesting needs ``Missiva delivery events``, else 403. Every page, search,
+download, ingest and refusal is written to Airflow's audit log (Browse > Audit Log) with
+the user's name and the answer's status.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import cache
@@ -40,9 +43,7 @@ from typing import Annotated, Any
 
 from airflow.api_fastapi.app import get_auth_manager
 from airflow.api_fastapi.auth.managers.models.base_user import BaseUser
-from airflow.api_fastapi.auth.managers.models.resource_details import AccessView
 from airflow.api_fastapi.core_api.security import GetUserDep
-from airflow.api_fastapi.logging.decorators import action_logging
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -51,13 +52,21 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from missiva.delivery import reports as delivery_reports
 from missiva.journeys import JOURNEYS
 from missiva.orchestration import auditor_views as views
+from missiva.orchestration.auditor_access import (
+    CONTACT_DATA,
+    DELIVERY_EVENTS,
+    AuditEntry,
+    Permission,
+    granted,
+    may_use_ui,
+    write_audit_log,
+)
 from missiva.orchestration.connections import artifact_store
 from missiva.records import audit
 from missiva.records.ledger import Ledger
 from missiva.records.store import ArtifactIntegrityError, ArtifactStore, StoreError
 from missiva.settings import Settings
 
-AUDITORS_ENV = "MISSIVA_AUDITORS"
 MAX_REPORTS_BYTES = 10 * 2**20
 SEARCH_LIMIT = 200
 _TEMPLATES = Path(__file__).with_name("auditor_ui_templates")
@@ -89,29 +98,41 @@ class Refused(HTTPException):
         super().__init__(status_code=403, detail=detail)
 
 
-def auditors() -> frozenset[str]:
-    """The usernames with audit rights, from ``MISSIVA_AUDITORS``."""
-    return frozenset(n.strip() for n in os.environ.get(AUDITORS_ENV, "").split(",") if n.strip())
+def access(event: str, permission: Permission | None = None) -> Callable[..., BaseUser]:
+    """A route's dependency: the signed-in Airflow user, refused (403) unless they may use
+    the Airflow UI and hold ``permission``; the request goes to the audit log as ``event``
+    either way (see :func:`_audit_log`)."""
+
+    def check(request: Request, user: GetUserDep) -> BaseUser:
+        asked = dict(request.query_params) | dict(request.path_params)
+        request.state.missiva_audit = AuditEntry(
+            event, user.get_name(), asked | {"method": request.method}
+        )
+        if not may_use_ui(user):
+            raise Refused(f"{user.get_name()} may not use the Airflow UI")
+        if permission is not None and not granted(user, permission):
+            raise Refused(f"{user.get_name()} lacks the permission {permission}")
+        return user
+
+    return check
 
 
-def airflow_user(user: GetUserDep) -> BaseUser:
-    """Any Airflow user who may use the Airflow UI."""
-    if not get_auth_manager().is_authorized_view(access_view=AccessView.WEBSITE, user=user):
-        raise Refused(f"{user.get_name()} may not use the Airflow UI")
-    return user
+def reads_contact_data(user: BaseUser | None) -> bool:
+    return granted(user, CONTACT_DATA)
 
 
-UserDep = Annotated[BaseUser, Depends(airflow_user)]
-
-
-def is_auditor(user: BaseUser | None) -> bool:
-    return user is not None and user.get_name() in auditors()
-
-
-def require_auditor(user: UserDep) -> BaseUser:
-    if not is_auditor(user):
-        raise Refused(f"archived artifacts need audit rights ({AUDITORS_ENV})")
-    return user
+@app.middleware("http")
+async def _audit_log(request: Request, call_next: Callable[[Request], Awaitable[Response]]):
+    """Writes the request a route's :func:`access` recorded, with the answer's status."""
+    status = 500
+    try:
+        response = await call_next(request)
+        status = response.status_code
+        return response
+    finally:
+        entry = getattr(request.state, "missiva_audit", None)
+        if entry is not None:
+            await run_in_threadpool(write_audit_log, entry, status)
 
 
 @app.exception_handler(HTTPException)
@@ -201,8 +222,8 @@ def _render(
 ) -> HTMLResponse:
     body = _jinja.get_template(template).render(
         user=user.get_name() if user else None,
-        auditor=is_auditor(user),
-        auditors_env=AUDITORS_ENV,
+        auditor=reads_contact_data(user),
+        contact_permission=CONTACT_DATA,
         **_links(request),
         **context,
     )
@@ -237,7 +258,7 @@ def static(name: str) -> Response:
 @app.get("/", response_class=HTMLResponse)
 def search_page(
     request: Request,
-    user: UserDep,
+    user: Annotated[BaseUser, Depends(access("missiva.search"))],
     customer_id: str = "",
     journey: str = "",
     run_id: str = "",
@@ -258,7 +279,7 @@ def search_page(
             limit=SEARCH_LIMIT,
             newest_first=True,
         )
-    masker = views.Masker(not is_auditor(user))
+    masker = views.Masker(not reads_contact_data(user))
     return _render(
         request,
         user,
@@ -273,12 +294,16 @@ def search_page(
 
 
 @app.get("/customers/{customer_id}", response_class=HTMLResponse)
-def customer_page(request: Request, user: UserDep, customer_id: str) -> HTMLResponse:
+def customer_page(
+    request: Request,
+    user: Annotated[BaseUser, Depends(access("missiva.customer"))],
+    customer_id: str,
+) -> HTMLResponse:
     ids = [c.communication_id for c in ledger().trace(customer_id)]
     if not ids:
         raise HTTPException(404, f"no communication for customer {customer_id!r} in the ledger")
     comms = [audit.show(ledger(), i) for i in ids]
-    masker = views.Masker(not is_auditor(user), [c["recipient"] for c in comms])
+    masker = views.Masker(not reads_contact_data(user), [c["recipient"] for c in comms])
     timeline = sorted(
         (
             {"communication": c, "event": e, "detail": masker.record(e["detail"])}
@@ -295,18 +320,20 @@ def customer_page(request: Request, user: UserDep, customer_id: str) -> HTMLResp
     )
 
 
-@app.get(
-    "/communications/{communication_id}",
-    response_class=HTMLResponse,
-    dependencies=[Depends(airflow_user), Depends(action_logging("missiva.communication"))],
-)
-def communication_page(request: Request, user: UserDep, communication_id: str) -> HTMLResponse:
+@app.get("/communications/{communication_id}", response_class=HTMLResponse)
+def communication_page(
+    request: Request,
+    user: Annotated[BaseUser, Depends(access("missiva.communication"))],
+    communication_id: str,
+) -> HTMLResponse:
     comm = _communication(communication_id)
     artifact = _verified(comm["artifact_uri"], comm["artifact_sha256"])
     record = _verified(comm["input_uri"], comm["data_sha256"])
     values = json.loads(record.data) if record.data else {}
     masker = views.Masker(
-        not is_auditor(user), [comm["recipient"], *views.Masker.contact_values(values)]
+        not reads_contact_data(user),
+        [comm["recipient"], *views.Masker.contact_values(values)],
+        regions=[values.get("country")],
     )
     attachments = []
     if artifact.data and comm["channel"] == "email":
@@ -326,7 +353,8 @@ def communication_page(request: Request, user: UserDep, communication_id: str) -
         "communication.html",
         comm=shown,
         artifact=artifact,
-        artifact_name=views.artifact_name(comm)[0],
+        artifact_name=views.artifact_name(comm)[0] if comm["artifact_uri"] else None,
+        row_problem=views.row_problem(comm),
         attachments=attachments,
         record=masker.record(values),
         record_problem=record.problem,
@@ -335,7 +363,7 @@ def communication_page(request: Request, user: UserDep, communication_id: str) -
 
 @app.get(
     "/communications/{communication_id}/artifact",
-    dependencies=[Depends(require_auditor), Depends(action_logging("missiva.artifact"))],
+    dependencies=[Depends(access("missiva.artifact", CONTACT_DATA))],
 )
 def artifact(communication_id: str, download: bool = False) -> Response:
     """The archived artifact exactly as delivered (a PDF letter, or the e-mail as .eml)."""
@@ -347,7 +375,7 @@ def artifact(communication_id: str, download: bool = False) -> Response:
 
 @app.get(
     "/communications/{communication_id}/attachments/{index}",
-    dependencies=[Depends(require_auditor), Depends(action_logging("missiva.attachment"))],
+    dependencies=[Depends(access("missiva.attachment", CONTACT_DATA))],
 )
 def attachment(communication_id: str, index: int, download: bool = False) -> Response:
     """A file attached to the archived e-mail (the PDF letter), from the verified .eml."""
@@ -367,7 +395,10 @@ def attachment(communication_id: str, index: int, download: bool = False) -> Res
 
 
 @app.post("/events/ingest")
-async def ingest_events(request: Request, user: UserDep) -> JSONResponse:
+async def ingest_events(
+    request: Request,
+    user: Annotated[BaseUser, Depends(access("missiva.ingest", DELIVERY_EVENTS))],
+) -> JSONResponse:
     """Delivery reports from a provider, applied to the ledger (see the module docstring)."""
     media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
     if media_type != "application/json":  # also keeps cross-site HTML forms out
@@ -386,4 +417,7 @@ async def ingest_events(request: Request, user: UserDep) -> JSONResponse:
     except delivery_reports.ReportError as exc:
         raise HTTPException(400, str(exc)) from exc
     status = 200 if result.ok else 422
+    request.state.missiva_audit.extra.update(
+        {k: v for k, v in result.as_dict().items() if k != "rejections"}
+    )
     return JSONResponse(result.as_dict(), status, headers={"Cache-Control": "no-store"})

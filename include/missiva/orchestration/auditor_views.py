@@ -1,5 +1,6 @@
 """The auditor page's view helpers, free of the web framework: masking contact data,
-formatting, file names and the parts of archived e-mails."""
+checking a row against its recorded digest, formatting, file names and the parts of
+archived e-mails."""
 
 import email
 import re
@@ -9,7 +10,10 @@ from email.policy import default as default_policy
 from typing import Any
 from urllib.parse import quote
 
+import phonenumbers
+
 from missiva.channels import registry
+from missiva.records.models import row_digest
 
 MASK = "•••"
 #: field names that hold contact data (consent flags such as ``consent_email_*`` do not)
@@ -17,6 +21,9 @@ _CONTACT_KEY = re.compile(
     r"^(?!consent_).*(name|e-?mail|phone|mobile|fax|address|street|postal|zip|city)", re.I
 )
 _EMAIL = re.compile(r"[\w.+'-]+@[\w-]+(?:\.[\w-]+)+")
+#: how phone numbers are looked for in text: any international (+...) number that could
+#: exist (fictional ranges included), and national numbers valid in a region
+_INTERNATIONAL = ("ZZ", phonenumbers.Leniency.POSSIBLE)
 
 
 def mask_value(value: Any) -> str:
@@ -29,16 +36,22 @@ def mask_value(value: Any) -> str:
 
 
 class Masker:
-    """Hides contact data from users without audit rights (a no-op for auditors).
+    """Hides contact data from users without the right to read it (a no-op otherwise).
 
-    Fields whose name looks like contact data are masked whole; in any other text,
-    the known contact values and anything shaped like an e-mail address are masked.
+    Fields whose name looks like contact data are masked whole; in any other text, the
+    known contact values, anything shaped like an e-mail address and any phone number
+    (international, or national in one of ``regions``: ISO country codes) are masked.
     """
 
-    def __init__(self, enabled: bool, known: Iterable[Any] = ()) -> None:
+    def __init__(
+        self, enabled: bool, known: Iterable[Any] = (), regions: Iterable[str] = ()
+    ) -> None:
         self.enabled = enabled
         values = {line.strip() for v in known if v for line in str(v).splitlines()}
         self._known = sorted((v for v in values if len(v) >= 3), key=len, reverse=True)
+        national = {r.strip().upper() for r in regions if isinstance(r, str) and r.strip()}
+        self._phone_scans = [_INTERNATIONAL]
+        self._phone_scans += [(r, phonenumbers.Leniency.VALID) for r in sorted(national)]
 
     @staticmethod
     def contact_values(record: Mapping[str, Any]) -> list[Any]:
@@ -53,12 +66,40 @@ class Masker:
             return value
         for known in self._known:
             value = re.sub(re.escape(known), MASK, value, flags=re.I)
-        return _EMAIL.sub(lambda m: mask_value(m.group()), value)
+        value = _EMAIL.sub(lambda m: mask_value(m.group()), value)
+        for region, leniency in self._phone_scans:
+            value = _mask_phones(value, region, leniency)
+        return value
 
     def record(self, record: Mapping[str, Any]) -> dict[str, Any]:
         return {
             k: self.value(v) if _CONTACT_KEY.search(k) else self.text(v) for k, v in record.items()
         }
+
+
+def _mask_phones(text: str, region: str, leniency: Any) -> str:
+    found = phonenumbers.PhoneNumberMatcher(text, region, leniency=leniency)
+    for match in reversed(list(found)):
+        text = text[: match.start] + MASK + text[match.end :]
+    return text
+
+
+def row_problem(comm: Mapping[str, Any]) -> str | None:
+    """Why a communication row (``audit.show``) fails verification, or ``None``: its
+    columns must match the ``row_digest`` recorded in its latest event."""
+    events = comm.get("events") or []
+    if not events:
+        return "no event records this communication (the row was inserted)"
+    latest = events[-1]
+    recorded = latest["detail"].get("row_digest") if isinstance(latest["detail"], dict) else None
+    if recorded is None:
+        return f"its latest event {latest['event_id']} records no row digest"
+    if recorded != row_digest(comm):
+        return (
+            f"the row differs from the digest recorded in event {latest['event_id']} "
+            "(the row was edited)"
+        )
+    return None
 
 
 # --- pages --------------------------------------------------------------------------------
@@ -107,5 +148,6 @@ def safe_filename(name: str) -> str:
 
 
 def artifact_name(comm: Mapping[str, Any]) -> tuple[str, str]:
+    """The file name and media type of a communication's archived artifact."""
     channel = registry.get(comm["channel"])
     return f"{comm['communication_id']}{channel.extension}", channel.content_type
