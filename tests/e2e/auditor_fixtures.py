@@ -3,7 +3,9 @@
 
 The content comes from the core stages run without Airflow (as in
 ``tests/component/test_pipeline.py``): seeded core systems, extract, validate, compose and
-deliver to a real SMTP server (aiosmtpd) and the print folder.
+deliver to a real SMTP server (aiosmtpd) and the print folder. :func:`add_demo_rows` adds
+what one small run lacks and the demo ledger has: SMS and portal communications, a review
+item, and suppressed or failed ones whose reasons quote phone numbers and addresses.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from datetime import date
 from pathlib import Path
 
 import httpx
+from ledger_fixtures import fields
 from support import ONBOARDING_RUN, REPO, compose_run, free_port, settings_for
 
 from missiva.delivery.outbox import deliver_stage
@@ -67,6 +70,50 @@ def build_home(root: Path, customers: int = 12) -> Home:
         return Home(settings, ledger.communications())
 
 
+#: contact data quoted in the reasons of :func:`add_demo_rows` (masked for a viewer)
+QUOTED_PHONE = "+39 347 765 4321"
+QUOTED_NATIONAL_PHONE = "347 111 2233"
+QUOTED_EMAIL = "maria.rossi@example.org"
+
+
+def add_demo_rows(settings: Settings) -> list[Communication]:
+    """Communications of every kind one onboarding run lacks, recorded through the ledger
+    (run id ``manual__demo``, customers ``C9000xx``)."""
+    run = {"run_id": "manual__demo", "task_id": "deliver"}
+    rows = [
+        fields(9000_01, channel="sms", recipient="+393471234567", status="composed", **run),
+        fields(9000_02, channel="portal", recipient="C900002", status="composed", **run),
+        fields(
+            9000_03, channel="email", recipient="c9000003@example.com", status="composed", **run
+        ),
+        fields(
+            9000_04,
+            status="suppressed",
+            reason=f"sms: invalid phone number for IT ({QUOTED_PHONE} is not allocated); "
+            f"email: {QUOTED_EMAIL} bounced",
+            **run,
+        ),
+        fields(
+            9000_05,
+            channel="sms",
+            recipient="+393471112233",
+            status="failed",
+            reason=f"provider refused {QUOTED_NATIONAL_PHONE} for IT",
+            **run,
+        ),
+        fields(9000_06, status="quarantined", reason="malformed e-mail address", **run),
+    ]
+    with Ledger(settings.ledger_url) as ledger:
+        for row in rows:
+            ledger.add(**row)
+        sms, review = rows[0]["communication_id"], rows[2]["communication_id"]
+        ledger.transition(sms, "composed", "sending", task_id="deliver")
+        ledger.transition(sms, "sending", "sent", provider_message_id="SM1")
+        ledger.transition(review, "composed", "sending", task_id="deliver")
+        ledger.transition(review, "sending", "review", reason="connection lost after the data")
+        return [ledger.get(row["communication_id"]) for row in rows]
+
+
 @dataclass(frozen=True)
 class ApiServer:
     url: str
@@ -92,10 +139,10 @@ class ApiServer:
 
 @contextmanager
 def api_server(
-    airflow_home: Path, missiva_home: Path, users: dict[str, str], auditors: list[str]
+    airflow_home: Path, missiva_home: Path, users: dict[str, str]
 ) -> Iterator[ApiServer]:
-    """Start ``airflow api-server`` on a free port with the repo's plugins, simple auth
-    users ``{name: role}`` (passwords ``<name>-pw``) and ``MISSIVA_AUDITORS``.
+    """Start ``airflow api-server`` on a free port with the repo's plugins and simple auth
+    users ``{name: role}`` (passwords ``<name>-pw``).
 
     Yields at once (call :meth:`ApiServer.wait_healthy`); the server is always stopped.
     """
@@ -118,7 +165,6 @@ def api_server(
         "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(32),
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
         "MISSIVA_HOME": str(missiva_home),
-        "MISSIVA_AUDITORS": ",".join(auditors),
     }
     for name in ("MISSIVA_LEDGER_URL", "MISSIVA_ARCHIVE_URL", "AIRFLOW_CONN_MISSIVA_ARCHIVE"):
         env.pop(name, None)

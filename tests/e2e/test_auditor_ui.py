@@ -2,9 +2,10 @@
 a real headless Chromium.
 
 The ledger and archive hold one onboarding run made by the core stages (real PDFs,
-e-mails delivered to a real SMTP server). Users (SimpleAuthManager): ``auditor`` (role
-viewer, listed in ``MISSIVA_AUDITORS``), ``viewer`` (role viewer) and ``admin`` (role
-admin, not listed: an Airflow admin is not an auditor).
+e-mails delivered to a real SMTP server) and the demo ledger's other kinds of rows
+(:func:`auditor_fixtures.add_demo_rows`). Users (SimpleAuthManager roles): ``auditor``
+(user: reads contact data), ``viewer`` (viewer: contact data masked, may not ingest),
+``provider`` (op: may ingest delivery events) and ``admin``.
 
 Needs Debian's Chromium at /usr/bin/chromium: skipped without it, failed when CI=true.
 """
@@ -24,8 +25,19 @@ from urllib.parse import unquote, urlsplit
 
 import httpx
 import pytest
-from auditor_fixtures import ApiServer, Home, api_server, build_home
+from auditor_fixtures import (
+    QUOTED_EMAIL,
+    QUOTED_NATIONAL_PHONE,
+    QUOTED_PHONE,
+    ApiServer,
+    Home,
+    add_demo_rows,
+    api_server,
+    build_home,
+)
+from ledger_fixtures import raw_sql
 
+from missiva.records.ledger import Ledger
 from missiva.records.models import Communication
 from missiva.records.store import LocalArtifactStore
 
@@ -42,7 +54,7 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-USERS = {"auditor": "viewer", "viewer": "viewer", "admin": "admin"}
+USERS = {"auditor": "user", "viewer": "viewer", "provider": "op", "admin": "admin"}
 SCREENSHOT = Path("/tmp/missiva-auditor.png")
 DIALOGS: list[str] = []  # alert() & co. opened by any page: must stay empty
 
@@ -51,6 +63,7 @@ DIALOGS: list[str] = []  # alert() & co. opened by any page: must stay empty
 class Stack:
     server: ApiServer
     home: Home
+    demo: list[Communication]
 
     @property
     def url(self) -> str:
@@ -75,10 +88,11 @@ class Stack:
 @pytest.fixture(scope="module")
 def stack(airflow_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     root = tmp_path_factory.mktemp("missiva-auditor")
-    with api_server(airflow_db, root, USERS, auditors=["auditor"]) as server:
+    with api_server(airflow_db, root, USERS) as server:
         home = build_home(root, customers=16)  # while the server starts
+        demo = add_demo_rows(home.settings)
         server.wait_healthy()
-        yield Stack(server, home)
+        yield Stack(server, home, demo)
 
 
 @pytest.fixture(scope="session")
@@ -223,16 +237,24 @@ def test_auditor_finds_opens_and_downloads(auditor_page, stack: Stack) -> None:
         assert kind in timeline
     assert "paper" in timeline
 
-    # each artifact opened is in Airflow's audit log, with who opened it
-    with sqlite3.connect(stack.server.airflow_home / "airflow.db") as db:
-        logged = db.execute(
-            "SELECT event, owner FROM log WHERE event LIKE 'missiva.%' AND owner = 'auditor'"
-        ).fetchall()
-    assert {e for e, _ in logged} == {
+    # each page, search and download is in Airflow's audit log, with who asked and the answer
+    logged = audit_log(stack, "auditor")
+    assert {e["event"] for e in logged} == {
+        "missiva.search",
         "missiva.communication",
+        "missiva.customer",
         "missiva.artifact",
         "missiva.attachment",
     }
+    downloads = [e for e in logged if e["event"] == "missiva.artifact"]
+    assert {(e["communication_id"], e["status"]) for e in downloads} == {
+        (emailed.communication_id, 200),
+        (paper.communication_id, 200),
+    }
+    searched = [e for e in logged if e["event"] == "missiva.search"]
+    assert {"customer_id": emailed.customer_id, "method": "GET", "status": 200}.items() <= (
+        searched[-1].items()
+    )
 
 
 def test_customer_data_is_shown_as_text_never_run(auditor_page, stack: Stack) -> None:
@@ -304,14 +326,125 @@ def bearer(stack: Stack, user: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def test_an_airflow_admin_is_not_an_auditor(stack: Stack) -> None:
+def audit_log(stack: Stack, owner: str) -> list[dict]:
+    """Airflow's audit log rows of Missiva pages for ``owner``: event, then ``extra``."""
+    with sqlite3.connect(stack.server.airflow_home / "airflow.db") as db:
+        rows = db.execute(
+            "SELECT event, extra FROM log WHERE event LIKE 'missiva.%' AND owner = ? ORDER BY id",
+            (owner,),
+        ).fetchall()
+    return [{"event": event} | json.loads(extra) for event, extra in rows]
+
+
+def test_contact_data_follows_the_auth_manager_roles(stack: Stack) -> None:
+    """SimpleAuthManager: ``user`` and above read contact data, a viewer does not."""
     emailed = stack.home.first("email")
-    with httpx.Client(headers=bearer(stack, "admin")) as client:
-        page = client.get(stack.page_url(emailed))
-        assert page.status_code == 200
-        assert emailed.recipient not in page.text
-        assert client.get(stack.page_url(emailed, "/artifact")).status_code == 403
-        assert client.get(stack.page_url(emailed, "/attachments/0")).status_code == 403
+    for user, allowed in (("admin", True), ("auditor", True), ("provider", True)):
+        with httpx.Client(headers=bearer(stack, user)) as client:
+            page = client.get(stack.page_url(emailed))
+            assert page.status_code == 200
+            assert (emailed.recipient in page.text) is allowed, user
+            assert client.get(stack.page_url(emailed, "/artifact")).status_code == 200
+    with httpx.Client(headers=bearer(stack, "viewer")) as client:
+        refused = client.get(stack.page_url(emailed, "/attachments/0"))
+        assert refused.status_code == 403
+        assert "Missiva contact data" in refused.json()["detail"]
+    refusals = [e for e in audit_log(stack, "viewer") if e["status"] == 403]
+    assert ("missiva.attachment", emailed.communication_id) in {
+        (e["event"], e["communication_id"]) for e in refusals
+    }
+
+
+def ingest(stack: Stack, reports: list[dict], user: str) -> httpx.Response:
+    url = f"{stack.url}/missiva/events/ingest"
+    return httpx.post(url, json=reports, headers=bearer(stack, user), timeout=30)
+
+
+def test_only_a_permitted_user_can_ingest_delivery_events(viewer_page, stack: Stack) -> None:
+    """A viewer can neither bounce a sent e-mail nor turn a review item into sent."""
+    sent = [c for c in stack.home.communications if c.status == "sent" and c.channel == "email"]
+    bounced, review = sent[1], stack.demo[2]
+    assert review.status == "review"
+    reports = [
+        {"communication_id": bounced.communication_id, "event": "hard_bounce", "reason": "550"},
+        {"communication_id": review.communication_id, "event": "delivered"},
+    ]
+    for user in ("viewer", "auditor"):  # over the API with their tokens
+        refused = ingest(stack, reports, user)
+        assert refused.status_code == 403, user
+        assert "Missiva delivery events" in refused.json()["detail"]
+    # in Chromium: the signed-in viewer's browser posts with its session cookie (from an
+    # Airflow page: the Communications pages' CSP allows no script to connect anywhere)
+    viewer_page.goto(f"{stack.url}/api/v2/monitor/health")
+    status = viewer_page.evaluate(
+        """async ([url, body]) => (await fetch(url, {method: "POST", body,
+            headers: {"Content-Type": "application/json"}})).status""",
+        [f"{stack.url}/missiva/events/ingest", json.dumps(reports)],
+    )
+    assert status == 403
+    with Ledger(stack.home.settings.ledger_url) as ledger:
+        assert ledger.get(bounced.communication_id).status == "sent"
+        assert ledger.get(review.communication_id).status == "review"
+    refused = [e for e in audit_log(stack, "viewer") if e["event"] == "missiva.ingest"]
+    assert [(e["method"], e["status"]) for e in refused] == [("POST", 403), ("POST", 403)]
+
+    applied = ingest(stack, reports, "provider")
+    assert applied.status_code == 200, applied.text
+    assert applied.json()["applied"] == 2
+    with Ledger(stack.home.settings.ledger_url) as ledger:
+        assert ledger.get(bounced.communication_id).status == "bounced"
+        assert ledger.get(review.communication_id).status == "sent"
+    [logged] = [e for e in audit_log(stack, "provider") if e["event"] == "missiva.ingest"]
+    assert (logged["status"], logged["applied"], logged["rejected"]) == (200, 2, 0)
+
+
+def contact_lines(comm: Communication) -> list[str]:
+    """The recipient's lines, without a postal address's last line (the country: shown)."""
+    lines = (comm.recipient or "").splitlines()
+    return lines[:-1] if comm.channel == "paper" else lines
+
+
+@pytest.mark.parametrize("user", ["admin", "viewer"])
+def test_every_communication_page_renders(stack: Stack, user: str) -> None:
+    comms = stack.home.communications + stack.demo
+    statuses = {"sent", "suppressed", "quarantined", "failed", "review"}
+    assert statuses <= {c.status for c in comms}
+    assert {None, "email", "sms", "paper", "portal"} <= {c.channel for c in comms}
+    quoted = (QUOTED_PHONE, QUOTED_NATIONAL_PHONE, QUOTED_EMAIL)
+    with httpx.Client(headers=bearer(stack, user), timeout=30) as client:
+        for comm in comms:
+            for url in (stack.page_url(comm), f"{stack.url}/missiva/customers/{comm.customer_id}"):
+                page = client.get(url)
+                assert page.status_code == 200, (comm.status, comm.channel, url)
+                if user == "viewer":
+                    for contact in (*contact_lines(comm), *quoted):
+                        assert contact not in page.text, (contact, url)
+    reasons = [c.reason or "" for c in stack.demo]
+    assert all(any(value in reason for reason in reasons) for value in quoted)
+    pages = [e for e in audit_log(stack, user) if e["event"] == "missiva.communication"]
+    opened = {e["communication_id"] for e in pages if e["status"] == 200}
+    assert {c.communication_id for c in comms} <= opened
+
+
+def test_an_edited_row_fails_verification(auditor_page, stack: Stack) -> None:
+    """Someone with write access to the ledger database changes a paper letter's
+    recipient; its archive still matches, but the row no longer matches its digest."""
+    letters = [c for c in stack.home.communications if c.status == "sent" and c.channel == "paper"]
+    edited, intact = letters[1], letters[0]
+    assert edited.communication_id != stack.home.communications[-1].communication_id
+    raw_sql(
+        stack.home.settings.ledger_url,
+        "UPDATE communications SET recipient = 'Someone Else' WHERE communication_id = :id",
+        id=edited.communication_id,
+    )
+    page = auditor_page
+    page.goto(stack.page_url(edited))
+    assert page.inner_text("[data-testid=integrity]") == "verification failed"
+    assert "the row was edited" in page.inner_text("[data-testid=row-check]")
+    assert "matches the archive" not in page.inner_text("main")
+    page.goto(stack.page_url(intact))
+    assert page.inner_text("[data-testid=integrity]") == "matches the archive"
+    assert page.locator("[data-testid=row-check]").count() == 0
 
 
 def test_an_altered_artifact_is_never_served(stack: Stack) -> None:

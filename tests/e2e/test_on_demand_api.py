@@ -23,7 +23,7 @@ def server(airflow_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     airflow = Path(sys.executable).with_name("airflow")
     subprocess.run([str(airflow), "dags", "reserialize"], check=True, capture_output=True)
     root = tmp_path_factory.mktemp("missiva-on-demand-api")
-    with api_server(airflow_db, root, {"operator": "admin"}, auditors=[]) as running:
+    with api_server(airflow_db, root, {"operator": "admin"}) as running:
         running.wait_healthy()
         yield running
 

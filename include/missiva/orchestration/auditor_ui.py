@@ -333,7 +333,7 @@ def communication_page(
     masker = views.Masker(
         not reads_contact_data(user),
         [comm["recipient"], *views.Masker.contact_values(values)],
-        regions=[values.get("country")],
+        regions=views.phone_regions(values, comm["recipient"]),
     )
     attachments = []
     if artifact.data and comm["channel"] == "email":

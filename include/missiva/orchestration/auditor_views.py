@@ -77,10 +77,23 @@ class Masker:
         }
 
 
+def phone_regions(record: Mapping[str, Any], recipient: Any) -> list[str]:
+    """Where national phone numbers may come from: the record's ``country`` and the
+    country of a recipient that is a phone number."""
+    regions = [record.get("country")]
+    try:
+        number = phonenumbers.parse(str(recipient))
+    except phonenumbers.NumberParseException:  # not a phone number (or no recipient)
+        return regions
+    return [*regions, phonenumbers.region_code_for_number(number)]
+
+
 def _mask_phones(text: str, region: str, leniency: Any) -> str:
     found = phonenumbers.PhoneNumberMatcher(text, region, leniency=leniency)
     for match in reversed(list(found)):
-        text = text[: match.start] + MASK + text[match.end :]
+        raw = match.raw_string  # may start with the "(" of a parenthesised aside: keep it
+        opening = "(" if raw.startswith("(") and ")" not in raw else ""
+        text = text[: match.start] + opening + MASK + text[match.end :]
     return text
 
 
