@@ -19,7 +19,6 @@ export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export AIRFLOW__CORE__EXECUTOR := LocalExecutor
 export AIRFLOW__CORE__PARALLELISM := 4
 export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS := admin:admin,viewer:viewer
-export MISSIVA_AUDITORS ?= admin
 export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE := $(AIRFLOW_HOME)/passwords.json
 export AIRFLOW__LOGGING__LOGGING_LEVEL := WARNING
 export AIRFLOW_CONN_MISSIVA_CORE := {"conn_type": "generic", "extra": {"sqlalchemy_url": "sqlite:///$(MISSIVA_HOME)/core.db"}}

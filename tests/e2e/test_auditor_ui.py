@@ -399,7 +399,10 @@ def test_only_a_permitted_user_can_ingest_delivery_events(viewer_page, stack: St
 
 
 def contact_lines(comm: Communication) -> list[str]:
-    """The recipient's lines, without a postal address's last line (the country: shown)."""
+    """The recipient's lines, without a postal address's last line (the country: shown);
+    none for the portal (its recipient is the customer's account, their id)."""
+    if comm.channel == "portal":
+        return []
     lines = (comm.recipient or "").splitlines()
     return lines[:-1] if comm.channel == "paper" else lines
 

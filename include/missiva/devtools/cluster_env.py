@@ -70,7 +70,6 @@ def shared_env(
         {
             "PATH": f"{BIN_DIR}{os.pathsep}{os.environ.get('PATH', '')}",
             "MISSIVA_LEDGER_URL": wiring.ledger_db,
-            "MISSIVA_AUDITORS": "admin",
             "MISSIVA_CONTACT_POLICY": str(
                 contact_policy or os.environ.get("MISSIVA_CONTACT_POLICY") or NO_QUIET_HOURS
             ),

@@ -117,6 +117,12 @@ def access(event: str, permission: Permission | None = None) -> Callable[..., Ba
     return check
 
 
+SearchUser = Annotated[BaseUser, Depends(access("missiva.search"))]
+CustomerUser = Annotated[BaseUser, Depends(access("missiva.customer"))]
+CommunicationUser = Annotated[BaseUser, Depends(access("missiva.communication"))]
+IngestUser = Annotated[BaseUser, Depends(access("missiva.ingest", DELIVERY_EVENTS))]
+
+
 def reads_contact_data(user: BaseUser | None) -> bool:
     return granted(user, CONTACT_DATA)
 
@@ -258,7 +264,7 @@ def static(name: str) -> Response:
 @app.get("/", response_class=HTMLResponse)
 def search_page(
     request: Request,
-    user: Annotated[BaseUser, Depends(access("missiva.search"))],
+    user: SearchUser,
     customer_id: str = "",
     journey: str = "",
     run_id: str = "",
@@ -294,16 +300,15 @@ def search_page(
 
 
 @app.get("/customers/{customer_id}", response_class=HTMLResponse)
-def customer_page(
-    request: Request,
-    user: Annotated[BaseUser, Depends(access("missiva.customer"))],
-    customer_id: str,
-) -> HTMLResponse:
+def customer_page(request: Request, user: CustomerUser, customer_id: str) -> HTMLResponse:
     ids = [c.communication_id for c in ledger().trace(customer_id)]
     if not ids:
         raise HTTPException(404, f"no communication for customer {customer_id!r} in the ledger")
     comms = [audit.show(ledger(), i) for i in ids]
-    masker = views.Masker(not reads_contact_data(user), [c["recipient"] for c in comms])
+    recipients = [c["recipient"] for c in comms]
+    masker = views.Masker(
+        not reads_contact_data(user), recipients, regions=views.phone_regions({}, recipients)
+    )
     timeline = sorted(
         (
             {"communication": c, "event": e, "detail": masker.record(e["detail"])}
@@ -322,9 +327,7 @@ def customer_page(
 
 @app.get("/communications/{communication_id}", response_class=HTMLResponse)
 def communication_page(
-    request: Request,
-    user: Annotated[BaseUser, Depends(access("missiva.communication"))],
-    communication_id: str,
+    request: Request, user: CommunicationUser, communication_id: str
 ) -> HTMLResponse:
     comm = _communication(communication_id)
     artifact = _verified(comm["artifact_uri"], comm["artifact_sha256"])
@@ -333,7 +336,7 @@ def communication_page(
     masker = views.Masker(
         not reads_contact_data(user),
         [comm["recipient"], *views.Masker.contact_values(values)],
-        regions=views.phone_regions(values, comm["recipient"]),
+        regions=views.phone_regions(values, [comm["recipient"]]),
     )
     attachments = []
     if artifact.data and comm["channel"] == "email":
@@ -354,7 +357,7 @@ def communication_page(
         comm=shown,
         artifact=artifact,
         artifact_name=views.artifact_name(comm)[0] if comm["artifact_uri"] else None,
-        row_problem=views.row_problem(comm),
+        row_problem=views.row_problem(ledger().get(communication_id), comm["events"]),
         attachments=attachments,
         record=masker.record(values),
         record_problem=record.problem,
@@ -395,10 +398,7 @@ def attachment(communication_id: str, index: int, download: bool = False) -> Res
 
 
 @app.post("/events/ingest")
-async def ingest_events(
-    request: Request,
-    user: Annotated[BaseUser, Depends(access("missiva.ingest", DELIVERY_EVENTS))],
-) -> JSONResponse:
+async def ingest_events(request: Request, user: IngestUser) -> JSONResponse:
     """Delivery reports from a provider, applied to the ledger (see the module docstring)."""
     media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
     if media_type != "application/json":  # also keeps cross-site HTML forms out

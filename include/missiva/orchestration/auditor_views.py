@@ -77,15 +77,17 @@ class Masker:
         }
 
 
-def phone_regions(record: Mapping[str, Any], recipient: Any) -> list[str]:
+def phone_regions(record: Mapping[str, Any], recipients: Iterable[Any]) -> list[str]:
     """Where national phone numbers may come from: the record's ``country`` and the
-    country of a recipient that is a phone number."""
+    countries of the recipients that are phone numbers."""
     regions = [record.get("country")]
-    try:
-        number = phonenumbers.parse(str(recipient))
-    except phonenumbers.NumberParseException:  # not a phone number (or no recipient)
-        return regions
-    return [*regions, phonenumbers.region_code_for_number(number)]
+    for recipient in recipients:
+        try:
+            number = phonenumbers.parse(str(recipient))
+        except phonenumbers.NumberParseException:  # not a phone number (or none)
+            continue
+        regions.append(phonenumbers.region_code_for_number(number))
+    return regions
 
 
 def _mask_phones(text: str, region: str, leniency: Any) -> str:
@@ -97,17 +99,17 @@ def _mask_phones(text: str, region: str, leniency: Any) -> str:
     return text
 
 
-def row_problem(comm: Mapping[str, Any]) -> str | None:
-    """Why a communication row (``audit.show``) fails verification, or ``None``: its
-    columns must match the ``row_digest`` recorded in its latest event."""
-    events = comm.get("events") or []
+def row_problem(row: Any, events: list[Mapping[str, Any]]) -> str | None:
+    """Why a communication row (a ``Communication`` as stored) fails verification, or
+    ``None``: its columns must match the ``row_digest`` recorded in its latest event
+    (``events``: as :func:`missiva.records.audit.show` lists them, oldest first)."""
     if not events:
         return "no event records this communication (the row was inserted)"
     latest = events[-1]
     recorded = latest["detail"].get("row_digest") if isinstance(latest["detail"], dict) else None
     if recorded is None:
         return f"its latest event {latest['event_id']} records no row digest"
-    if recorded != row_digest(comm):
+    if recorded != row_digest(row):
         return (
             f"the row differs from the digest recorded in event {latest['event_id']} "
             "(the row was edited)"
