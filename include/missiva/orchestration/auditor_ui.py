@@ -128,7 +128,9 @@ def reads_contact_data(user: BaseUser | None) -> bool:
 
 
 @app.middleware("http")
-async def _audit_log(request: Request, call_next: Callable[[Request], Awaitable[Response]]):
+async def _audit_log(
+    request: Request, call_next: Callable[[Request], Awaitable[Response]]
+) -> Response:
     """Writes the request a route's :func:`access` recorded, with the answer's status."""
     status = 500
     try:
