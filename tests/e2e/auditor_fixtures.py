@@ -122,8 +122,11 @@ class ApiServer:
     process: subprocess.Popen
     log: Path
 
-    def wait_healthy(self, timeout: float = 60) -> None:
-        """Until ``/api/v2/monitor/health`` answers 200; raises with the server's log."""
+    def wait_healthy(self, timeout: float = 180) -> None:
+        """Until ``/api/v2/monitor/health`` answers 200; raises with the server's log.
+
+        Generous: on a loaded machine (shared CI runners) the start takes over a minute.
+        """
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
