@@ -17,9 +17,10 @@ from missiva.channels.base import Delivery, SendResult, require_metadata
 from missiva.records.workspace import LocalWorkspace, Workspace, as_workspace, workspace
 
 ADDRESS_FIELDS = ("address_line1", "postal_code", "city")
-#: What the DL envelope window shows of the address block (85 x 30 mm at 10.5 pt, see
-#: ``styles/letter.css``): this many lines of at most this many characters.
-WINDOW_LINES, WINDOW_LINE_CHARS = 6, 38
+#: Characters per line the DL envelope window shows (85 mm at 10.5 pt, see
+#: ``styles/letter.css``); its six lines hold the block's five (line breaks inside a
+#: field are refused by validation, :mod:`missiva.sources.record_checks`).
+WINDOW_LINE_CHARS = 38
 
 
 def address_lines(record: Mapping[str, Any]) -> list[str]:
@@ -37,10 +38,7 @@ def postal_address(record: Mapping[str, Any]) -> str:
 
 def window_misfit(record: Mapping[str, Any]) -> str | None:
     """Why the record's address block cannot show whole in the envelope window, if so."""
-    lines = address_lines(record)
-    if len(lines) > WINDOW_LINES:
-        return f"postal address has {len(lines)} lines; the envelope window shows {WINDOW_LINES}"
-    for number, line in enumerate(lines, 1):
+    for number, line in enumerate(address_lines(record), 1):
         if len(line) > WINDOW_LINE_CHARS:
             return (
                 f"postal address line {number} has {len(line):,} characters; the envelope "
@@ -51,9 +49,11 @@ def window_misfit(record: Mapping[str, Any]) -> str | None:
 
 def paper_contact(record: Mapping[str, Any]) -> tuple[str | None, str | None]:
     """The envelope address block, or the address fields it lacks."""
-    missing = [f for f in ADDRESS_FIELDS if not record.get(f)]
+    missing = [f for f in ADDRESS_FIELDS if not str(record.get(f) or "").strip()]
     if missing:
         return None, f"incomplete postal address (missing {', '.join(missing)})"
+    if misfit := window_misfit(record):
+        return None, misfit
     return postal_address(record), None
 
 

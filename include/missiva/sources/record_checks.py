@@ -5,7 +5,9 @@ record before composing it and would otherwise break a header, an envelope or a 
   (:mod:`missiva.text_safety`), nor more than :data:`MAX_FIELD_CHARS` characters; JSON
   fields (a statement's lines) are checked string by string;
 - first and last names are not blank;
-- the postal address, when there is one, fits the letter's envelope window;
+- the postal address of a customer who prefers paper fits the letter's envelope window
+  (for anyone else routing skips paper when it does not:
+  :func:`missiva.channels.paper.paper_contact`);
 - the e-mail address, when there is one, is one the SMTP path can carry
   (``email-validator``: a non-ASCII domain goes IDNA-encoded, a non-ASCII local part
   needs the server's SMTPUTF8, decided at delivery).
@@ -15,7 +17,7 @@ import json
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from missiva.channels.paper import ADDRESS_FIELDS, window_misfit
+from missiva.channels.paper import paper_contact
 from missiva.channels.smtp import email_contact
 from missiva.text_safety import unsafe_characters
 
@@ -62,8 +64,8 @@ def record_problems(record: Mapping[str, Any]) -> list[str]:
         for name in NAME_FIELDS
         if isinstance(record.get(name), str) and not record[name].strip()
     ]
-    if not problems and all(record.get(f) for f in ADDRESS_FIELDS):  # else moot
-        problems += filter(None, [window_misfit(record)])
+    if not problems and record.get("preferred_channel") == "paper":
+        problems += filter(None, [paper_contact(record)[1]])
     if record.get("email"):
         problems += filter(None, [email_contact(record)[1]])
     return problems
