@@ -8,7 +8,9 @@ paragraph separators, and the bidirectional embeddings, overrides and isolates
 import re
 import unicodedata
 
-UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_BIDI_CONTROLS = "\u202a-\u202e\u2066-\u2069"
+UNSAFE = re.compile(f"[\x00-\x1f\x7f-\x9f\u2028\u2029{_BIDI_CONTROLS}]")
+_BIDI = re.compile(f"[{_BIDI_CONTROLS}]")
 _CONTROL_NAMES = {"\x00": "NUL", "\t": "TAB", "\n": "LINE FEED", "\r": "CARRIAGE RETURN"}
 
 
@@ -20,5 +22,6 @@ def unsafe_characters(text: str) -> list[str]:
 
 
 def collapse_unsafe(text: str) -> str:
-    """``text`` with each run of unsafe characters replaced by one space, trimmed."""
-    return re.sub(f"(?:{UNSAFE.pattern})+", " ", text).strip()
+    """``text`` without bidi controls (they take no room) and with each run of the other
+    unsafe characters replaced by one space, trimmed."""
+    return re.sub(f"(?:{UNSAFE.pattern})+", " ", _BIDI.sub("", text)).strip()
