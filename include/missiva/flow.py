@@ -12,6 +12,8 @@ from typing import Any
 
 from missiva.channels import registry
 from missiva.composition import Provenance
+from missiva.composition.assets import AssetAccessError
+from missiva.composition.errors import RegulatoryBlockError, SmsLimitError
 from missiva.composition.renditions import channel_artifact
 from missiva.journey import Journey
 from missiva.paths import safe_name
@@ -25,7 +27,7 @@ from missiva.records.keys import (
 )
 from missiva.records.ledger import Ledger
 from missiva.records.models import canonical_json as ledger_json
-from missiva.records.status import COMPOSED, QUARANTINED, SENT, SUPPRESSED
+from missiva.records.status import COMPOSED, FAILED, QUARANTINED, SENT, SUPPRESSED
 from missiva.records.store import ArtifactStore, open_store
 from missiva.records.workspace import workspace
 from missiva.routing.rules import Route, route, routing_inputs
@@ -36,6 +38,21 @@ from missiva.sources.staging import Staging
 from missiva.sources.validation import validate
 
 log = logging.getLogger(__name__)
+
+#: faults of the system, not of one record: they fail the task (its retry resumes)
+SYSTEMIC_FAULTS = (OSError, MemoryError, RegulatoryBlockError)
+#: faults of the record's data: the communication is quarantined
+DATA_FAULTS = (SmsLimitError, UnicodeError, AssetAccessError)
+REASON_CHARS = 500
+
+
+def composition_failure(exc: Exception) -> tuple[str, str]:
+    """The status and reason recorded for a communication that could not be composed."""
+    if isinstance(exc, DATA_FAULTS):
+        status, why = QUARANTINED, f"cannot be composed from this record: {exc}"
+    else:
+        status, why = FAILED, f"composition failed: {type(exc).__name__}: {exc}"
+    return status, why if len(why) <= REASON_CHARS else why[: REASON_CHARS - 3] + "..."
 
 
 def canonical_json(record: dict[str, Any]) -> bytes:
@@ -184,22 +201,52 @@ class Composition:
         invalid: Collection[tuple[str, str]] = (),
     ) -> str:
         """Record the communication ``key`` as composed (or suppressed), once; ``invalid``
-        are the customer's (channel, address) pairs that hard-bounced before."""
+        are the customer's (channel, address) pairs that hard-bounced before. A record
+        that cannot be routed or rendered ends ``failed`` or ``quarantined`` with the
+        reason (:func:`composition_failure`); only :data:`SYSTEMIC_FAULTS` raise."""
         fields = _base_fields(self.journey, self.run, record, key, self.store)
         communication = self.journey.communication_for(record)
-        chosen = chosen or route(
-            record,
-            self.journey.channels,
-            self.journey.purpose,
-            required_channel=self.journey.required_channel(communication),
-            requested_channel=record.get("requested_channel"),
-            invalid=invalid,
-        )
-        if chosen.suppressed:
+        try:
+            chosen = chosen or route(
+                record,
+                self.journey.channels,
+                self.journey.purpose,
+                required_channel=self.journey.required_channel(communication),
+                requested_channel=record.get("requested_channel"),
+                invalid=invalid,
+            )
+            rendered = (
+                None
+                if chosen.suppressed
+                else self.artifact(record, fields["communication_id"], chosen)
+            )
+        except SYSTEMIC_FAULTS:
+            raise
+        except Exception as exc:  # this record's: record it, the chunk goes on
+            status, reason = composition_failure(exc)
+            where = {"channel": chosen.channel, "recipient": chosen.recipient} if chosen else {}
+            ledger.add(**fields, **where, status=status, reason=reason)
+            log.warning("communication %s %s: %s", fields["communication_id"], status, reason)
+            return status
+        if rendered is None:
             ledger.add(**fields, status=SUPPRESSED, reason=chosen.reason)
             return SUPPRESSED
+        return self._record(ledger, record, key, fields, chosen, rendered)
+
+    def _record(
+        self,
+        ledger: Ledger,
+        record: dict[str, Any],
+        key: str,
+        fields: dict,
+        chosen: Route,
+        rendered: tuple[bytes, str, Provenance, dict[str, str]],
+    ) -> str:
+        """Archive the rendered bytes and record the communication ``composed`` (and
+        compose its copies)."""
+        data, content_type, provenance, blocks = rendered
+        communication = self.journey.communication_for(record)
         comm_id = fields["communication_id"]
-        data, content_type, provenance, blocks = self.artifact(record, comm_id, chosen)
         metadata = {"journey": self.journey.name, "communication-id": comm_id}
         archived = self.store.put(data, content_type=content_type, metadata=metadata)
         ledger.add(

@@ -113,11 +113,14 @@ def closed_port_factory() -> Callable[[], AbstractContextManager[int]]:
 
 
 @contextmanager
-def running_smtp_server(handler: RecordingHandler | None = None) -> Iterator[SmtpServer]:
-    """Start a real SMTP server on a free localhost port; stop it on exit."""
+def running_smtp_server(
+    handler: RecordingHandler | None = None, *, smtputf8: bool = False
+) -> Iterator[SmtpServer]:
+    """Start a real SMTP server on a free localhost port (offering SMTPUTF8 if asked);
+    stop it on exit."""
     handler = handler or RecordingHandler()
     port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller = Controller(handler, hostname="127.0.0.1", port=port, enable_SMTPUTF8=smtputf8)
     controller.start()
     try:
         yield SmtpServer("127.0.0.1", port, handler)

@@ -301,3 +301,36 @@ def test_drop_for_print_never_leaves_a_partial_pdf(
     with pytest.raises(OSError, match="disk gone"):
         drop_for_print(tmp_path, "comm-1", b"%PDF-1.7 a different, newer letter", ADDRESS)
     assert (tmp_path / "comm-1.pdf").read_bytes() == PDF
+
+
+COMMA_NAME = "Mario Rossi della Valle, attacker@evil.example, di Sopra"
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        COMMA_NAME,
+        COMMA_NAME + " e di Sotto e di Lato di Nuovo",  # long enough to be folded
+        'Anna "Nina", <nina@evil.example>; Bianchi \\',
+        "Mariò Rossi, attacker@evil.example, " + "di Sopra " * 8,
+    ],
+    ids=["comma", "comma-folded", "quotes-brackets", "non-ascii"],
+)
+def test_the_recipient_header_holds_exactly_one_address(name: str) -> None:
+    """CPython unquotes a long quoted display name when it folds it (three recipients);
+    the header written by ``build_email`` parses to the one address, whatever the name."""
+    raw = build_email(**email_args(to_name=name, to_address="mario@example.org"))
+    (address,) = parse(raw)["To"].addresses
+    assert address.addr_spec == "mario@example.org"
+    assert " ".join(address.display_name.split()) == " ".join(name.split())
+    header = raw.split(b"\r\n\r\n")[0]
+    assert all(len(line) <= 78 for line in header.split(b"\r\n"))  # never refolded
+
+
+def test_bidi_overrides_never_reach_a_header() -> None:
+    raw = build_email(
+        **email_args(to_name="Anna \u202egnp.exe", subject="Benvenuta \u2066Anna\u2069")
+    )
+    msg = parse(raw)
+    assert msg["Subject"] == "Benvenuta Anna"
+    assert msg["To"].addresses[0].display_name == "Anna gnp.exe"

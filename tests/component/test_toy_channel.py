@@ -18,6 +18,7 @@ from missiva.channels import registry
 from missiva.channels.base import Delivery, SendResult
 from missiva.composition import approval, library
 from missiva.delivery.outbox import deliver_stage
+from missiva.delivery.smtp_transport import SmtpSettings
 from missiva.flow import compose_stage
 from missiva.journeys import ONBOARDING
 from missiva.paths import TEMPLATES_DIR
@@ -66,6 +67,7 @@ class Loft:
         return None
 
     def send(self, delivery: Delivery) -> SendResult:
+        delivery.recipient.encode("ascii")  # a loft's ring tag takes ASCII only
         target = self.folder / f"{delivery.communication_id}.pigeon"
         target.write_bytes(delivery.payload)
         return SendResult(f"loft:{target.name}")
@@ -143,3 +145,31 @@ def test_a_toy_channel_routes_composes_delivers_and_audits(world, capsys):
     assert "verify: intact (1 communications" in capsys.readouterr().out
     pack = zipfile.ZipFile(io.BytesIO(audit.evidence(ledger, store, CUSTOMER["customer_id"])))
     assert pack.read(f"{comm.communication_id}/artifact.pigeon") == archived
+
+
+def test_a_message_the_channel_cannot_encode_fails_alone_and_falls_back(world, smtp_server):
+    """The adapter raises ``UnicodeEncodeError`` for one recipient: that communication
+    ends ``failed`` with the reason and goes by e-mail; the other one is delivered."""
+    settings = world.settings
+    other = {**CUSTOMER, "row_id": 2, "customer_id": "C-PIGEON-2", "loft": "Città Alta"}
+    other.update(address_line2=None, policy_id=None, product=None)  # the letter the e-mail attaches
+    (chunk,) = Staging(settings.staging_dir, RUN.dag_id, RUN.run_id).write_chunks(
+        [CUSTOMER, other], 10
+    )
+    compose_stage(JOURNEY, RUN, settings, chunk)
+    smtp = SmtpSettings(smtp_server.host, smtp_server.port, timeout=10)
+    providers = {"pigeon": lambda: world.drop, "email": lambda: smtp}
+    assert deliver_stage(JOURNEY, RUN, settings, chunk, providers=providers) == {
+        "sent": 2,
+        "failed": 1,
+    }
+    comms = {(c.customer_id, c.channel): c for c in Ledger(settings.ledger_url).communications()}
+    failed = comms["C-PIGEON-2", "pigeon"]
+    assert failed.status == "failed"
+    assert failed.reason.startswith("pigeon cannot carry it: UnicodeEncodeError")
+    assert comms["C-PIGEON-2", "email"].status == "sent"
+    assert comms["C-PIGEON-1", "pigeon"].status == "sent"
+    assert sorted(p.name for p in world.drop.iterdir()) == [
+        f"{comms['C-PIGEON-1', 'pigeon'].communication_id}.pigeon"
+    ]
+    assert [m.rcpt_tos for m in smtp_server.handler.messages] == [("anna.colombo@example.it",)]

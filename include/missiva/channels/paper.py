@@ -17,21 +17,43 @@ from missiva.channels.base import Delivery, SendResult, require_metadata
 from missiva.records.workspace import LocalWorkspace, Workspace, as_workspace, workspace
 
 ADDRESS_FIELDS = ("address_line1", "postal_code", "city")
+#: Characters per line the DL envelope window shows (85 mm at 10.5 pt, see
+#: ``styles/letter.css``); its six lines hold the block's five (line breaks inside a
+#: field are refused by validation, :mod:`missiva.sources.record_checks`).
+WINDOW_LINE_CHARS = 38
+
+
+def address_lines(record: Mapping[str, Any]) -> list[str]:
+    """The address block's lines as printed in the envelope window, one per field."""
+    name = f"{record['first_name']} {record['last_name']}"
+    town = f"{record['postal_code']} {record['city']}"
+    lines = [name, record["address_line1"], record.get("address_line2"), town, record["country"]]
+    return [str(line).strip() for line in lines if line and str(line).strip()]
 
 
 def postal_address(record: Mapping[str, Any]) -> str:
     """The address block as printed in the envelope window, one line per field."""
-    name = f"{record['first_name']} {record['last_name']}"
-    town = f"{record['postal_code']} {record['city']}"
-    lines = [name, record["address_line1"], record.get("address_line2"), town, record["country"]]
-    return "\n".join(line for line in lines if line)
+    return "\n".join(address_lines(record))
+
+
+def window_misfit(record: Mapping[str, Any]) -> str | None:
+    """Why the record's address block cannot show whole in the envelope window, if so."""
+    for number, line in enumerate(address_lines(record), 1):
+        if len(line) > WINDOW_LINE_CHARS:
+            return (
+                f"postal address line {number} has {len(line):,} characters; the envelope "
+                f"window shows {WINDOW_LINE_CHARS} per line"
+            )
+    return None
 
 
 def paper_contact(record: Mapping[str, Any]) -> tuple[str | None, str | None]:
     """The envelope address block, or the address fields it lacks."""
-    missing = [f for f in ADDRESS_FIELDS if not record.get(f)]
+    missing = [f for f in ADDRESS_FIELDS if not str(record.get(f) or "").strip()]
     if missing:
         return None, f"incomplete postal address (missing {', '.join(missing)})"
+    if misfit := window_misfit(record):
+        return None, misfit
     return postal_address(record), None
 
 

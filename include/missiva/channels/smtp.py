@@ -1,7 +1,8 @@
 """E-mail as a ``ChannelAdapter``: ``missiva.delivery.smtp_transport.SmtpSender``, with the
 failure split.
 
-The payload is the archived RFC 5322 message, sent as is to ``recipient``. SMTP's
+The payload is the archived RFC 5322 message, sent as is to ``recipient`` (with
+SMTPUTF8 for a non-ASCII local part; a server without it refuses it for good). SMTP's
 own reply classes decide: 5xx for the recipient or the message -> ``PermanentFailure``;
 4xx or a lost connection -> ``TransientFailure`` (the next send reconnects); the
 server refusing our envelope sender -> ``ChannelConfigurationError``. No retry loop
@@ -77,6 +78,11 @@ class SmtpAdapter:
             code, message = next(iter(exc.recipients.values()))
             failure = PermanentFailure if code >= 500 else TransientFailure
             raise failure(f"recipient refused: {_reply(code, message)}", status=code) from exc
+        except smtplib.SMTPNotSupportedError as exc:
+            raise PermanentFailure(
+                "the mail server does not offer SMTPUTF8, which the address's non-ASCII "
+                "local part needs"
+            ) from exc
         except smtplib.SMTPSenderRefused as exc:
             if exc.smtp_code >= 500:
                 raise ChannelConfigurationError(
@@ -98,14 +104,16 @@ class SmtpAdapter:
 
 
 def email_contact(record: Mapping[str, Any]) -> tuple[str | None, str | None]:
-    """The customer's normalised e-mail address, or why there is none."""
+    """The customer's normalised e-mail address as SMTP carries it (a non-ASCII domain
+    IDNA-encoded; a non-ASCII local part as is, for SMTPUTF8), or why there is none."""
     address = record.get("email")
     if not address:
         return None, "no e-mail address"
     try:
-        return validate_email(address, check_deliverability=False).normalized, None
+        valid = validate_email(address, check_deliverability=False)
     except EmailNotValidError as exc:
         return None, f"invalid e-mail address ({exc})"
+    return valid.ascii_email or valid.normalized, None
 
 
 def compose_email(request: registry.Rendering) -> registry.Rendered:

@@ -4,9 +4,11 @@ Only ``composed`` (or due ``deferred``) communications are sent. Just before eac
 the contact policy (:mod:`missiva.routing.contact_policy`) reserves the contact: ``suppress``
 ends the communication ``suppressed`` with the policy's reason, ``defer`` records it
 ``deferred`` with ``not_before`` (the ``deferred_deliveries`` DAG sends it later). Each
-send is bracketed by ``sending`` and ``sent``/``failed``. A permanent refusal marks the
-communication failed, releases its reservation and composes its fallback channel; a
-communication left ``sending`` by a dead worker is recovered.
+send is bracketed by ``sending`` and ``sent``/``failed``. A permanent refusal, or a
+message this channel cannot carry (an encoding error), marks the communication failed,
+releases its reservation and composes its fallback channel; a communication left
+``sending`` by a dead worker is recovered. A channel that is down, or a recipient that
+keeps failing, holds back only its own communications (:mod:`missiva.delivery.holds`).
 """
 
 import json
@@ -21,7 +23,15 @@ from types import MappingProxyType
 from typing import Any
 
 from missiva.channels import registry
-from missiva.channels.base import ChannelAdapter, Delivery, PermanentFailure
+from missiva.channels.base import (
+    ChannelAdapter,
+    ChannelConfigurationError,
+    Delivery,
+    DeliveryError,
+    PermanentFailure,
+    TransientFailure,
+)
+from missiva.delivery.holds import Holds
 from missiva.flow import Composition, print_stage, staging
 from missiva.journey import PORTAL_NOTICE, Journey
 from missiva.records.keys import (
@@ -54,6 +64,8 @@ log = logging.getLogger(__name__)
 #: channels that declare ``needs_provider``
 Providers = Mapping[str, Callable[[], Any]]
 AdapterFactories = Mapping[str, Callable[[], ChannelAdapter]]
+#: what an adapter raises for a message it cannot carry (e.g. a non-ASCII address)
+UNSENDABLE = (UnicodeError, ValueError)
 
 
 class _Adapters:
@@ -63,14 +75,11 @@ class _Adapters:
         self._stack, self._factories = stack, factories
         self._open: dict[str, ChannelAdapter] = {}
 
-    def open(self, channels: Iterable[str]) -> None:
-        """Open the adapters of ``channels`` now (channels without one are skipped)."""
-        for channel in sorted(set(channels) & set(self._factories)):
-            self(channel)
-
     def __call__(self, channel: str) -> ChannelAdapter:
         if channel not in self._factories:
-            raise RuntimeError(f"a {channel} communication is due but no {channel} provider is set")
+            raise ChannelConfigurationError(
+                f"a {channel} communication is due but no {channel} provider is set"
+            )
         if channel not in self._open:
             self._open[channel] = self._stack.enter_context(self._factories[channel]())
         return self._open[channel]
@@ -90,10 +99,11 @@ class _Outbox:
         adapters: Callable[[str], ChannelAdapter],
         policy: ContactPolicy,
         now: Callable[[], datetime],
+        holds: Holds,
     ) -> None:
         self.journey, self.run, self.settings = journey, run, settings
         self.store, self.ledger, self.adapters = store, ledger, adapters
-        self.policy, self.now = policy, now
+        self.policy, self.now, self.holds = policy, now, holds
         self._composition: Composition | None = None
 
     def _notify(self, comm: Communication, link: str) -> None:
@@ -109,7 +119,7 @@ class _Outbox:
         chosen = route(notice, registry.notice_channels(), self.journey.purpose)
         self._composer()(self.ledger, notice, notice_key(comm.idempotency_key), chosen)
 
-    def _send(self, comm: Communication, data: bytes) -> str:
+    def _send(self, comm: Communication, data: bytes, adapter: ChannelAdapter) -> str:
         channel = registry.get(comm.channel)
         delivery = Delivery(
             comm.communication_id,
@@ -124,7 +134,7 @@ class _Outbox:
                 "business_key": comm.business_key,
             },
         )
-        provider_id = self.adapters(comm.channel).send(delivery).provider_message_id
+        provider_id = adapter.send(delivery).provider_message_id
         if channel.sends_notice:
             self._notify(comm, provider_id)
         return provider_id
@@ -176,23 +186,40 @@ class _Outbox:
 
     def deliver(self, comm: Communication) -> None:
         """Send one ``composed``/``deferred`` communication the policy admits:
-        ``sending`` before, ``sent``/``failed`` after."""
+        ``sending`` before, ``sent``/``failed`` after; a transient failure leaves it
+        ``composed`` and held (:class:`Holds`)."""
+        if self.holds.holding(comm.channel):
+            self.holds.skip(comm)
+            return
+        try:
+            adapter = self.adapters(comm.channel)
+        except DeliveryError as exc:  # cannot connect, or not configured: the channel waits
+            self.holds.hold_channel(comm, exc)
+            return
         if not self._admitted(comm):
             return
         data = self.store.get(comm.artifact_uri, comm.artifact_sha256)
         who = {"task_id": self.run.task_id, "try_number": self.run.try_number}
         self.ledger.transition(comm.communication_id, comm.status, SENDING, **who)
         try:
-            provider_id = self._send(comm, data)
+            provider_id = self._send(comm, data, adapter)
         except PermanentFailure as exc:
-            reason = f"{comm.channel} refused: {exc}"
-            self.ledger.transition(comm.communication_id, SENDING, FAILED, reason=reason)
-            self.policy.release(comm.communication_id)
-            self._fall_back(comm, reason)
+            self._fail(comm, f"{comm.channel} refused: {exc}")
+            return
+        except UNSENDABLE as exc:
+            self._fail(comm, f"{comm.channel} cannot carry it: {type(exc).__name__}: {exc}")
+            return
+        except (TransientFailure, ChannelConfigurationError) as exc:  # not sent: later
+            self.ledger.transition(comm.communication_id, SENDING, COMPOSED)
+            if isinstance(exc, TransientFailure):
+                self.holds.failed(comm, exc)
+            else:
+                self.holds.hold_channel(comm, exc)
             return
         except BaseException:  # outcome known not to be a send: retry later
             self.ledger.transition(comm.communication_id, SENDING, COMPOSED)
             raise
+        self.holds.succeeded(comm.channel)
         self.ledger.transition(
             comm.communication_id,
             SENDING,
@@ -202,6 +229,13 @@ class _Outbox:
         )
         if registry.get(comm.channel).sends_notice:
             self._deliver_composed(notice_key(comm.idempotency_key))
+
+    def _fail(self, comm: Communication, reason: str) -> None:
+        """This message can never go out on its channel: record it failed, release the
+        contact, and fall back to the next channel."""
+        self.ledger.transition(comm.communication_id, SENDING, FAILED, reason=reason)
+        self.policy.release(comm.communication_id)
+        self._fall_back(comm, reason)
 
     def _composer(self) -> Composition:
         if self._composition is None:
@@ -289,16 +323,18 @@ def deliver_stage(
         comms = ledger.by_keys(keys).values()
         policy = ContactPolicy(ledger, PolicyConfig.load(settings.contact_policy))
         factories = channel_factories(settings, store, _providers(smtp, sms, providers))
-        adapters = _Adapters(stack, factories)
-        outbox = _Outbox(journey, run, settings, store, ledger, adapters, policy, _clock(now))
+        adapters, holds = _Adapters(stack, factories), Holds()
+        outbox = _Outbox(
+            journey, run, settings, store, ledger, adapters, policy, _clock(now), holds
+        )
         pending = [c for c in comms if c.status == COMPOSED]
-        adapters.open({c.channel for c in pending})  # a channel that is down fails up front
         for comm in [c for c in comms if c.status == SENDING]:
             outbox.recover(comm)
         for comm in pending:
             outbox.deliver(comm)
         counts = Counter(c.status for c in ledger.by_keys(keys).values())
     log.info("chunk %d delivered: %s", chunk, dict(counts))
+    holds.raise_if_any(f"chunk {chunk} ({dict(counts)})")
     return dict(counts)
 
 
@@ -323,7 +359,7 @@ def deliver_deferred(
     with Ledger(settings.ledger_url) as ledger, ExitStack() as stack:
         policy = ContactPolicy(ledger, PolicyConfig.load(settings.contact_policy))
         factories = channel_factories(settings, store, _providers(smtp, sms, providers))
-        adapters = _Adapters(stack, factories)
+        adapters, holds = _Adapters(stack, factories), Holds()
         due = [c for c in ledger.due_deferred(clock()) if c.journey in by_name]
         printed: dict[tuple[str, str], tuple[Journey, RunContext]] = {}
         for comm in due:
@@ -336,11 +372,15 @@ def deliver_deferred(
                 interval_end=journey_run.interval_end,
             )
             journey = by_name[comm.journey]
-            _Outbox(journey, origin, settings, store, ledger, adapters, policy, clock).deliver(comm)
+            outbox = _Outbox(
+                journey, origin, settings, store, ledger, adapters, policy, clock, holds
+            )
+            outbox.deliver(comm)
             if registry.get(comm.channel).printed:
                 printed[comm.dag_id, comm.run_id] = journey, origin
         counts.update(ledger.get(c.communication_id).status for c in due)
     for journey, origin in printed.values():
         print_stage(journey, origin, settings, store=store)
     log.info("deferred communications due: %d, now %s", len(due), dict(counts))
+    holds.raise_if_any(f"deferred deliveries ({dict(counts)})")
     return {"due": len(due), **counts}

@@ -47,12 +47,15 @@ class SmtpSender:
             self._client = None
 
     def send(self, envelope_from: str, recipient: str, message: bytes) -> str:
-        """Send ``message`` as is; return the server's DATA reply (its queue id)."""
+        """Send ``message`` as is; return the server's DATA reply (its queue id). An
+        address with a non-ASCII local part goes with SMTPUTF8 (``SMTPNotSupportedError``
+        when the server does not offer it)."""
         client = self._client
         if client is None:
             raise RuntimeError("SmtpSender is not open; use it as a context manager")
         client.ehlo_or_helo_if_needed()
-        code, reply = client.mail(envelope_from)
+        ascii_only = envelope_from.isascii() and recipient.isascii()
+        code, reply = client.mail(envelope_from, () if ascii_only else ("SMTPUTF8",))
         if code != 250:
             client.rset()
             raise smtplib.SMTPSenderRefused(code, reply, envelope_from)

@@ -4,6 +4,9 @@ It speaks the API :mod:`missiva.channels.sms` sends to: ``POST /messages`` with
 ``{"to", "text", "reference"}`` and an ``Idempotency-Key`` header, answering
 ``201 {"id": ...}``. The id derives from the key, so a repeated key answers the same
 id and stores nothing new (as a real provider de-duplicates).
+
+It can be made to fail as a real provider does: ``sink.outage = True`` answers every
+message ``503``; ``sink.failing_numbers`` holds numbers answered ``503`` for ever.
 """
 
 import hashlib
@@ -16,8 +19,17 @@ from pathlib import Path
 from missiva.files import write_atomic
 
 
+class SmsSink(ThreadingHTTPServer):
+    """The provider's HTTP server, with its failure switches."""
+
+    outage: bool = False
+    failing_numbers: frozenset[str] = frozenset()
+
+
 def _handler(out: Path) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
+        server: SmsSink
+
         def _answer(self, status: int, body: dict) -> None:
             data = json.dumps(body).encode()
             self.send_response(status)
@@ -37,6 +49,8 @@ def _handler(out: Path) -> type[BaseHTTPRequestHandler]:
                 return self._answer(400, {"error": "expected JSON with 'to' and 'text'"})
             if not key:
                 return self._answer(400, {"error": "Idempotency-Key header required"})
+            if self.server.outage or to in self.server.failing_numbers:
+                return self._answer(503, {"error": "service unavailable"})
             message_id = "sms-" + hashlib.sha256(key.encode()).hexdigest()[:20]
             path = out / f"{message_id}.json"
             if not path.exists():
@@ -52,12 +66,12 @@ def _handler(out: Path) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-def _server(host: str, port: int, out: Path) -> ThreadingHTTPServer:
+def _server(host: str, port: int, out: Path) -> SmsSink:
     out.mkdir(parents=True, exist_ok=True)
-    return ThreadingHTTPServer((host, port), _handler(out))
+    return SmsSink((host, port), _handler(out))
 
 
-def start(host: str, port: int, out: Path) -> ThreadingHTTPServer:
+def start(host: str, port: int, out: Path) -> SmsSink:
     """Serve in a background thread; ``server.shutdown()`` ends it."""
     server = _server(host, port, out)
     threading.Thread(target=server.serve_forever, daemon=True).start()

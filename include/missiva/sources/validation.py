@@ -2,7 +2,9 @@
 
 A suite's expectations carry ``meta.level``: ``batch`` failures halt the run before
 anything is sent; ``record`` failures quarantine the failing rows, each with the
-expectation that failed as its reason.
+expectation that failed as its reason. Every journey's records also go through
+:func:`missiva.sources.record_checks.record_problems` (control characters, blank names,
+addresses that do not fit the window, e-mail addresses SMTP cannot carry).
 """
 
 import json
@@ -14,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+
+from missiva.sources.record_checks import record_problems
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +83,9 @@ def validate(
                 raise BatchValidationError(f"{describe(exp)} could not be evaluated")
             for index in res.result.get("unexpected_index_list") or []:
                 quarantined[int(index["row_id"])].append(describe(exp))
+    for record in records:
+        if problems := record_problems(record):
+            quarantined[int(record["row_id"])].extend(problems)
     valid = [r for r in records if int(r["row_id"]) not in quarantined]
     log.info(
         "validated %d records: %d valid, %d quarantined", len(records), len(valid), len(quarantined)

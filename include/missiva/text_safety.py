@@ -1,0 +1,27 @@
+"""Characters customer data may not carry into a header, an envelope or a print manifest.
+
+Control characters (CR, LF, NUL, TAB and the other C0/C1 codes), Unicode line and
+paragraph separators, and the bidirectional embeddings, overrides and isolates
+(U+202A-U+202E, U+2066-U+2069) that make text display in another order than it reads.
+"""
+
+import re
+import unicodedata
+
+_BIDI_CONTROLS = "\u202a-\u202e\u2066-\u2069"
+UNSAFE = re.compile(f"[\x00-\x1f\x7f-\x9f\u2028\u2029{_BIDI_CONTROLS}]")
+_BIDI = re.compile(f"[{_BIDI_CONTROLS}]")
+_CONTROL_NAMES = {"\x00": "NUL", "\t": "TAB", "\n": "LINE FEED", "\r": "CARRIAGE RETURN"}
+
+
+def unsafe_characters(text: str) -> list[str]:
+    """The distinct unsafe characters of ``text``, named (``U+000A LINE FEED``...)."""
+    found = sorted(set(UNSAFE.findall(text)))
+    names = (_CONTROL_NAMES.get(c) or unicodedata.name(c, "CONTROL CHARACTER") for c in found)
+    return [f"U+{ord(c):04X} {name}" for c, name in zip(found, names, strict=True)]
+
+
+def collapse_unsafe(text: str) -> str:
+    """``text`` without bidi controls (they take no room) and with each run of the other
+    unsafe characters replaced by one space, trimmed."""
+    return re.sub(f"(?:{UNSAFE.pattern})+", " ", _BIDI.sub("", text)).strip()
