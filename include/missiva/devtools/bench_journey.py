@@ -50,6 +50,8 @@ USAGE_GRACE = 60.0  # seconds for the last task processes to write their usage
 #: tasks fail and retry when the machine is loaded; the benchmark measures, it does not
 #: stress the api-server)
 EXECUTION_API_TIMEOUT = "60"
+#: the DAG files do not change during a benchmark: parsed once, not every 30 s
+PARSE_INTERVAL = "3600"
 PAGE = 100
 
 
@@ -96,6 +98,7 @@ def bench_journey(
                 "AIRFLOW__CORE__PLUGINS_FOLDER": str(plugins),
                 "MISSIVA_TASK_USAGE_DIR": str(usage_dir),
                 "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": EXECUTION_API_TIMEOUT,
+                "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": PARSE_INTERVAL,
             },
             log=log,
         ) as cluster:
