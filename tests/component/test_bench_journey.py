@@ -17,7 +17,7 @@ from types import SimpleNamespace
 import pytest
 from support import mail_by_recipient, require_cluster_services
 
-from missiva.devtools.bench_journey import bench_journey, pinned
+from missiva.devtools.bench_journey import PLUGIN_SOURCE, bench_journey, pinned
 
 CUSTOMERS = 20
 
@@ -99,6 +99,15 @@ def test_a_task_process_writes_its_own_usage(tmp_path, monkeypatch):
     usage = json.loads(written.read_text())
     assert (usage["dag_id"], usage["run_id"], usage["task_id"]) == ("d", "r", "t")
     assert usage["cpu_s"] > 0 and usage["peak_rss_mb"] > 0
+
+
+def test_the_plugins_folder_module_registers_the_listener():
+    from missiva.orchestration.task_usage import TaskUsageListener
+
+    plugin_module: dict = {}
+    exec(PLUGIN_SOURCE, plugin_module)  # noqa: S102 - the module the benchmark writes
+    (listener,) = plugin_module["TaskUsagePlugin"].listeners
+    assert isinstance(listener, TaskUsageListener)
 
 
 def test_pinning_restores_the_affinity_and_refuses_too_many_cores():

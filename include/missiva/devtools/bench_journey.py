@@ -53,6 +53,8 @@ EXECUTION_API_TIMEOUT = "60"
 #: the DAG files do not change during a benchmark: parsed once, not every 30 s
 PARSE_INTERVAL = "3600"
 PAGE = 100
+#: the plugins-folder module of a benchmark run (this process does not import Airflow)
+PLUGIN_SOURCE = "from missiva.orchestration.task_usage import TaskUsagePlugin  # noqa: F401\n"
 
 
 @contextmanager
@@ -133,10 +135,8 @@ def bench_journey(
 
 def _write_plugin(plugins: Path) -> None:
     """A plugins folder with only the task-usage listener (not the auditor UI)."""
-    from missiva.orchestration.task_usage import plugin_source
-
     plugins.mkdir(parents=True, exist_ok=True)
-    (plugins / "missiva_task_usage.py").write_text(plugin_source())
+    (plugins / "missiva_task_usage.py").write_text(PLUGIN_SOURCE)
 
 
 def _trigger_and_wait(

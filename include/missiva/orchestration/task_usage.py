@@ -5,7 +5,7 @@ before it stops: its DAG, run, task id, map index and try, its CPU seconds (user
 system, of itself and of its finished children) and its peak RSS, from ``getrusage``.
 Only the task process counts: not the supervisor that forked it (the executor's worker)
 nor the Airflow daemons. :class:`TaskUsagePlugin` registers the listener; the benchmark
-puts a plugins folder that imports it in front of the run (:func:`plugin_source`).
+puts a plugins folder that imports it in front of the run.
 """
 
 from __future__ import annotations
@@ -65,8 +65,3 @@ class TaskUsageListener:
 class TaskUsagePlugin(AirflowPlugin):
     name = "missiva_task_usage"
     listeners: ClassVar[list[Any]] = [TaskUsageListener()]
-
-
-def plugin_source() -> str:
-    """The text of a plugins-folder module registering :class:`TaskUsagePlugin`."""
-    return f"from {__name__} import TaskUsagePlugin  # noqa: F401\n"
