@@ -105,7 +105,7 @@ def test_the_plugins_folder_module_registers_the_listener():
     from missiva.orchestration.task_usage import TaskUsageListener
 
     plugin_module: dict = {}
-    exec(PLUGIN_SOURCE, plugin_module)  # noqa: S102 - the module the benchmark writes
+    exec(PLUGIN_SOURCE, plugin_module)  # the module the benchmark writes
     (listener,) = plugin_module["TaskUsagePlugin"].listeners
     assert isinstance(listener, TaskUsageListener)
 
