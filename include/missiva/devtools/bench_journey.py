@@ -33,7 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -124,6 +124,7 @@ def bench_journey(
         "task_instances": len(tis),
         # tries beyond the first (a task failed and was retried, e.g. an API timeout)
         "retries": sum(max(0, (ti.get("try_number") or 1) - 1) for ti in tis),
+        "task_instances_per_host": dict(Counter(ti.get("hostname") for ti in tis)),
         **accounting,
         "render_sample": rendering,
         "run_id": run_id,
