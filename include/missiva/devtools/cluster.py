@@ -196,12 +196,18 @@ def running_cluster(
     api_port: int | None = None,
     contact_policy: Path | None = None,
     use_job_schedule: bool = False,
+    executor: str = "CeleryExecutor",
+    parallelism: int | None = None,
+    extra_env: dict[str, str] | None = None,
     keep: bool = False,
     log: Callable[[str], None] = print,
 ) -> Iterator[Cluster]:
     """Start the cluster under ``root`` (logs and each process's folders); stop it all
     on exit. ``use_job_schedule=False`` (the default) lets the scheduler run only
-    triggered runs: the demo data is of 2026-11, not of today."""
+    triggered runs: the demo data is of 2026-11, not of today. With
+    ``executor="LocalExecutor"`` (and ``workers=0``) the scheduler runs the tasks itself;
+    ``parallelism`` (default: the workers, at least 2) caps the tasks running at once;
+    ``extra_env`` is added to every process's environment."""
     root = root.resolve()
     (root / "logs").mkdir(parents=True, exist_ok=True)
     weed = preflight()
@@ -230,10 +236,12 @@ def running_cluster(
         )
         env = shared_env(
             wiring,
-            parallelism=max(2, workers),
+            parallelism=parallelism or max(2, workers),
             use_job_schedule=use_job_schedule,
             contact_policy=contact_policy,
+            executor=executor,
         )
+        env.update(extra_env or {})
         cluster = _cluster(root, wiring, passwords, _make_workers(root, workers), env)
         control = _control_env(cluster)
         _migrate_metadata_db(cluster, control)

@@ -55,7 +55,12 @@ class Wiring:
 
 
 def shared_env(
-    wiring: Wiring, *, parallelism: int, use_job_schedule: bool, contact_policy: Path | None
+    wiring: Wiring,
+    *,
+    parallelism: int,
+    use_job_schedule: bool,
+    contact_policy: Path | None,
+    executor: str = "CeleryExecutor",
 ) -> dict[str, str]:
     """The environment of every process: this one's without its Airflow, Missiva and AWS
     settings, plus the cluster's."""
@@ -64,7 +69,7 @@ def shared_env(
         for k, v in os.environ.items()
         if not k.startswith(("AIRFLOW", "MISSIVA_", "AWS_")) and k != "PYTHONSTARTUP"
     }
-    env.update(_airflow_config(wiring, parallelism, use_job_schedule))
+    env.update(_airflow_config(wiring, parallelism, use_job_schedule, executor))
     env.update(connections(wiring))
     env.update(
         {
@@ -82,11 +87,14 @@ def shared_env(
     return env
 
 
-def _airflow_config(wiring: Wiring, parallelism: int, use_job_schedule: bool) -> dict[str, str]:
-    """``AIRFLOW__*``: CeleryExecutor on the cluster's metadata DB, queue and api-server."""
+def _airflow_config(
+    wiring: Wiring, parallelism: int, use_job_schedule: bool, executor: str
+) -> dict[str, str]:
+    """``AIRFLOW__*``: the executor (CeleryExecutor in the deployed shape) on the
+    cluster's metadata DB, queue and api-server."""
     result_backend = make_url(wiring.airflow_db).render_as_string(hide_password=False)
     return {
-        "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
+        "AIRFLOW__CORE__EXECUTOR": executor,
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": wiring.airflow_db,
         # psycopg 3 is async too: no asyncpg (Airflow's default async driver)
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC": wiring.airflow_db,
