@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import astuple
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ import pytest
 from ledger_fixtures import T0, cid, email_fields, raw_sql, send
 from sqlalchemy.exc import IntegrityError
 
+from missiva.records.chain import Anchor
 from missiva.records.errors import LedgerError
 from missiva.records.ledger import Ledger
 from missiva.records.models import row_digest
@@ -179,7 +181,7 @@ def test_row_digest_covers_the_audit_fields(ledger: Ledger) -> None:
 
 def test_an_intact_ledger_verifies(sent_ledger: Ledger) -> None:
     assert sent_ledger.verify_chain() == []
-    assert sent_ledger.verify_chain(since=sent_ledger.head()) == []
+    assert sent_ledger.verify_chain(since=Anchor(*astuple(sent_ledger.head()))) == []
     assert Ledger(str(sent_ledger.engine.url)).verify_chain(batch_size=2) == []
 
 

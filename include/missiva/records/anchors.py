@@ -158,7 +158,7 @@ def read_anchors(key: bytes, log: AnchorLog) -> tuple[list[Anchor], list[str]]:
                 int(fields["event_id"]),
                 str(fields["hash"]),
                 int(fields["events"]),
-                name,
+                f"{name} ({fields['by']}, {fields['at']})",
                 int(fields["keyed_from"]),
                 fields["kind"] == VERIFIED,
             )

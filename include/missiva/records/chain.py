@@ -119,7 +119,7 @@ def verify(
     key: bytes,
     *,
     anchors: Sequence[Anchor] = (),
-    since: Head | None = None,
+    since: Anchor | None = None,
 ) -> list[str]:
     """The problems found over one connection (empty when intact).
 
@@ -174,29 +174,27 @@ def _anchor_problem(anchor: Anchor, found: tuple[str, int] | None) -> str | None
     return None
 
 
-def _anchors_before(conn: Connection, anchors: Sequence[Anchor], since: Head) -> list[str]:
-    """Anchors older than ``since`` (an incremental check): hash by id; the count only for
-    the newest of them (one range count)."""
+def _found(conn: Connection, event_id: int) -> tuple[str, int] | None:
+    """(hash, events up to it) of event ``event_id``; ``None`` when it is missing."""
+    hash_ = conn.scalar(select(Event.hash).where(Event.event_id == event_id))
+    if hash_ is None:
+        return None
+    return hash_, conn.scalar(select(func.count()).where(Event.event_id <= event_id))
+
+
+def _anchors_before(conn: Connection, anchors: Sequence[Anchor], since: Anchor) -> list[str]:
+    """Anchors older than ``since`` (an incremental check): the hash of each, by id (the
+    counts before ``since`` were checked with it)."""
     older = [a for a in anchors if a.event_id < since.event_id]
-    if not older:
-        return []
     hashes: dict[int, str] = {}
     ids = sorted({a.event_id for a in older})
     for start in range(0, len(ids), IN_CHUNK):
         chunk = ids[start : start + IN_CHUNK]
-        hashes.update(
-            conn.execute(
-                select(Event.event_id, Event.hash).where(Event.event_id.in_(chunk))
-            ).tuples()
-        )
-    newest = max(older, key=lambda a: a.event_id)
-    count_newest = conn.scalar(
-        select(func.count()).select_from(Event).where(Event.event_id <= newest.event_id)
-    )
+        query = select(Event.event_id, Event.hash).where(Event.event_id.in_(chunk))
+        hashes.update({row.event_id: row.hash for row in conn.execute(query)})
     problems = []
     for a in older:
-        events = count_newest if a is newest else a.events
-        found = (hashes[a.event_id], events) if a.event_id in hashes else None
+        found = (hashes[a.event_id], a.events) if a.event_id in hashes else None
         problem = _anchor_problem(a, found)
         if problem:
             problems.append(problem)
@@ -208,7 +206,7 @@ def _events(
     key: bytes,
     state: Row,
     anchors: Sequence[Anchor],
-    since: Head | None,
+    since: Anchor | None,
 ) -> list[str]:
     problems = []
     prev, prev_id, count = GENESIS_HASH, None, 0
@@ -229,11 +227,9 @@ def _events(
     ).order_by(Event.event_id)
     if since is not None:
         query = query.where(Event.event_id > since.event_id)
-        if conn.scalar(select(Event.hash).where(Event.event_id == since.event_id)) != since.hash:
-            problems.append(
-                f"event {since.event_id}: no longer the head verified last "
-                "(missing or re-hashed): run a full verify"
-            )
+        problem = _anchor_problem(since, _found(conn, since.event_id))
+        if problem:
+            problems.append(problem)
     try:
         for e in conn.execute(query):
             count += 1
