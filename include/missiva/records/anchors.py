@@ -6,8 +6,9 @@ run (its report stage) and every ``audit verify``, :func:`write_anchor` records 
 under the ledger key so an anchor cannot be forged without it:
 
 - with the S3 archive, as one object per anchor under ``<prefix>/anchors/``, created
-  with ``If-None-Match: *`` and the store's Object Lock retention (and legal hold), so
-  it cannot be overwritten or deleted while retained;
+  with ``If-None-Match: *`` and the store's Object Lock retention (and legal hold): its
+  version cannot be deleted while retained, and every version is read back, so neither
+  a delete marker nor an overwrite hides it;
 - with the local archive, as a line appended to ``<archive>/anchors/chain.jsonl``
   (opened ``O_APPEND``; make it append-only with ``chattr +a`` where it matters).
 
@@ -92,16 +93,21 @@ class S3AnchorLog:
             )
 
     def entries(self) -> list[tuple[str, bytes]]:
+        """Every version of every anchor object: a delete marker hides an object from a
+        plain listing, never a locked version from this one."""
         from missiva.records.store_s3 import _translated
 
+        client, bucket = self.store.client, self.store.bucket
         found = []
-        with _translated(f"s3://{self.store.bucket}/{self.prefix}"):
-            pages = self.store.client.get_paginator("list_objects_v2").paginate(
-                Bucket=self.store.bucket, Prefix=self.prefix
+        with _translated(f"s3://{bucket}/{self.prefix}"):
+            pages = client.get_paginator("list_object_versions").paginate(
+                Bucket=bucket, Prefix=self.prefix
             )
-            keys = sorted(o["Key"] for page in pages for o in page.get("Contents", []))
-            for key in keys:
-                body = self.store.client.get_object(Bucket=self.store.bucket, Key=key)["Body"]
+            versions = sorted(
+                (v["Key"], v["VersionId"]) for page in pages for v in page.get("Versions", [])
+            )
+            for key, version in versions:
+                body = client.get_object(Bucket=bucket, Key=key, VersionId=version)["Body"]
                 with body:
                     found.append((key.rsplit("/", 1)[-1], body.read()))
         return found
