@@ -133,6 +133,7 @@ def install_ledger_key(conn_id: str = LEDGER_KEY_CONN_ID) -> None:
     try:
         conn = Connection.get(conn_id)
     except AirflowNotFoundException:
+        chain_key.install(None)
         return
     if not conn.password:
         raise ConnectionConfigError(f"connection {conn_id}: password (the ledger key) is required")
