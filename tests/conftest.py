@@ -29,6 +29,8 @@ os.environ.update(
         "GX_ANALYTICS_ENABLED": "False",
         # what is sent must not depend on the time of day the tests run at
         "MISSIVA_CONTACT_POLICY": str(REPO / "include" / "contact_policy_no_quiet_hours.toml"),
+        # the chain key of every ledger the tests open (a Postgres ledger requires one)
+        "MISSIVA_LEDGER_KEY": "missiva-test-ledger-key",
     }
 )
 

@@ -120,13 +120,23 @@ def _audit(args: argparse.Namespace, settings: Settings) -> int:
             print("\n".join(result.differences))
             return 1
         elif command == "verify":
-            problems = audit.verify(ledger, open_store(settings.archive_url))
-            for problem in problems:
+            store = open_store(settings.archive_url)
+            result = audit.verify(ledger, store, full=args.full, by="missiva audit verify")
+            for problem in result.problems:
                 print(problem)
-            if problems:
-                print(f"verify: {len(problems)} problem(s); first: {problems[0]}", file=sys.stderr)
+            checked = (
+                f"{result.scope}: {result.communications} communications, {result.anchors} anchors"
+            )
+            if result.problems:
+                first = result.problems[0]
+                print(
+                    f"verify ({checked}): {len(result.problems)} problem(s); first: {first}",
+                    file=sys.stderr,
+                )
                 return 1
-            print(f"verify: intact ({ledger.count()} communications, chain head {ledger.head()})")
+            head = result.anchored
+            at = f"event {head.event_id}, {head.events} events" if head else "empty ledger"
+            print(f"verify: intact ({checked}; head anchored at {at})")
     return 0
 
 
@@ -317,7 +327,14 @@ def _add_audit(sub: Any) -> None:
     evidence.add_argument("--out", type=Path, required=True)
     rerender = audit_sub.add_parser("rerender", help="re-render and compare with the archive")
     rerender.add_argument("communication_id")
-    audit_sub.add_parser("verify", help="hash chain, row digests and every archived object")
+    verify = audit_sub.add_parser(
+        "verify",
+        help="anchors, keyed hash chain, row digests and archived objects, from the last "
+        "verified anchor on",
+    )
+    verify.add_argument(
+        "--full", action="store_true", help="re-check the whole history, not only what is new"
+    )
     audit.set_defaults(handler=_audit)
 
 

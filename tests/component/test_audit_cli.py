@@ -208,34 +208,41 @@ def test_the_scenario_exercises_every_outcome(sc: Scenario) -> None:
 
 
 def test_verify_an_untouched_run_is_intact(sc: Scenario, cli) -> None:
-    result = cli("audit", "verify")
+    result = cli("audit", "verify", "--full")
     assert result.code == 0, result
     assert result.err == ""
-    assert result.out.startswith(f"verify: intact ({len(sc.comms)} communications, chain head (")
+    assert result.out.startswith(f"verify: intact (full: {len(sc.comms)} communications, ")
+    assert "; head anchored at event " in result.out
+    again = cli("audit", "verify")  # from the head just anchored: nothing new to re-hash
+    assert again.code == 0, again
+    assert again.out.startswith("verify: intact (incremental from event ")
+    assert ": 0 communications, " in again.out
 
 
 def test_verify_names_the_communication_whose_artifact_was_altered(sc: Scenario, cli) -> None:
     comm = sc.sent("email")
     with damaged(object_path(sc, comm.artifact_uri)):
-        result = cli("audit", "verify")
+        result = cli("audit", "verify", "--full")
     assert result.code == 1
     assert problem_lines(result) == [
         f"communication {comm.communication_id}: artifact archived object "
         f"{comm.artifact_uri} does not match its sha256"
     ]
-    assert result.err.startswith("verify: 1 problem(s); first: communication ")
-    assert cli("audit", "verify").code == 0  # restored
+    assert result.err.startswith("verify (full: ")
+    assert " communications, " in result.err
+    assert "): 1 problem(s); first: communication " in result.err
+    assert cli("audit", "verify", "--full").code == 0  # restored
 
 
 def test_verify_detects_a_deleted_input_record(sc: Scenario, cli) -> None:
     comm = sc.with_status("suppressed")[0]  # inputs of unsent records are archived too
     with damaged(object_path(sc, comm.input_uri), delete=True):
-        result = cli("audit", "verify")
+        result = cli("audit", "verify", "--full")
     assert result.code == 1
     assert problem_lines(result) == [
         f"communication {comm.communication_id}: input archived object {comm.input_uri} is missing"
     ]
-    assert cli("audit", "verify").code == 0  # restored
+    assert cli("audit", "verify", "--full").code == 0  # restored
 
 
 def test_verify_detects_a_communication_row_edited_with_sql(
@@ -251,7 +258,7 @@ def test_verify_detects_a_communication_row_edited_with_sql(
         comm.communication_id,
     )
     assert changed == 1
-    result = cli("audit", "--ledger", url, "verify")
+    result = cli("audit", "--ledger", url, "verify", "--full")
     assert result.code == 1
     lines = problem_lines(result)
     assert len(lines) == 1, lines
@@ -267,10 +274,41 @@ def test_verify_detects_a_deleted_event(sc: Scenario, cli, tmp_path: Path) -> No
         sending = next(e for e in ledger.events(comm.communication_id) if e.kind == "sending")
         following = next(e.event_id for e in ledger.events() if e.event_id > sending.event_id)
     assert raw_sql(url, "DELETE FROM events WHERE event_id = ?", sending.event_id) == 1
-    result = cli("audit", "--ledger", url, "verify")
+    result = cli("audit", "--ledger", url, "verify", "--full")
     assert result.code == 1
     assert problem_lines(result)[0].startswith(f"event {following}: broken hash link")
-    assert result.err.startswith("verify: ")
+    assert result.err.startswith("verify (full: ")
+
+
+def test_verify_names_a_run_cut_off_the_end_of_the_ledger(
+    sc: Scenario, cli, tmp_path: Path
+) -> None:
+    """The newest events and their communications deleted leave a valid chain: the
+    anchor written after the run (and after the last verify) names the cut, in the
+    incremental check as in the full one."""
+    url = ledger_copy(sc, tmp_path / "ledger.db")
+    assert cli("audit", "--ledger", url, "verify").code == 0
+    newest = sc.sent("email").communication_id
+    with Ledger(url) as ledger:
+        head = ledger.head()
+        cut = [e.event_id for e in ledger.events() if e.communication_id == newest]
+    raw_sql(url, "DELETE FROM events WHERE event_id >= ?", min(cut))
+    raw_sql(
+        url,
+        "DELETE FROM communications WHERE communication_id NOT IN "
+        "(SELECT communication_id FROM events)",
+    )
+    with Ledger(url) as ledger:
+        assert ledger.verify_chain() == []  # the chain alone cannot tell
+    for mode in ((), ("--full",)):
+        result = cli("audit", "--ledger", url, "verify", *mode)
+        assert result.code == 1, result
+        lines = problem_lines(result)
+        assert any(
+            line.startswith(f"event {head.event_id}: anchored by ")
+            and line.endswith("(chain cut off: the newest events were deleted)")
+            for line in lines
+        ), lines
 
 
 @pytest.mark.parametrize(
@@ -288,7 +326,7 @@ def test_verify_detects_other_audit_fields_edited_with_sql(
     comm = sc.sent("email")
     sql = f"UPDATE communications SET {column} = ? WHERE communication_id = ?"
     assert raw_sql(url, sql, value, comm.communication_id) == 1
-    result = cli("audit", "--ledger", url, "verify")
+    result = cli("audit", "--ledger", url, "verify", "--full")
     assert result.code == 1, result
     assert comm.communication_id in result.out
 
@@ -528,9 +566,9 @@ def test_templates_lint_is_clean(cli) -> None:
 
 def test_the_home_is_untouched_by_the_tests(sc: Scenario, cli) -> None:
     """Runs last: whatever the tamper tests did was undone."""
-    result = cli("audit", "verify")
+    result = cli("audit", "verify", "--full")
     assert result.code == 0, result
-    assert f"({len(sc.comms)} communications" in result.out
+    assert f"(full: {len(sc.comms)} communications" in result.out
 
 
 def test_a_ledger_that_does_not_exist_is_not_created(cli, tmp_path: Path) -> None:

@@ -8,15 +8,15 @@ same DAG run again sends nothing new. Slow: Airflow + Great Expectations + Weasy
 
 import email
 import json
+import os
 import sqlite3
 from email.policy import default as default_policy
-from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 from pypdf import PdfReader
 from support import mail_by_recipient, pdf_text, run_dag, sms_by_reference
 
+from missiva.records import audit, chain_key
 from missiva.records.ledger import Ledger
 from missiva.records.store import LocalArtifactStore
 
@@ -127,14 +127,34 @@ def test_broken_source_fails_before_any_send(journey_env):
     assert Ledger(f"sqlite:///{home / 'ledger.db'}").count() == 0
 
 
-def test_audit_verify_dag_passes_then_catches_tampering(journey_env):
+def test_audit_verify_dag_passes_then_catches_tampering(journey_env, monkeypatch):
+    """The chain is keyed with the ``missiva_ledger`` Connection's password; the run's
+    report and each verify anchor the head; cutting the newest events off fails the
+    (incremental) verify, naming the anchor."""
     home, _ = journey_env
+    conn = {"conn_type": "generic", "password": "key-from-the-connection"}
+    monkeypatch.setenv("AIRFLOW_CONN_MISSIVA_LEDGER", json.dumps(conn))
+    # dag.test() runs the tasks in this process: forget the key they install afterwards
+    monkeypatch.setattr(chain_key, "_installed", None)
     assert run_dag().state == "success"
     assert run_dag("audit_verify").state == "success"
-    ledger = Ledger(f"sqlite:///{home / 'ledger.db'}")
-    sent = next(c for c in ledger.communications() if c.status == "sent")
-    archived = Path(urlsplit(sent.artifact_uri).path)
-    archived.write_bytes(archived.read_bytes() + b"tampered")
+    url = f"sqlite:///{home / 'ledger.db'}"
+    assert Ledger(url, key="key-from-the-connection").verify_chain() == []
+    env_key = os.environ["MISSIVA_LEDGER_KEY"]
+    assert Ledger(url, key=env_key).verify_chain() != []  # the environment's is not the key
+    anchors = [json.loads(line) for line in (home / "archive" / "anchors" / "chain.jsonl").open()]
+    assert [a["kind"] for a in anchors] == ["run", "verified"]
+    head = anchors[-1]["event_id"]
+    assert run_dag("audit_verify").state == "success"  # incremental: nothing new
+
+    ledger = Ledger(url, key="key-from-the-connection")
+    newest = ledger.events()[-1].communication_id
+    with sqlite3.connect(home / "ledger.db") as db:
+        db.execute("DELETE FROM events WHERE communication_id = ?", (newest,))
+        db.execute("DELETE FROM communication_blocks WHERE communication_id = ?", (newest,))
+        db.execute("DELETE FROM communications WHERE communication_id = ?", (newest,))
     run = run_dag("audit_verify")
     assert run.state == "failed"
     assert {ti.task_id: ti.state for ti in run.get_task_instances()}["verify"] == "failed"
+    problems = audit.verify(ledger, LocalArtifactStore(home / "archive"), full=False).problems
+    assert any(p.startswith(f"event {head}: anchored by chain.jsonl:") for p in problems)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 from collections.abc import Iterator
+from dataclasses import astuple
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -28,6 +29,7 @@ from ledger_fixtures import (
 from sqlalchemy import insert, inspect
 
 import missiva.routing.contact_policy  # noqa: F401  (declares contact_log on Base.metadata)
+from missiva.records.chain import Anchor
 from missiva.records.errors import LedgerSchemaError
 from missiva.records.ledger import Ledger
 from missiva.records.migrations import HEAD, VERSION_TABLE
@@ -39,6 +41,7 @@ TABLES = {
     "events",
     "journey_runs",
     "contact_log",
+    "chain_state",
     VERSION_TABLE,
 }
 
@@ -150,12 +153,14 @@ def test_look_ups_by_more_values_than_postgres_binds_at_once(ledger: Ledger) -> 
 
 
 def test_an_intact_ledger_verifies(sent_ledger: Ledger) -> None:
-    assert sent_ledger.verify_chain(anchor=sent_ledger.head(), batch_size=3) == []
+    assert sent_ledger.verify_chain(since=Anchor(*astuple(sent_ledger.head())), batch_size=3) == []
 
 
 def test_verify_detects_an_edited_event(sent_ledger: Ledger, pg_url: str) -> None:
     raw_sql(pg_url, "UPDATE events SET detail = :d WHERE event_id = 6", d='{"task_id": "x"}')
-    assert sent_ledger.verify_chain() == ["event 6: content does not match its hash (edited)"]
+    assert sent_ledger.verify_chain() == [
+        "event 6: content does not match its hash (edited or re-hashed without the key)"
+    ]
 
 
 def test_verify_detects_a_deleted_event(sent_ledger: Ledger, pg_url: str) -> None:

@@ -30,6 +30,7 @@ TABLES = {
     "events",
     "journey_runs",
     "contact_log",
+    "chain_state",
     VERSION_TABLE,
 }
 

@@ -75,6 +75,8 @@ def shared_env(
         {
             "PATH": f"{BIN_DIR}{os.pathsep}{os.environ.get('PATH', '')}",
             "MISSIVA_LEDGER_URL": wiring.ledger_db,
+            # a Postgres ledger needs its chain key: this shell's, else the cluster's demo one
+            "MISSIVA_LEDGER_KEY": os.environ.get("MISSIVA_LEDGER_KEY") or "cluster-demo-ledger-key",
             "MISSIVA_CONTACT_POLICY": str(
                 contact_policy or os.environ.get("MISSIVA_CONTACT_POLICY") or NO_QUIET_HOURS
             ),

@@ -19,6 +19,7 @@ SOURCE_CONN_ID = "missiva_core"
 SMTP_CONN_ID = "smtp_default"
 ARCHIVE_CONN_ID = "missiva_archive"
 SMS_CONN_ID = "missiva_sms"
+LEDGER_KEY_CONN_ID = "missiva_ledger"
 # psycopg 3 is the pinned Postgres driver (psycopg2 is not installed)
 _DRIVERS = {
     "postgres": "postgresql+psycopg",
@@ -121,6 +122,22 @@ def channel_providers() -> dict[str, Callable[[], Any]]:
     """Channel -> the loader of its provider settings from its Connection (for the
     channels declared with ``needs_provider``)."""
     return {"email": smtp_settings, "sms": sms_settings}
+
+
+def install_ledger_key(conn_id: str = LEDGER_KEY_CONN_ID) -> None:
+    """Make the password of the ``missiva_ledger`` Connection (or secret) the ledger key
+    of this process (:mod:`missiva.records.chain_key`); without it, ``MISSIVA_LEDGER_KEY``
+    or, for the embedded SQLite ledger only, the demo key."""
+    from missiva.records import chain_key
+
+    try:
+        conn = Connection.get(conn_id)
+    except AirflowNotFoundException:
+        chain_key.install(None)
+        return
+    if not conn.password:
+        raise ConnectionConfigError(f"connection {conn_id}: password (the ledger key) is required")
+    chain_key.install(conn.password)
 
 
 def artifact_store(settings: Settings, conn_id: str = ARCHIVE_CONN_ID) -> ArtifactStore:

@@ -35,8 +35,9 @@ def _run_context() -> RunContext:
 
 def _settings_and_store() -> tuple[Settings, "ArtifactStore"]:
     """The settings, and the archive (the ``missiva_archive`` Connection or the default)."""
-    from missiva.orchestration.connections import artifact_store
+    from missiva.orchestration.connections import artifact_store, install_ledger_key
 
+    install_ledger_key()
     settings = Settings.from_env()
     return settings, artifact_store(settings)
 
@@ -101,32 +102,46 @@ def deliver_deferred() -> dict:
 
 
 def report() -> dict:
+    from missiva.records.anchors import RUN, write_anchor
     from missiva.records.ledger import Ledger
     from missiva.records.run_report import summarize
 
+    settings, store = _settings_and_store()
     run = _run_context()
-    summary = summarize(Ledger(Settings.from_env().ledger_url), run.dag_id, run.run_id)
+    with Ledger(settings.ledger_url) as ledger:
+        summary = summarize(ledger, run.dag_id, run.run_id)
+        write_anchor(ledger, store, RUN, f"{run.dag_id}/{run.run_id}")
     for line in summary.lines():
         print(line)
     return summary.as_dict()
 
 
 def verify_archive() -> dict:
-    """Walk the ledger's hash chain and re-hash every archived object; fail on any problem."""
+    """Check the ledger from the last verified anchor on (incremental) against every
+    anchor and re-hash the objects archived since; anchor the head when intact, fail on
+    any problem."""
     from missiva.records.audit import verify
     from missiva.records.ledger import Ledger
 
     settings, store = _settings_and_store()
+    run = _run_context()
     with Ledger(settings.ledger_url) as ledger:
-        problems = verify(ledger, store)
-        checked = ledger.count()
-    for problem in problems:
+        result = verify(ledger, store, full=False, by=f"{run.dag_id}/{run.run_id}")
+    for problem in result.problems:
         print(problem)
-    if problems:
+    if result.problems:
         raise AirflowFailException(
-            f"audit verify found {len(problems)} problem(s); first: {problems[0]}"
+            f"audit verify ({result.scope}) found {len(result.problems)} problem(s); "
+            f"first: {result.problems[0]}"
         )
-    return {"communications": checked, "problems": 0}
+    head = result.anchored
+    return {
+        "scope": result.scope,
+        "communications": result.communications,
+        "anchors": result.anchors,
+        "anchored_event": head.event_id if head else None,
+        "problems": 0,
+    }
 
 
 def print_batches(journey: Journey) -> list[dict]:

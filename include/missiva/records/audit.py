@@ -6,11 +6,13 @@ import hashlib
 import io
 import json
 import zipfile
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from email.policy import default as default_policy
 from typing import Any
 
 from missiva.channels import registry
+from missiva.records.anchors import VERIFIED, anchor_log, last_verified, read_anchors, write_anchor
+from missiva.records.chain import Anchor, Head
 from missiva.records.ledger import Ledger
 from missiva.records.models import Communication
 from missiva.records.store import ArtifactStore, StoreError
@@ -46,21 +48,62 @@ def show(ledger: Ledger, communication_id: str) -> dict[str, Any]:
     }
 
 
-def verify(ledger: Ledger, store: ArtifactStore) -> list[str]:
-    """Every problem found: the event chain, row digests, and each archived object's hash."""
-    problems = ledger.verify_chain()
-    for comm in ledger.communications():
-        objects = [("input", comm.input_uri, comm.data_sha256)]
-        objects.append(("artifact", comm.artifact_uri, comm.artifact_sha256))
-        for label, uri, digest in objects:
-            if not uri:
-                if label == "input":
-                    problems.append(f"communication {comm.communication_id}: no input record")
-                continue
-            try:
-                store.verify(uri, digest)
-            except StoreError as exc:
-                problems.append(f"communication {comm.communication_id}: {label} {exc}")
+@dataclass(frozen=True)
+class Verification:
+    """What ``verify`` checked and found."""
+
+    problems: list[str]
+    #: the verified head it started from (``None``: a full check)
+    since: Head | None
+    anchors: int
+    communications: int
+    #: the anchor written because the ledger was found intact (``None``: not written)
+    anchored: Anchor | None = None
+
+    @property
+    def scope(self) -> str:
+        if self.since is None:
+            return "full"
+        return f"incremental from event {self.since.event_id}"
+
+
+def verify(
+    ledger: Ledger, store: ArtifactStore, *, full: bool = True, by: str | None = None
+) -> Verification:
+    """Check the ledger against every anchor, its keyed chain and row digests, and each
+    archived object's hash.
+
+    ``full=False`` starts at the newest anchor a clean verify wrote (the chain from that
+    head, the rows and objects of the communications touched since; a full check when
+    there is none). ``by``: when the ledger is intact, anchor its head as verified,
+    naming who checked it (:func:`~missiva.records.anchors.write_anchor`)."""
+    head = ledger.head()
+    anchors, problems = read_anchors(ledger.key, anchor_log(store))
+    since = None if full else last_verified(anchors)
+    problems += ledger.verify_chain(anchors=anchors, since=since)
+    comms = ledger.communications() if since is None else ledger.touched_since(since.event_id)
+    for comm in comms:
+        problems += _object_problems(store, comm)
+    anchored = None
+    if by is not None and not problems and head is not None:
+        anchored = write_anchor(ledger, store, VERIFIED, by, head)
+    return Verification(problems, since, len(anchors), len(comms), anchored)
+
+
+def _object_problems(store: ArtifactStore, comm: Communication) -> list[str]:
+    """The input record and the artifact of ``comm``, re-hashed."""
+    problems = []
+    objects = [("input", comm.input_uri, comm.data_sha256)]
+    objects.append(("artifact", comm.artifact_uri, comm.artifact_sha256))
+    for label, uri, digest in objects:
+        if not uri:
+            if label == "input":
+                problems.append(f"communication {comm.communication_id}: no input record")
+            continue
+        try:
+            store.verify(uri, digest)
+        except StoreError as exc:
+            problems.append(f"communication {comm.communication_id}: {label} {exc}")
     return problems
 
 
@@ -94,7 +137,7 @@ def evidence(ledger: Ledger, store: ArtifactStore, customer_id: str) -> bytes:
     manifest = {
         "customer_id": customer_id,
         "communications": [c.communication_id for c in comms],
-        "ledger_head": ledger.head(),
+        "ledger_head": asdict(head) if (head := ledger.head()) else None,
         "files": {name: hashlib.sha256(data).hexdigest() for name, data in sorted(files.items())},
     }
     buffer = io.BytesIO()

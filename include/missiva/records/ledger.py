@@ -23,6 +23,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from missiva.records import chain_key
 from missiva.records.chain import append_event
 from missiva.records.database import ADVISORY_LOCK, CHAIN_LOCK, ensure_schema, open_engine
 from missiva.records.errors import LedgerError
@@ -49,8 +50,10 @@ from missiva.records.status import (
 class Ledger(LedgerQueries):
     """Transactions over the ledger database (SQLite by default, any SQLAlchemy URL)."""
 
-    def __init__(self, url: str, *, upgrade: bool = True) -> None:
-        """Open the ledger at ``url``; ``upgrade``: bring its schema to head first."""
+    def __init__(self, url: str, *, upgrade: bool = True, key: str | None = None) -> None:
+        """Open the ledger at ``url``; ``upgrade``: bring its schema to head first;
+        ``key``: the chain's key (default: :func:`~missiva.records.chain_key.resolve`)."""
+        self.key: bytes = key.encode() if key else chain_key.resolve(url)
         self.engine: Engine = open_engine(url)
         self._postgres = self.engine.dialect.name == "postgresql"
         self._writer = self.engine.execution_options(missiva_write=True)
@@ -115,7 +118,12 @@ class Ledger(LedgerQueries):
                 )
                 session.flush()
                 append_event(
-                    session, row.communication_id, row.status, reason=row.reason, task=row.task_id
+                    session,
+                    self.key,
+                    row.communication_id,
+                    row.status,
+                    reason=row.reason,
+                    task=row.task_id,
                 )
         except IntegrityError:
             if row.idempotency_key is None or not self.by_keys([row.idempotency_key]):
@@ -152,7 +160,7 @@ class Ledger(LedgerQueries):
                 raise LedgerError(
                     f"{communication_id} is not {expected!r}; refusing to set {new!r}"
                 )
-            append_event(session, communication_id, new, **fields, **(note or {}))
+            append_event(session, self.key, communication_id, new, **fields, **(note or {}))
 
     def record_delivery_report(self, communication_id: str, kind: str, **detail: Any) -> bool:
         """Record what a provider reported about a communication; False if already recorded.
@@ -190,7 +198,7 @@ class Ledger(LedgerQueries):
             settled = self._settle(session, communication_id, status, kind, detail)
             if settled:
                 detail["status"] = settled
-            append_event(session, communication_id, kind, **detail)
+            append_event(session, self.key, communication_id, kind, **detail)
         return True
 
     @staticmethod

@@ -166,6 +166,23 @@ class Event(Base):
     hash: Mapped[str] = mapped_column(String(64))
 
 
+class ChainState(Base):
+    """Where the keyed chain starts (one row, written by the migration that introduced it).
+
+    Events from ``keyed_from`` on are HMACs under the ledger key; earlier ones (recorded
+    before the key existed) are plain SHA-256, their last hash kept as ``legacy_head``.
+    Anchors repeat ``keyed_from``, so moving it to re-hash keyed events is detected.
+    """
+
+    __tablename__ = "chain_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    keyed_from: Mapped[int] = mapped_column(BigInteger)
+    legacy_head: Mapped[str] = mapped_column(String(64))
+    legacy_events: Mapped[int] = mapped_column(BigInteger)
+    migrated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class JourneyRun(Base):
     """What one DAG run extracted, so a summary can prove nothing was dropped."""
 

@@ -5,7 +5,7 @@ binds at most :data:`IN_CHUNK` parameters (SQLite allows 32,766, older builds 99
 Postgres 65,535), however many values are asked for.
 """
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 
 from sqlalchemy import func, select
@@ -37,6 +37,7 @@ class LedgerQueries:
     """The read side of :class:`~missiva.records.ledger.Ledger` (over ``self.engine``)."""
 
     engine: Engine
+    key: bytes
 
     def get_run(self, dag_id: str, run_id: str) -> JourneyRun | None:
         with Session(self.engine) as session:
@@ -225,37 +226,38 @@ class LedgerQueries:
         with Session(self.engine) as session:
             return list(session.scalars(query))
 
-    def head(self) -> tuple[int, str] | None:
-        """(event id, hash) of the newest event, to keep outside the ledger as an anchor.
-
-        The chain alone cannot reveal that its newest events were cut off; an anchor
-        kept elsewhere (a log, a ticket, an object-locked file) and passed to
-        :meth:`verify_chain` can.
-        """
-        with Session(self.engine) as session:
-            query = select(Event.event_id, Event.hash).order_by(Event.event_id.desc()).limit(1)
-            row = session.execute(query).first()
-        return (row.event_id, row.hash) if row else None
+    def head(self) -> chain.Head | None:
+        """The newest event, its hash and the number of events: what an anchor keeps
+        outside the ledger (:mod:`missiva.records.anchors`), so that cutting off the
+        newest events, which leaves a valid chain, is still detected."""
+        with self.engine.connect() as conn:
+            return chain.head(conn)
 
     def count(self) -> int:
         with Session(self.engine) as session:
             return session.scalar(select(func.count()).select_from(Communication)) or 0
 
-    def verify_chain(
-        self, *, anchor: tuple[int, str] | None = None, batch_size: int = 10_000
-    ) -> list[str]:
-        """Check the whole ledger; return the problems found (empty when intact).
+    def touched_since(self, event_id: int) -> list[Communication]:
+        """The communications an event after ``event_id`` is about (oldest first)."""
+        with Session(self.engine) as session:
+            touched = select(Event.communication_id).where(Event.event_id > event_id)
+            query = select(Communication).where(Communication.communication_id.in_(touched))
+            return list(session.scalars(query.order_by(Communication.created_at)))
 
-        - every event's hash matches its content, and its ``prev_hash`` the hash of the
-          event before it (an edited, deleted or inserted event breaks this);
-        - every communication row matches the ``row_digest`` recorded in its latest
-          event, and every row has events (an edited or smuggled-in row);
-        - every communication referenced by events exists (a deleted row);
-        - ``communication_blocks`` matches each row's recorded ``block_versions``;
-        - ``anchor``: an earlier :meth:`head`, which must still be in the chain.
-        """
+    def verify_chain(
+        self,
+        *,
+        anchors: Sequence[chain.Anchor] = (),
+        since: chain.Head | None = None,
+        batch_size: int = 10_000,
+    ) -> list[str]:
+        """Check the ledger (:func:`~missiva.records.chain.verify`); the problems found.
+
+        ``anchors``: heads kept outside the ledger; ``since``: a head verified earlier,
+        to check only what came after it (incremental)."""
         with self.engine.connect() as conn:
             # one snapshot for every pass (SQLite's WAL read transaction gives one already)
             postgres = self.engine.dialect.name == "postgresql"
             isolation = {"isolation_level": "REPEATABLE READ"} if postgres else {}
-            return chain.verify(conn.execution_options(yield_per=batch_size, **isolation), anchor)
+            options = conn.execution_options(yield_per=batch_size, **isolation)
+            return chain.verify(options, self.key, anchors=anchors, since=since)

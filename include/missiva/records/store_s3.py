@@ -282,6 +282,15 @@ class S3ArtifactStore:
             "Metadata": {**extra, "sha256": digest},
             "ChecksumSHA256": base64.b64encode(bytes.fromhex(digest)).decode("ascii"),
         }
+        request.update(self.lock_parameters())
+        with _translated(uri):
+            client_answer = self.client.put_object(**request)
+        log.debug("archived %s (version %s)", uri, client_answer.get("VersionId"))
+        return artifact
+
+    def lock_parameters(self) -> dict[str, Any]:
+        """The Object Lock parameters of a ``PutObject`` under this store's retention."""
+        request: dict[str, Any] = {}
         if self.retention_mode:
             assert self.retention_days is not None
             request["ObjectLockMode"] = self.retention_mode
@@ -290,10 +299,7 @@ class S3ArtifactStore:
             )
         if self.legal_hold:
             request["ObjectLockLegalHoldStatus"] = "ON"
-        with _translated(uri):
-            client_answer = self.client.put_object(**request)
-        log.debug("archived %s (version %s)", uri, client_answer.get("VersionId"))
-        return artifact
+        return request
 
     # --- reading ---------------------------------------------------------------
 
