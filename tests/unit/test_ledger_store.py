@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
+import os
 import threading
 from datetime import UTC
 from pathlib import Path
@@ -30,10 +32,12 @@ def ledger(db_path: Path) -> Ledger:
 
 
 def expected_hash(event: Event) -> str:
-    """Recompute an event's hash from its stored content and its prev_hash."""
+    """Recompute an event's HMAC (under the tests' ledger key) from its stored content
+    and its prev_hash."""
     at = event.at if event.at.tzinfo else event.at.replace(tzinfo=UTC)
     payload = [event.prev_hash, event.communication_id, event.kind, event.detail, at.isoformat()]
-    return hashlib.sha256(json.dumps(payload, ensure_ascii=False).encode()).hexdigest()
+    key = os.environ["MISSIVA_LEDGER_KEY"].encode()
+    return hmac.new(key, json.dumps(payload, ensure_ascii=False).encode(), "sha256").hexdigest()
 
 
 def assert_chain_intact(events: list[Event]) -> None:
