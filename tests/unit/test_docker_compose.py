@@ -240,16 +240,19 @@ def test_compose_connections_and_settings_pass_the_codes_own_parsing(
             monkeypatch.setenv(key, str(value))
     for conn_id in (
         connections.SOURCE_CONN_ID,
+        connections.LEDGER_CONN_ID,
         connections.ARCHIVE_CONN_ID,
         connections.SMTP_CONN_ID,
         connections.SMS_CONN_ID,
     ):
         assert f"AIRFLOW_CONN_{conn_id.upper()}" in env, f"{service}: {conn_id} not defined"
     settings = Settings.from_env()
+    ledger = connections.task_settings().ledger_url
+    assert ledger == settings.ledger_url, f"{service}: the CLI and the tasks see two ledgers"
 
     for what, url in (
         ("core systems", connections.source_url(settings)),
-        ("ledger", settings.ledger_url),
+        ("ledger", ledger),
     ):
         engine = create_engine(url)  # imports the driver; connects to nothing
         try:
@@ -264,7 +267,7 @@ def test_compose_connections_and_settings_pass_the_codes_own_parsing(
     assert (endpoint.hostname, endpoint.port) == ("s3", 8333)
 
     smtp = connections.smtp_settings()
-    assert (smtp.host, smtp.port) == ("smtp", 1025)
+    assert (smtp.host, smtp.port, smtp.use_ssl, smtp.starttls) == ("smtp", 1025, False, False)
     sms = connections.sms_settings()
     assert sms.base_url == "http://sms:8026"
     sink = compose["services"]["sms"]

@@ -69,7 +69,6 @@ def shared_env(
     env.update(
         {
             "PATH": f"{BIN_DIR}{os.pathsep}{os.environ.get('PATH', '')}",
-            "MISSIVA_LEDGER_URL": wiring.ledger_db,
             "MISSIVA_AUDITORS": "admin",
             "MISSIVA_CONTACT_POLICY": str(
                 contact_policy or os.environ.get("MISSIVA_CONTACT_POLICY") or NO_QUIET_HOURS
@@ -114,7 +113,8 @@ def _airflow_config(wiring: Wiring, parallelism: int, use_job_schedule: bool) ->
 
 
 def connections(wiring: Wiring) -> dict[str, str]:
-    """``AIRFLOW_CONN_*``: core systems, SMTP and SMS sinks, the Object Lock archive."""
+    """``AIRFLOW_CONN_*``: core systems, ledger, SMTP and SMS sinks, the Object Lock
+    archive."""
     s3 = wiring.s3
     archive = {
         "conn_type": "aws",
@@ -144,9 +144,23 @@ def connections(wiring: Wiring) -> dict[str, str]:
     core = {"conn_type": "generic", "extra": {"sqlalchemy_url": wiring.core_db}}
     return {
         "AIRFLOW_CONN_MISSIVA_CORE": json.dumps(core),
+        "AIRFLOW_CONN_MISSIVA_LEDGER": json.dumps(postgres_connection(wiring.ledger_db)),
         "AIRFLOW_CONN_SMTP_DEFAULT": json.dumps(smtp),
         "AIRFLOW_CONN_MISSIVA_SMS": json.dumps(sms),
         "AIRFLOW_CONN_MISSIVA_ARCHIVE": json.dumps(archive),
+    }
+
+
+def postgres_connection(url: str) -> dict[str, object]:
+    """A ``postgres`` Connection (JSON form) of a Postgres SQLAlchemy URL."""
+    parsed = make_url(url)
+    return {
+        "conn_type": "postgres",
+        "host": parsed.host,
+        "port": parsed.port,
+        "login": parsed.username,
+        "password": parsed.password,
+        "schema": parsed.database,
     }
 
 

@@ -51,7 +51,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from missiva.delivery import reports as delivery_reports
 from missiva.journeys import JOURNEYS
 from missiva.orchestration import auditor_views as views
-from missiva.orchestration.connections import artifact_store
+from missiva.orchestration.connections import artifact_store, ledger_url
 from missiva.records import audit
 from missiva.records.ledger import Ledger
 from missiva.records.store import ArtifactIntegrityError, ArtifactStore, StoreError
@@ -135,7 +135,7 @@ def _ledger(url: str) -> Ledger:
 
 
 def ledger() -> Ledger:
-    return _ledger(Settings.from_env().ledger_url)
+    return _ledger(ledger_url(Settings.from_env()))
 
 
 @cache

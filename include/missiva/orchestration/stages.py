@@ -34,10 +34,11 @@ def _run_context() -> RunContext:
 
 
 def _settings_and_store() -> tuple[Settings, "ArtifactStore"]:
-    """The settings, and the archive (the ``missiva_archive`` Connection or the default)."""
-    from missiva.orchestration.connections import artifact_store
+    """The settings (the ledger of the ``missiva_ledger`` Connection, if any), and the
+    archive (the ``missiva_archive`` Connection or the default)."""
+    from missiva.orchestration.connections import artifact_store, task_settings
 
-    settings = Settings.from_env()
+    settings = task_settings()
     return settings, artifact_store(settings)
 
 
@@ -101,13 +102,22 @@ def deliver_deferred() -> dict:
 
 
 def report() -> dict:
+    """Print the run's summary from the ledger, then delete its staging (the customer
+    records it was extracted from: personal data must not outlive the run)."""
     from missiva.records.ledger import Ledger
     from missiva.records.run_report import summarize
+    from missiva.records.workspace import workspace
+    from missiva.sources.staging import Staging
 
+    settings, store = _settings_and_store()
     run = _run_context()
-    summary = summarize(Ledger(Settings.from_env().ledger_url), run.dag_id, run.run_id)
+    with Ledger(settings.ledger_url) as ledger:
+        summary = summarize(ledger, run.dag_id, run.run_id)
     for line in summary.lines():
         print(line)
+    staged = Staging(workspace(store, settings.staging_dir, "staging"), run.dag_id, run.run_id)
+    removed = staged.space.clear()
+    print(f"staging deleted: {removed} object(s) at {staged.space.location('')}")
     return summary.as_dict()
 
 
