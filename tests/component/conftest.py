@@ -10,7 +10,7 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -113,11 +113,14 @@ def closed_port_factory() -> Callable[[], AbstractContextManager[int]]:
 
 
 @contextmanager
-def running_smtp_server(handler: RecordingHandler | None = None) -> Iterator[SmtpServer]:
-    """Start a real SMTP server on a free localhost port; stop it on exit."""
+def running_smtp_server(
+    handler: RecordingHandler | None = None, **options: Any
+) -> Iterator[SmtpServer]:
+    """Start a real SMTP server on a free localhost port; stop it on exit. ``options``
+    go to aiosmtpd's server (e.g. ``authenticator`` and ``auth_required``)."""
     handler = handler or RecordingHandler()
     port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller = Controller(handler, hostname="127.0.0.1", port=port, **options)
     controller.start()
     try:
         yield SmtpServer("127.0.0.1", port, handler)

@@ -26,6 +26,8 @@ ARCHIVE_BUCKET = "missiva-archive"
 HOSTNAME_ENV = "MISSIVA_CLUSTER_HOSTNAME"
 NO_QUIET_HOURS = INCLUDE_DIR / "contact_policy_no_quiet_hours.toml"
 BIN_DIR = Path(sys.executable).parent
+#: seconds without a heartbeat after which a running task counts as dead (then retried)
+HEARTBEAT_TIMEOUT = 60
 
 
 def worker_hostname() -> str:
@@ -104,6 +106,8 @@ def _airflow_config(wiring: Wiring, parallelism: int, use_job_schedule: bool) ->
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
         "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": str(use_job_schedule),
+        # a task whose worker died (no heartbeat) fails, hence is retried, after 60 s, not 300
+        "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": str(HEARTBEAT_TIMEOUT),
         "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT_ROOT / "plugins"),
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin,viewer:viewer",
