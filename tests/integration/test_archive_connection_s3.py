@@ -83,5 +83,5 @@ def test_a_wrong_secret_in_the_connection_is_refused(seaweedfs, monkeypatch):
     bucket = f"hooked-{uuid.uuid4().hex[:10]}"
     _archive(monkeypatch, seaweedfs, bucket).create_bucket()
     store = _archive(monkeypatch, seaweedfs, bucket, secret="not-the-secret")
-    with pytest.raises(StoreError, match="SignatureDoesNotMatch|AccessDenied|InvalidAccessKey"):
+    with pytest.raises(StoreError, match=r"SignatureDoesNotMatch|AccessDenied|InvalidAccessKey"):
         store.put(b"x")
