@@ -19,7 +19,7 @@ from missiva.records.models import Communication
 
 DAG_ID = "onboarding"
 LOGICAL_DATE = "2026-11-03T00:00:00Z"  # daily interval [2026-11-02, 2026-11-03)
-RUN_TIMEOUT = 1200.0
+RUN_TIMEOUT = 1800.0
 
 
 def trigger(api: httpx.Client, chunk_size: int = 50) -> dict:
