@@ -5,7 +5,9 @@ Postgres, the archive in S3 (SeaweedFS).
 Asserts that the run succeeded, that both workers ran its tasks (the host name Airflow
 recorded on each task instance), that every extracted customer is in the ledger, that
 the SMTP server received exactly the e-mails the ledger says were sent, that the
-archive objects are in S3 and that ``missiva audit verify`` passes on them.
+archive objects are in S3 and that ``missiva audit verify`` passes on them; and that the
+report deleted the run's staging (every version) from the versioned bucket, whose
+lifecycle rule expires the old versions of the other working objects.
 """
 
 from __future__ import annotations
@@ -16,17 +18,20 @@ import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
-from support import mail_by_recipient
+from cluster_runs import (
+    check_accounted_for,
+    check_one_mail_per_sent_email,
+    communications,
+    summary,
+    task_instances,
+    task_log,
+    trigger,
+    wait_for,
+)
 
 from missiva.devtools.cluster import Cluster
-from missiva.records.ledger import Ledger
 
 pytestmark = pytest.mark.cluster
-
-DAG_ID = "onboarding"
-LOGICAL_DATE = "2026-11-03T00:00:00Z"  # daily interval [2026-11-02, 2026-11-03)
-RUN_TIMEOUT = 1200.0
 
 
 class LocalStateNotShared(AssertionError):
@@ -39,103 +44,37 @@ def _local_state_failure(cluster: Cluster, run_id: str, tis: list[dict]) -> str 
     for ti in tis:
         if ti["state"] != "failed":
             continue
-        log = _task_log(cluster, run_id, ti)
+        log = task_log(cluster, run_id, ti)
         if "FileNotFoundError" in log and any(home in log for home in homes):
             return f"{ti['task_id']}[{ti.get('map_index', -1)}] on {ti.get('hostname')}"
     return None
 
 
-def _task_log(cluster: Cluster, run_id: str, ti: dict) -> str:
-    """The tail of a task instance's log, read from the worker that ran it (its own
-    AIRFLOW_HOME; the test runs on the same machine, the cluster's parts do not)."""
-    for worker in cluster.workers:
-        if worker.hostname != ti.get("hostname"):
-            continue
-        for path in sorted((worker.airflow_home / "logs").rglob("*.log")):
-            parts = path.as_posix()
-            if f"run_id={run_id}" not in parts or f"task_id={ti['task_id']}" not in parts:
-                continue
-            if ti.get("map_index", -1) >= 0 and f"map_index={ti['map_index']}" not in parts:
-                continue
-            return "\n".join(path.read_text(errors="replace").splitlines()[-25:])
-    return "(no log found)"
-
-
-def _summary(cluster: Cluster, run_id: str, tis: list[dict]) -> str:
-    lines = []
-    for ti in sorted(tis, key=lambda t: (t.get("start_date") or "", t["task_id"])):
-        lines.append(
-            f"  {ti['task_id']}[{ti.get('map_index', -1)}] {ti['state']} on {ti.get('hostname')}"
-        )
-        if ti["state"] == "failed":
-            lines.append(_task_log(cluster, run_id, ti))
-    return "\n".join(lines)
-
-
 def test_onboarding_on_the_cluster(cluster: Cluster):
     started = time.monotonic()
     with cluster.api() as api:
-        response = api.patch(f"/dags/{DAG_ID}", json={"is_paused": False})
-        assert response.status_code == 200, response.text
-        response = api.post(
-            f"/dags/{DAG_ID}/dagRuns",
-            json={"logical_date": LOGICAL_DATE, "conf": {"chunk_size": 50}},
-        )
-        assert response.status_code == 200, response.text
-        run = response.json()
+        run = trigger(api)
         run_id = run["dag_run_id"]
-        assert run["data_interval_start"].startswith("2026-11-02T00:00:00")
-        assert run["data_interval_end"].startswith("2026-11-03T00:00:00")
-        deadline = time.monotonic() + RUN_TIMEOUT
-        while run["state"] not in ("success", "failed"):
-            assert time.monotonic() < deadline, f"run {run_id} still {run['state']}"
-            cluster.check()
-            time.sleep(3)
-            run = api.get(f"/dags/{DAG_ID}/dagRuns/{run_id}").json()
-        tis = api.get(
-            f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances", params={"limit": 100}
-        ).json()["task_instances"]
+        run = wait_for(api, run, cluster.check)
+        tis = task_instances(api, run_id)
     wall = time.monotonic() - started
-    summary = _summary(cluster, run_id, tis)
-    print(f"\nrun {run_id}: {run['state']} in {wall:.0f} s\n{summary}")
+    tasks = summary(cluster, run_id, tis)
+    print(f"\nrun {run_id}: {run['state']} in {wall:.0f} s\n{tasks}")
 
     if run["state"] != "success" and (task := _local_state_failure(cluster, run_id, tis)):
-        raise LocalStateNotShared(f"{task}: its input is on another worker's disk\n{summary}")
-    assert run["state"] == "success", f"run {run_id} {run['state']}:\n{summary}"
+        raise LocalStateNotShared(f"{task}: its input is on another worker's disk\n{tasks}")
+    assert run["state"] == "success", f"run {run_id} {run['state']}:\n{tasks}"
     per_host: dict[str, int] = {}
     for ti in tis:
         per_host[ti["hostname"]] = per_host.get(ti["hostname"], 0) + 1
     print(f"tasks per worker: {per_host}")
     assert set(per_host) == {w.hostname for w in cluster.workers}, per_host
 
-    engine = create_engine(cluster.core_url)
-    try:
-        with engine.connect() as conn:
-            extracted = {
-                row[0]
-                for row in conn.execute(
-                    text(
-                        "SELECT row_id FROM customers WHERE joined_at >= '2026-11-02 00:00:00' "
-                        "AND joined_at < '2026-11-03 00:00:00'"
-                    )
-                )
-            }
-    finally:
-        engine.dispose()
-    with Ledger(cluster.ledger_url) as ledger:
-        comms = [c for c in ledger.communications(journey=DAG_ID) if c.run_id == run_id]
-    rows = {c.source_row_id: c for c in comms}
-    assert set(rows) == extracted, "every extracted customer is in the ledger, no other"
-    statuses = {c.status for c in comms}
-    assert statuses <= {"sent", "suppressed", "quarantined", "deferred"}, statuses
-
-    sent_email = sorted(c.recipient for c in comms if c.status == "sent" and c.channel == "email")
-    received = mail_by_recipient(cluster.maildir)
-    assert sorted(r for r, msgs in received.items() for _ in msgs) == sent_email
-    for comm in comms:
-        if comm.status == "sent" and comm.channel == "email":
-            (message,) = received[comm.recipient]
-            assert message["Message-ID"] == f"<{comm.communication_id}@missiva.example>"
+    by_status = check_accounted_for(
+        cluster, run_id, {"sent", "suppressed", "quarantined", "deferred"}
+    )
+    check_one_mail_per_sent_email(cluster, run_id)
+    comms = communications(cluster, run_id)
 
     client = _s3_client(cluster)
     keys = [
@@ -152,7 +91,14 @@ def test_onboarding_on_the_cluster(cluster: Cluster):
         ]
         assert local == [], f"{worker.hostname} keeps shared state on its disk: {local[:5]}"
     work = [k for k in keys if "/work/" in f"/{k}"]
-    print(f"working objects in S3 (staging, print, portal): {len(work)}")
+    print(f"working objects in S3 (print, portal): {len(work)}")
+    # the report deleted the run's staging (the customers' records), every version of it
+    staged = client.list_object_versions(Bucket=cluster.bucket, Prefix="work/staging/")
+    assert not staged.get("Versions") and not staged.get("DeleteMarkers"), staged
+    rules = client.get_bucket_lifecycle_configuration(Bucket=cluster.bucket)["Rules"]
+    assert [(r["Filter"]["Prefix"], r["NoncurrentVersionExpiration"]) for r in rules] == [
+        ("work/", {"NoncurrentDays": 1})
+    ]
 
     archived = {c.artifact_uri for c in comms if c.artifact_uri}
     assert archived and len(keys) >= len(archived)
@@ -174,10 +120,7 @@ def test_onboarding_on_the_cluster(cluster: Cluster):
     )
     assert verify.returncode == 0, verify.stdout[-3000:] + verify.stderr[-3000:]
     assert "verify: intact" in verify.stdout
-    by_status: dict[str, int] = {}
-    for comm in comms:
-        by_status[comm.status] = by_status.get(comm.status, 0) + 1
-    print(f"customers {len(extracted)}: {by_status}; wall {wall:.0f} s")
+    print(f"customers {sum(by_status.values())}: {dict(by_status)}; wall {wall:.0f} s")
 
 
 def _s3_client(cluster: Cluster):

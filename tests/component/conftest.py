@@ -10,7 +10,7 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -114,13 +114,16 @@ def closed_port_factory() -> Callable[[], AbstractContextManager[int]]:
 
 @contextmanager
 def running_smtp_server(
-    handler: RecordingHandler | None = None, *, smtputf8: bool = False
+    handler: RecordingHandler | None = None, *, smtputf8: bool = False, **options: Any
 ) -> Iterator[SmtpServer]:
     """Start a real SMTP server on a free localhost port (offering SMTPUTF8 if asked);
-    stop it on exit."""
+    stop it on exit. ``options`` go to aiosmtpd's server (e.g. ``authenticator`` and
+    ``auth_required``)."""
     handler = handler or RecordingHandler()
     port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port, enable_SMTPUTF8=smtputf8)
+    controller = Controller(
+        handler, hostname="127.0.0.1", port=port, enable_SMTPUTF8=smtputf8, **options
+    )
     controller.start()
     try:
         yield SmtpServer("127.0.0.1", port, handler)

@@ -9,7 +9,9 @@ from support import REPO
 
 from missiva.vocabulary import DAG_TAGS
 
-HEAVY = ("pandas", "weasyprint", "great_expectations", "boto3")
+# Not boto3: with the Amazon provider installed, Airflow imports it (the provider's S3
+# asset URI handler) as soon as a DAG declares any Asset; the time limit still holds.
+HEAVY = ("pandas", "weasyprint", "great_expectations")
 DAG_FILES = sorted((REPO / "dags").glob("*.py"))
 
 

@@ -128,12 +128,12 @@ def test_broken_source_fails_before_any_send(journey_env):
 
 
 def test_audit_verify_dag_passes_then_catches_tampering(journey_env, monkeypatch):
-    """The chain is keyed with the ``missiva_ledger`` Connection's password; the run's
+    """The chain is keyed with the ``missiva_ledger_key`` Connection's password; the run's
     report and each verify anchor the head; cutting the newest events off fails the
     (incremental) verify, naming the anchor."""
     home, _ = journey_env
     conn = {"conn_type": "generic", "password": "key-from-the-connection"}
-    monkeypatch.setenv("AIRFLOW_CONN_MISSIVA_LEDGER", json.dumps(conn))
+    monkeypatch.setenv("AIRFLOW_CONN_MISSIVA_LEDGER_KEY", json.dumps(conn))
     # dag.test() runs the tasks in this process: forget the key they install afterwards
     monkeypatch.setattr(chain_key, "_installed", None)
     assert run_dag().state == "success"

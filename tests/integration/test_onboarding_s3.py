@@ -1,6 +1,7 @@
 """The onboarding DAG archiving to S3 (a real SeaweedFS with Object Lock) through the
-``missiva_archive`` Airflow Connection: every ledger row points at an object that
-exists, locked objects cannot be deleted, and `audit verify` passes on S3."""
+``missiva_archive`` Airflow Connection, its ledger on Postgres through ``missiva_ledger``:
+every ledger row points at an object that exists, locked objects cannot be deleted,
+`audit verify` passes on S3, and the run's staging is gone once the report ran."""
 
 import json
 
@@ -8,18 +9,19 @@ import botocore.exceptions
 import pytest
 from support import run_dag
 
+from missiva.devtools.cluster_env import postgres_connection
 from missiva.records.audit import verify
 from missiva.records.ledger import Ledger
-from missiva.records.store_s3 import S3ArtifactStore, ensure_bucket
+from missiva.records.store_s3 import S3ArtifactStore
 
 pytestmark = pytest.mark.e2e
 BUCKET = "missiva-onboarding-archive"
 
 
-def test_onboarding_archives_to_s3_with_object_lock(journey_env, seaweedfs, monkeypatch):
+def test_onboarding_archives_to_s3_with_object_lock(journey_env, seaweedfs, pg_url, monkeypatch):
     home, _ = journey_env
     client = seaweedfs.client()
-    ensure_bucket(client, BUCKET, object_lock=True)
+    S3ArtifactStore(client, BUCKET, prefix="onboarding").create_bucket()
     extra = {
         "bucket": BUCKET,
         "prefix": "onboarding",
@@ -30,10 +32,12 @@ def test_onboarding_archives_to_s3_with_object_lock(journey_env, seaweedfs, monk
     }
     conn = {"conn_type": "aws", "login": seaweedfs.access_key, "password": seaweedfs.secret_key}
     monkeypatch.setenv("AIRFLOW_CONN_MISSIVA_ARCHIVE", json.dumps(conn | {"extra": extra}))
+    monkeypatch.setenv("AIRFLOW_CONN_MISSIVA_LEDGER", json.dumps(postgres_connection(pg_url)))
 
     assert run_dag().state == "success"
 
-    ledger = Ledger(f"sqlite:///{home / 'ledger.db'}")
+    assert not (home / "ledger.db").exists(), "the tasks used the missiva_ledger Connection"
+    ledger = Ledger(pg_url)
     sent = [c for c in ledger.communications() if c.status == "sent"]
     assert sent and not (home / "archive").exists(), "nothing archived locally"
     for comm in sent:
@@ -48,3 +52,5 @@ def test_onboarding_archives_to_s3_with_object_lock(journey_env, seaweedfs, monk
 
     store = S3ArtifactStore(client, BUCKET, prefix="onboarding")
     assert verify(ledger, store) == []
+    staged = client.list_object_versions(Bucket=BUCKET, Prefix="onboarding/work/staging/")
+    assert not staged.get("Versions") and not staged.get("DeleteMarkers"), "staging deleted"

@@ -4,13 +4,12 @@ Docker does not run here, so these tests read the files and check what would oth
 only fail at `docker compose up`: a service missing, an Airflow component on the wrong
 executor or database, DAGs read from a folder that is not the mounted project, a start
 order without health conditions, an Airflow version that differs between the image and
-requirements.txt.
+requirements.txt. Its Connections and settings, fed through the code that reads them
+(Airflow's), are checked in tests/component/test_provider_connections.py.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import re
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -214,94 +213,6 @@ def test_environment_values_are_strings_not_yaml_booleans(compose: dict[str, Any
     for name, svc in compose["services"].items():
         for key, value in environment(svc).items():
             assert not isinstance(value, bool), f"{name}: quote the value of {key}"
-
-
-@pytest.mark.parametrize("service", ["airflow-worker", "airflow-scheduler", "airflow-apiserver"])
-def test_compose_connections_and_settings_pass_the_codes_own_parsing(
-    compose: dict[str, Any],
-    af_services: dict[str, dict[str, Any]],
-    service: str,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """Every AIRFLOW_CONN_* and MISSIVA_* value of the stack, read by the code that reads
-    them in a task (Airflow's Connection lookup, then Missiva's parsing): fails where
-    the code would refuse them, fall back to a demo default, or need a missing driver."""
-    from sqlalchemy import create_engine
-
-    from missiva.orchestration import connections
-    from missiva.records.store_s3 import S3ArtifactStore
-    from missiva.settings import Settings
-
-    env = environment(af_services[service])
-    for key in [k for k in os.environ if k.startswith(("AIRFLOW_CONN_", "MISSIVA_"))]:
-        monkeypatch.delenv(key)
-    for key, value in env.items():
-        if key.startswith(("AIRFLOW_CONN_", "MISSIVA_")):
-            monkeypatch.setenv(key, str(value))
-    for conn_id in (
-        connections.SOURCE_CONN_ID,
-        connections.ARCHIVE_CONN_ID,
-        connections.SMTP_CONN_ID,
-        connections.SMS_CONN_ID,
-    ):
-        assert f"AIRFLOW_CONN_{conn_id.upper()}" in env, f"{service}: {conn_id} not defined"
-    settings = Settings.from_env()
-
-    for what, url in (
-        ("core systems", connections.source_url(settings)),
-        ("ledger", settings.ledger_url),
-    ):
-        engine = create_engine(url)  # imports the driver; connects to nothing
-        try:
-            assert engine.dialect.name == "postgresql", f"{service}: {what} on {url}"
-            assert engine.url.host == "postgres", f"{service}: {what} not on the stack's Postgres"
-        finally:
-            engine.dispose()
-
-    store = connections.artifact_store(settings)
-    assert isinstance(store, S3ArtifactStore), f"{service}: the archive is not S3"
-    endpoint = urlsplit(store.client.meta.endpoint_url)
-    assert (endpoint.hostname, endpoint.port) == ("s3", 8333)
-
-    smtp = connections.smtp_settings()
-    assert (smtp.host, smtp.port) == ("smtp", 1025)
-    sms = connections.sms_settings()
-    assert sms.base_url == "http://sms:8026"
-    sink = compose["services"]["sms"]
-    assert "--port 8026" in sink["command"][-1]
-
-
-def test_a_postgres_source_connection_uses_psycopg3(monkeypatch: pytest.MonkeyPatch) -> None:
-    from missiva.orchestration import connections
-    from missiva.settings import Settings
-
-    conn = {"conn_type": "postgres", "host": "db", "login": "u", "password": "p"}
-    monkeypatch.setenv("AIRFLOW_CONN_MISSIVA_CORE", json.dumps({**conn, "schema": "core"}))
-    assert connections.source_url(Settings.from_env()) == "postgresql+psycopg://u:p@db/core"
-    monkeypatch.setenv("AIRFLOW_CONN_MISSIVA_CORE", json.dumps(conn))
-    with pytest.raises(connections.ConnectionConfigError, match="missiva_core: schema"):
-        connections.source_url(Settings.from_env())
-
-
-@pytest.mark.parametrize(
-    ("extra", "message"),
-    [
-        ({"endpoint_url": "http://s3:8333"}, "missiva_archive: extra.bucket"),
-        ({"bucket": "b", "retention_mode": "forever"}, "missiva_archive: extra: retention_mode"),
-        ({"bucket": "b", "config_kwargs": {"no_such_option": 1}}, "extra.config_kwargs"),
-    ],
-)
-def test_a_wrong_archive_connection_names_the_connection_and_field(
-    monkeypatch: pytest.MonkeyPatch, extra: dict, message: str
-) -> None:
-    from missiva.orchestration import connections
-    from missiva.settings import Settings
-
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_MISSIVA_ARCHIVE", json.dumps({"conn_type": "aws", "extra": extra})
-    )
-    with pytest.raises(connections.ConnectionConfigError, match=message):
-        connections.artifact_store(Settings.from_env())
 
 
 def test_dockerfile_pins_the_airflow_version_of_requirements() -> None:

@@ -2,11 +2,16 @@
 
 import smtplib
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
 class SmtpSettings:
+    """Where and how to connect. With ``connect`` (a callable returning a connected,
+    logged-in ``smtplib.SMTP``, e.g. from the SMTP provider's hook) the other fields only
+    name the server in messages; without it the sender connects from them itself."""
+
     host: str
     port: int
     use_ssl: bool = False
@@ -14,6 +19,7 @@ class SmtpSettings:
     user: str = ""
     password: str = ""
     timeout: int = 30
+    connect: Callable[[], smtplib.SMTP] | None = None
 
 
 class SmtpSender:
@@ -25,6 +31,9 @@ class SmtpSender:
 
     def __enter__(self) -> "SmtpSender":
         s = self.settings
+        if s.connect is not None:
+            self._client = s.connect()
+            return self
         if s.use_ssl:
             client: smtplib.SMTP = smtplib.SMTP_SSL(
                 s.host, s.port, timeout=s.timeout, context=ssl.create_default_context()

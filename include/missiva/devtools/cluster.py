@@ -9,8 +9,8 @@
   disk) and its own host name (``--celery-hostname``, and the host name Airflow records
   on the task instances, through ``[core] hostname_callable`` = :func:`worker_hostname`);
 - SeaweedFS as S3, with the archive bucket under Object Lock (``missiva_archive``);
-- the ledger (``MISSIVA_LEDGER_URL``) and the core systems (``missiva_core``, seeded with
-  the demo data) on Postgres, each a database it creates;
+- the ledger (the ``missiva_ledger`` Connection) and the core systems (``missiva_core``,
+  seeded with the demo data) on Postgres, each a database it creates;
 - the SMTP sink and the SMS provider sink.
 
 Everything is stopped on exit (SIGTERM to each process group, SIGKILL after a grace
@@ -132,6 +132,7 @@ class Cluster:
         env = {**self.env, "MISSIVA_HOME": str(self.root / "cli-home")}
         env.update(
             MISSIVA_ARCHIVE_URL=self.archive_url,
+            MISSIVA_LEDGER_URL=self.ledger_url,
             AWS_ACCESS_KEY_ID=self.s3_access_key,
             AWS_SECRET_ACCESS_KEY=self.s3_secret_key,
         )

@@ -26,6 +26,8 @@ ARCHIVE_BUCKET = "missiva-archive"
 HOSTNAME_ENV = "MISSIVA_CLUSTER_HOSTNAME"
 NO_QUIET_HOURS = INCLUDE_DIR / "contact_policy_no_quiet_hours.toml"
 BIN_DIR = Path(sys.executable).parent
+#: seconds without a heartbeat after which a running task counts as dead (then retried)
+HEARTBEAT_TIMEOUT = 60
 
 
 def worker_hostname() -> str:
@@ -74,7 +76,6 @@ def shared_env(
     env.update(
         {
             "PATH": f"{BIN_DIR}{os.pathsep}{os.environ.get('PATH', '')}",
-            "MISSIVA_LEDGER_URL": wiring.ledger_db,
             # a Postgres ledger needs its chain key: this shell's, else the cluster's demo one
             "MISSIVA_LEDGER_KEY": os.environ.get("MISSIVA_LEDGER_KEY") or "cluster-demo-ledger-key",
             "MISSIVA_CONTACT_POLICY": str(
@@ -114,6 +115,8 @@ def _airflow_config(
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
         "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": str(use_job_schedule),
+        # a task whose worker died (no heartbeat) fails, hence is retried, after 60 s, not 300
+        "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": str(HEARTBEAT_TIMEOUT),
         "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT_ROOT / "plugins"),
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin,viewer:viewer",
@@ -123,7 +126,8 @@ def _airflow_config(
 
 
 def connections(wiring: Wiring) -> dict[str, str]:
-    """``AIRFLOW_CONN_*``: core systems, SMTP and SMS sinks, the Object Lock archive."""
+    """``AIRFLOW_CONN_*``: core systems, ledger, SMTP and SMS sinks, the Object Lock
+    archive."""
     s3 = wiring.s3
     archive = {
         "conn_type": "aws",
@@ -153,9 +157,23 @@ def connections(wiring: Wiring) -> dict[str, str]:
     core = {"conn_type": "generic", "extra": {"sqlalchemy_url": wiring.core_db}}
     return {
         "AIRFLOW_CONN_MISSIVA_CORE": json.dumps(core),
+        "AIRFLOW_CONN_MISSIVA_LEDGER": json.dumps(postgres_connection(wiring.ledger_db)),
         "AIRFLOW_CONN_SMTP_DEFAULT": json.dumps(smtp),
         "AIRFLOW_CONN_MISSIVA_SMS": json.dumps(sms),
         "AIRFLOW_CONN_MISSIVA_ARCHIVE": json.dumps(archive),
+    }
+
+
+def postgres_connection(url: str) -> dict[str, object]:
+    """A ``postgres`` Connection (JSON form) of a Postgres SQLAlchemy URL."""
+    parsed = make_url(url)
+    return {
+        "conn_type": "postgres",
+        "host": parsed.host,
+        "port": parsed.port,
+        "login": parsed.username,
+        "password": parsed.password,
+        "schema": parsed.database,
     }
 
 

@@ -108,9 +108,10 @@ def start_archive(
 ) -> SeaweedS3:
     """SeaweedFS as S3, with the archive bucket under Object Lock."""
     from missiva.devtools.seaweedfs import running_seaweedfs
+    from missiva.records.store_s3 import ensure_bucket
 
     s3 = stack.enter_context(running_seaweedfs(weed, workdir))
-    s3.client().create_bucket(Bucket=ARCHIVE_BUCKET, ObjectLockEnabledForBucket=True)
+    ensure_bucket(s3.client(), ARCHIVE_BUCKET, object_lock=True)
     log(f"SeaweedFS S3 at {s3.endpoint_url}, bucket {ARCHIVE_BUCKET} (Object Lock)")
     return s3
 

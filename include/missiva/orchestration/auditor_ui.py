@@ -61,7 +61,7 @@ from missiva.orchestration.auditor_access import (
     may_use_ui,
     write_audit_log,
 )
-from missiva.orchestration.connections import artifact_store
+from missiva.orchestration.connections import artifact_store, ledger_url
 from missiva.records import audit
 from missiva.records.ledger import Ledger
 from missiva.records.store import ArtifactIntegrityError, ArtifactStore, StoreError
@@ -164,7 +164,7 @@ def _ledger(url: str) -> Ledger:
 
 
 def ledger() -> Ledger:
-    return _ledger(Settings.from_env().ledger_url)
+    return _ledger(ledger_url(Settings.from_env()))
 
 
 @cache

@@ -1,8 +1,10 @@
 """Airflow Connections resolved into the core's plain settings."""
 
 import logging
+import smtplib
 from collections.abc import Callable
-from typing import Any
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import Connection
 from airflow.sdk.exceptions import AirflowNotFoundException
@@ -13,13 +15,18 @@ from missiva.delivery.smtp_transport import SmtpSettings
 from missiva.records.store import ArtifactStore, open_store
 from missiva.settings import Settings
 
+if TYPE_CHECKING:  # the Amazon provider is imported when the archive is S3
+    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
 log = logging.getLogger(__name__)
 
 SOURCE_CONN_ID = "missiva_core"
 SMTP_CONN_ID = "smtp_default"
 ARCHIVE_CONN_ID = "missiva_archive"
 SMS_CONN_ID = "missiva_sms"
-LEDGER_KEY_CONN_ID = "missiva_ledger"
+LEDGER_CONN_ID = "missiva_ledger"
+# the chain's HMAC key apart from the database's credentials: a database writer lacks it
+LEDGER_KEY_CONN_ID = "missiva_ledger_key"
 # psycopg 3 is the pinned Postgres driver (psycopg2 is not installed)
 _DRIVERS = {
     "postgres": "postgresql+psycopg",
@@ -40,8 +47,8 @@ def _required(conn_id: str) -> Connection:
         raise ConnectionConfigError(f"connection {conn_id} is not defined") from exc
 
 
-def source_url_of(conn: Connection) -> str:
-    """The SQLAlchemy URL of a source Connection: ``extra.sqlalchemy_url``, else built
+def database_url_of(conn: Connection) -> str:
+    """The SQLAlchemy URL of a database Connection: ``extra.sqlalchemy_url``, else built
     from its type (``postgres`` -> ``postgresql+psycopg``), host, port, login, password
     and schema (the database)."""
     explicit = conn.extra_dejson.get("sqlalchemy_url")
@@ -74,23 +81,58 @@ def source_url(settings: Settings, conn_id: str = SOURCE_CONN_ID) -> str:
     except AirflowNotFoundException:
         log.warning("connection %s is not defined: using the demo core systems", conn_id)
         return f"sqlite:///{settings.core_db}"
-    return source_url_of(conn)
+    return database_url_of(conn)
+
+
+def ledger_url(settings: Settings, conn_id: str = LEDGER_CONN_ID) -> str:
+    """The ledger's SQLAlchemy URL: the ``missiva_ledger`` Connection (a ``postgres``
+    one is ``postgresql+psycopg``; see :func:`database_url_of`) when it is defined, else
+    ``MISSIVA_LEDGER_URL`` (the local SQLite file by default), as the CLI has it."""
+    try:
+        conn = Connection.get(conn_id)
+    except AirflowNotFoundException:
+        return settings.ledger_url
+    return database_url_of(conn)
+
+
+def task_settings() -> Settings:
+    """The settings of a task: the environment's, with the ledger of :func:`ledger_url`."""
+    settings = Settings.from_env()
+    return replace(settings, ledger_url=ledger_url(settings))
 
 
 def smtp_settings(conn_id: str = SMTP_CONN_ID) -> SmtpSettings:
-    """SMTP settings from the SMTP provider's hook, which reads the Connection."""
+    """SMTP through the SMTP provider's hook: it reads the Connection (host, port,
+    login, password; extra ``disable_ssl``, ``disable_tls``, ``timeout``,
+    ``retry_limit``, ``ssl_context``, ``auth_type`` basic or oauth2) and opens and logs
+    in each connection; the core builds the messages and sends them on it."""
     from airflow.providers.smtp.hooks.smtp import SmtpHook
 
+    conn = _required(conn_id)
+    if not conn.host:
+        raise ConnectionConfigError(f"connection {conn_id}: host is required")
     hook = SmtpHook(smtp_conn_id=conn_id)
-    hook.smtp_connection = hook.get_connection(conn_id)  # read settings without connecting
+    hook.smtp_connection = conn  # its settings, read without connecting
+
+    def connect() -> smtplib.SMTP:
+        from airflow.sdk.exceptions import AirflowException
+
+        opened = SmtpHook(smtp_conn_id=conn_id)
+        try:
+            opened.get_conn()
+        except AirflowException as exc:  # connection refused until its retry_limit
+            raise smtplib.SMTPConnectError(-1, f"connection {conn_id}: {exc}") from exc
+        # the hook has no public accessor for its client (its test_connection reads it too)
+        return opened._smtp_client
+
     return SmtpSettings(
         host=hook.host,
         port=hook.port,
         use_ssl=hook.use_ssl,
         starttls=hook.smtp_starttls,
         user=hook.smtp_user,
-        password=hook.smtp_password,
         timeout=hook.timeout,
+        connect=connect,
     )
 
 
@@ -125,7 +167,7 @@ def channel_providers() -> dict[str, Callable[[], Any]]:
 
 
 def install_ledger_key(conn_id: str = LEDGER_KEY_CONN_ID) -> None:
-    """Make the password of the ``missiva_ledger`` Connection (or secret) the ledger key
+    """Make the password of the ``missiva_ledger_key`` Connection (or secret) the ledger key
     of this process (:mod:`missiva.records.chain_key`); without it, ``MISSIVA_LEDGER_KEY``
     or, for the embedded SQLite ledger only, the demo key."""
     from missiva.records import chain_key
@@ -141,59 +183,46 @@ def install_ledger_key(conn_id: str = LEDGER_KEY_CONN_ID) -> None:
 
 
 def artifact_store(settings: Settings, conn_id: str = ARCHIVE_CONN_ID) -> ArtifactStore:
-    """The archive: S3 from the ``missiva_archive`` Connection (:func:`archive_store_of`)
-    when it is defined, else the store named by ``MISSIVA_ARCHIVE_URL`` (the local folder
-    by default)."""
+    """The archive: S3 through the Amazon provider's ``S3Hook`` on the ``missiva_archive``
+    Connection (:func:`archive_store_of`) when it is defined, else the store named by
+    ``MISSIVA_ARCHIVE_URL`` (the local folder by default)."""
     try:
-        conn = Connection.get(conn_id)
+        Connection.get(conn_id)
     except AirflowNotFoundException:
         return open_store(settings.archive_url)
-    return archive_store_of(conn)
+    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+    return archive_store_of(S3Hook(aws_conn_id=conn_id))
 
 
-def archive_store_of(conn: Connection) -> ArtifactStore:
-    """The S3 archive of an ``aws`` Connection: login/password = access key/secret (else
-    the standard AWS chain); the bucket from ``extra.bucket`` or, as the Amazon
-    provider's S3Hook has it, ``extra.service_config.s3.bucket_name``; extra
-    ``endpoint_url``, ``region_name``, ``config_kwargs`` (botocore Config, e.g.
-    ``{"signature_version": "unsigned", "s3": {"addressing_style": "path"}}``),
-    ``prefix``, ``retention_mode``, ``retention_days``, ``legal_hold``. Nothing is
-    contacted here."""
-    import boto3
-    from botocore import UNSIGNED
-    from botocore.config import Config
+def archive_store_of(hook: "S3Hook") -> ArtifactStore:
+    """The S3 archive of an ``aws`` Connection, with the client the hook builds from it:
+    its credentials (login/password, ``role_arn``, ``profile_name``... else the standard
+    AWS chain), ``endpoint_url``, ``region_name``, ``verify`` and ``config_kwargs``
+    (botocore Config, over Missiva's timeouts and retries; path-style addressing with an
+    ``endpoint_url``). The bucket is ``extra.bucket`` or, as the S3Hook has it,
+    ``extra.service_config.s3.bucket_name``; extra ``prefix``, ``retention_mode``,
+    ``retention_days`` and ``legal_hold`` set the store. Nothing is contacted here."""
+    from missiva.records.store_s3 import S3ArtifactStore, addressed, client_config
 
-    from missiva.records.store_s3 import S3ArtifactStore, client_config, make_client
-
-    extra = conn.extra_dejson
-    service = (extra.get("service_config") or {}).get("s3") or {}
-    bucket = extra.get("bucket") or service.get("bucket_name")
+    conn_id = hook.aws_conn_id
+    try:
+        wrapper = hook.conn_config
+    except TypeError as exc:  # botocore's Config refused an option
+        raise ConnectionConfigError(f"connection {conn_id}: extra.config_kwargs: {exc}") from exc
+    extra = wrapper.extra_config
+    bucket = extra.get("bucket") or hook.service_config.get("bucket_name")
     if not bucket:
         raise ConnectionConfigError(
-            f"connection {conn.conn_id}: extra.bucket (or extra.service_config.s3.bucket_name) "
+            f"connection {conn_id}: extra.bucket (or extra.service_config.s3.bucket_name) "
             "is required"
         )
     config = client_config()
-    kwargs = dict(extra.get("config_kwargs") or {})
-    if kwargs:
-        if str(kwargs.get("signature_version", "")).lower() == "unsigned":
-            kwargs["signature_version"] = UNSIGNED
-        try:
-            config = config.merge(Config(**kwargs))
-        except TypeError as exc:
-            raise ConnectionConfigError(
-                f"connection {conn.conn_id}: extra.config_kwargs: {exc}"
-            ) from exc
-    session = boto3.session.Session(
-        aws_access_key_id=conn.login or None, aws_secret_access_key=conn.password or None
-    )
+    if wrapper.botocore_config is not None:
+        config = config.merge(wrapper.botocore_config)
+    config = addressed(config, wrapper.get_service_endpoint_url("s3"))
+    client = hook.get_client_type(region_name=hook.region_name, config=config)
     try:
-        client = make_client(
-            endpoint_url=extra.get("endpoint_url"),
-            region=extra.get("region_name"),
-            config=config,
-            session=session,
-        )
         return S3ArtifactStore(
             client,
             bucket,
@@ -203,4 +232,4 @@ def archive_store_of(conn: Connection) -> ArtifactStore:
             legal_hold=bool(extra.get("legal_hold", False)),
         )
     except ValueError as exc:
-        raise ConnectionConfigError(f"connection {conn.conn_id}: extra: {exc}") from exc
+        raise ConnectionConfigError(f"connection {conn_id}: extra: {exc}") from exc

@@ -52,7 +52,6 @@ async def letters_overdue(journey: str, context: dict[str, Any]) -> dict:
     from missiva.delivery.deadline_alerts import record_missed_deadline
     from missiva.journeys import journey_named
     from missiva.run_context import RunContext
-    from missiva.settings import Settings
 
     dag_run = context["dag_run"]
     run = RunContext(
@@ -64,11 +63,11 @@ async def letters_overdue(journey: str, context: dict[str, Any]) -> dict:
         interval_end=_moment(dag_run["data_interval_end"]),
     )
     deadline = context["deadline"]["deadline_time"]
-    settings = Settings.from_env()
 
     def record() -> dict:
-        from missiva.orchestration.connections import artifact_store
+        from missiva.orchestration.connections import artifact_store, task_settings
 
+        settings = task_settings()  # the ledger of the missiva_ledger Connection, if any
         try:  # the S3 archive keeps the alerts where every machine sees them
             store = artifact_store(settings)
         except Exception:  # the alert matters more than where it lands

@@ -34,11 +34,17 @@ def _run_context() -> RunContext:
 
 
 def _settings_and_store() -> tuple[Settings, "ArtifactStore"]:
-    """The settings, and the archive (the ``missiva_archive`` Connection or the default)."""
-    from missiva.orchestration.connections import artifact_store, install_ledger_key
+    """The settings (the ledger of the ``missiva_ledger`` Connection, if any, under the
+    key of ``missiva_ledger_key``), and the archive (the ``missiva_archive`` Connection
+    or the default)."""
+    from missiva.orchestration.connections import (
+        artifact_store,
+        install_ledger_key,
+        task_settings,
+    )
 
     install_ledger_key()
-    settings = Settings.from_env()
+    settings = task_settings()
     return settings, artifact_store(settings)
 
 
@@ -102,6 +108,10 @@ def deliver_deferred() -> dict:
 
 
 def report() -> dict:
+    """Print the run's summary from the ledger, anchor the chain head, then delete the
+    run's staging (the customer records it was extracted from: personal data must not
+    outlive the run)."""
+    from missiva.flow import staging
     from missiva.records.anchors import RUN, write_anchor
     from missiva.records.ledger import Ledger
     from missiva.records.run_report import summarize
@@ -113,6 +123,9 @@ def report() -> dict:
         write_anchor(ledger, store, RUN, f"{run.dag_id}/{run.run_id}")
     for line in summary.lines():
         print(line)
+    staged = staging(run, settings, store)
+    removed = staged.space.clear()
+    print(f"staging deleted: {removed} object(s) at {staged.space.location('')}")
     return summary.as_dict()
 
 

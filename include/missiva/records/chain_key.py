@@ -4,7 +4,7 @@ Whoever can write the ledger database but does not hold this key cannot recomput
 chain after editing it. Where it comes from, first found wins:
 
 1. the key the orchestration layer installed for this process (:func:`install`: DAG
-   tasks read it from the ``missiva_ledger`` Airflow Connection or secret);
+   tasks read it from the ``missiva_ledger_key`` Airflow Connection or secret);
 2. the ``MISSIVA_LEDGER_KEY`` environment variable (the CLI, scripts);
 3. :data:`DEMO_KEY`, only for an SQLite ledger (the embedded demo). A ledger on a
    database server is a production ledger: without a key it refuses to open
@@ -45,6 +45,6 @@ def resolve(url: str) -> bytes:
         return DEMO_KEY.encode()
     raise LedgerKeyMissing(
         f"no ledger key for {make_url(url).render_as_string(hide_password=True)}: set "
-        f"{ENV_VAR} (CLI) or the password of the missiva_ledger Airflow Connection (DAGs); "
+        f"{ENV_VAR} (CLI) or the password of the missiva_ledger_key Airflow Connection (DAGs); "
         "the demo key is only for the embedded SQLite ledger"
     )

@@ -60,6 +60,8 @@ DEFAULT_CONNECT_TIMEOUT = 3.0
 DEFAULT_READ_TIMEOUT = 20.0
 DEFAULT_MAX_ATTEMPTS = 3
 RETENTION_MODES = ("COMPLIANCE", "GOVERNANCE")
+#: days a working object's overwritten or deleted version is kept (:func:`expire_work_versions`)
+WORK_VERSION_DAYS = 1
 
 _UNAVAILABLE_CODES = frozenset(
     {"InternalError", "ServiceUnavailable", "SlowDown", "RequestTimeout"}
@@ -114,23 +116,35 @@ def make_client(
     With an ``endpoint_url`` (an S3-compatible server) path-style addressing is the
     default, since such servers rarely resolve ``<bucket>.<host>``.
     """
-    _check_addressing_style(addressing_style)
-    config = config or client_config()
-    configured = (config.s3 or {}).get("addressing_style")
-    style = addressing_style or configured or ("path" if endpoint_url else None)
-    if style and style != configured:
-        config = config.merge(Config(s3={**(config.s3 or {}), "addressing_style": style}))
+    config = addressed(config or client_config(), endpoint_url, addressing_style)
     return (session or boto3.session.Session()).client(
         "s3", endpoint_url=endpoint_url, region_name=region, config=config
     )
 
 
-def ensure_bucket(client: S3Client, bucket: str, object_lock: bool = False) -> bool:
+def addressed(
+    config: Config, endpoint_url: str | None, addressing_style: str | None = None
+) -> Config:
+    """``config`` with its addressing style: ``addressing_style`` if given, else the one
+    it has, else path-style for an ``endpoint_url`` (an S3-compatible server)."""
+    _check_addressing_style(addressing_style)
+    configured = (config.s3 or {}).get("addressing_style")
+    style = addressing_style or configured or ("path" if endpoint_url else None)
+    if style and style != configured:
+        config = config.merge(Config(s3={**(config.s3 or {}), "addressing_style": style}))
+    return config
+
+
+def ensure_bucket(
+    client: S3Client, bucket: str, object_lock: bool = False, work_prefix: str = "work/"
+) -> bool:
     """Create ``bucket`` (with Object Lock, hence versioning, when asked); True if created.
 
-    An existing bucket we can reach is accepted, unless Object Lock is asked for and the
-    bucket lacks it: Object Lock is enabled at creation, and never assumed (a server
-    that ignored the request is caught here too).
+    A bucket created with Object Lock also gets the lifecycle rule of
+    :func:`expire_work_versions` for ``work_prefix``. An existing bucket we can reach is
+    accepted, unless Object Lock is asked for and the bucket lacks it: Object Lock is
+    enabled at creation, and never assumed (a server that ignored the request is caught
+    here too).
     """
     created = False
     if not _bucket_exists(client, bucket):
@@ -154,7 +168,41 @@ def ensure_bucket(client: S3Client, bucket: str, object_lock: bool = False) -> b
         raise StoreError(
             f"bucket {bucket} exists without Object Lock; WORM needs a bucket created with it"
         )
+    if created and object_lock:
+        expire_work_versions(client, bucket, work_prefix)
     return created
+
+
+def expire_work_versions(
+    client: S3Client, bucket: str, prefix: str = "work/", days: int = WORK_VERSION_DAYS
+) -> bool:
+    """Set the bucket's lifecycle rule for the working objects under ``prefix`` (staging,
+    print, portal: overwritten and deleted as runs go, so a versioned bucket keeps their
+    old bytes as noncurrent versions): those versions expire ``days`` after they stop
+    being current, and the delete markers left alone go too. Replaces the bucket's
+    lifecycle configuration. False, with a warning, when the server has no lifecycle
+    rules: then only the explicit version deletes (``S3Workspace.clear``) remove them.
+    """
+    rule = {
+        "ID": "missiva-work-versions",
+        "Status": "Enabled",
+        "Filter": {"Prefix": prefix},
+        "NoncurrentVersionExpiration": {"NoncurrentDays": days},
+        "Expiration": {"ExpiredObjectDeleteMarker": True},
+        "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": days},
+    }
+    try:
+        with _translated(f"s3://{bucket}"):
+            client.put_bucket_lifecycle_configuration(
+                Bucket=bucket, LifecycleConfiguration={"Rules": [rule]}
+            )
+    except StoreError as exc:
+        if _code(exc.__cause__) not in ("NotImplemented", "MalformedXML", "InvalidRequest"):
+            raise
+        log.warning("s3://%s has no lifecycle rules (%s): old work/ versions stay", bucket, exc)
+        return False
+    log.info("s3://%s: noncurrent versions under %s expire after %d day(s)", bucket, prefix, days)
+    return True
 
 
 def _bucket_exists(client: S3Client, bucket: str) -> bool:
@@ -232,6 +280,12 @@ class S3ArtifactStore:
 
     def uri_for(self, sha256: str) -> str:
         return f"s3://{self.bucket}/{self.key_for(require_sha256(sha256))}"
+
+    def create_bucket(self) -> bool:
+        """Create the bucket with Object Lock, and the lifecycle rule of this store's
+        ``work/`` objects, unless it exists (with Object Lock); True if created."""
+        work = "/".join(filter(None, [self.prefix, "work"])) + "/"
+        return ensure_bucket(self.client, self.bucket, object_lock=True, work_prefix=work)
 
     def workspace(self, area: str) -> S3Workspace:
         """Mutable working data (staging, print, portal) under ``<prefix>/work/<area>/``

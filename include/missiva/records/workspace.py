@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import fcntl
 import logging
+import shutil
 import time
 import uuid
 from collections.abc import Iterator
@@ -61,6 +62,10 @@ class Workspace(Protocol):
         """Every key starting with ``prefix`` (lock objects excepted), sorted."""
 
     def delete(self, key: str) -> None: ...
+
+    def clear(self) -> int:
+        """Delete everything under this workspace (every version, on S3); return how many
+        objects there were."""
 
     def location(self, key: str) -> str:
         """Where ``key`` lives, for people: a path or an ``s3://`` URI."""
@@ -118,8 +123,13 @@ class LocalWorkspace:
     def delete(self, key: str) -> None:
         self.path(key).unlink(missing_ok=True)
 
+    def clear(self) -> int:
+        count = sum(1 for p in self.root.rglob("*") if p.is_file()) if self.root.is_dir() else 0
+        shutil.rmtree(self.root, ignore_errors=True)
+        return count
+
     def location(self, key: str) -> str:
-        return str(self.path(key))
+        return str(self.path(key)) if key else str(self.root)
 
     def sub(self, prefix: str) -> LocalWorkspace:
         return LocalWorkspace(self.root / _check(prefix))
@@ -213,6 +223,44 @@ class S3Workspace:
 
         with _translated(self.location(key)):
             self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
+
+    def clear(self) -> int:
+        """Every version and delete marker under the prefix, not just the current objects:
+        in a versioned bucket a plain delete keeps the data as a noncurrent version."""
+        from missiva.records.store_s3 import _translated
+
+        base = f"{self.prefix}/" if self.prefix else ""
+        versions: list[tuple[str, str]] = []
+        keys: set[str] = set()
+        with _translated(self.location("")):
+            pages = self.client.get_paginator("list_object_versions").paginate(
+                Bucket=self.bucket, Prefix=base
+            )
+            for page in pages:
+                keys.update(v["Key"] for v in page.get("Versions", ()))
+                found = [*page.get("Versions", ()), *page.get("DeleteMarkers", ())]
+                versions.extend((v["Key"], v["VersionId"]) for v in found)
+            self._delete_versions(versions)
+        return len(keys)
+
+    def _delete_versions(self, versions: list[tuple[str, str]]) -> None:
+        from missiva.records.artifacts import StoreError
+
+        for start in range(0, len(versions), 1000):  # DeleteObjects takes up to 1000
+            batch = versions[start : start + 1000]
+            answer = self.client.delete_objects(
+                Bucket=self.bucket,
+                Delete={
+                    "Objects": [{"Key": key, "VersionId": version} for key, version in batch],
+                    "Quiet": True,
+                },
+            )
+            if errors := answer.get("Errors"):
+                first = errors[0]
+                raise StoreError(
+                    f"S3 refused to delete {len(errors)} object version(s) of "
+                    f"{self.location('')}; first: {first.get('Key')}: {first.get('Message')}"
+                )
 
     def sub(self, prefix: str) -> S3Workspace:
         return S3Workspace(
