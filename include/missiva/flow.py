@@ -32,10 +32,13 @@ from missiva.routing.rules import Route, route, routing_inputs
 from missiva.run_context import RunContext
 from missiva.settings import Settings
 from missiva.sources.extract import extract_records
-from missiva.sources.staging import Staging
+from missiva.sources.staging import Staging, chunk_size_within
 from missiva.sources.validation import validate
 
 log = logging.getLogger(__name__)
+
+#: chunks a run may be cut into: Airflow's default ``[core] max_map_length``
+DEFAULT_MAX_CHUNKS = 1024
 
 
 def canonical_json(record: dict[str, Any]) -> bytes:
@@ -105,9 +108,11 @@ def validate_stage(
     settings: Settings,
     chunk_size: int,
     *,
+    max_chunks: int = DEFAULT_MAX_CHUNKS,
     store: ArtifactStore | None = None,
 ) -> list[int]:
-    """Gate the batch, quarantine failing records, cut the valid ones into chunks.
+    """Gate the batch, quarantine failing records, cut the valid ones into at most
+    ``max_chunks`` chunks of ``chunk_size`` (larger when needed to stay within).
 
     A record whose communication a run of another business key already recorded (its
     subject found again) is neither quarantined nor composed again: it is counted as
@@ -140,7 +145,17 @@ def validate_stage(
                 )
         ledger.record_handled_before(run.dag_id, run.run_id, len(elsewhere))
     valid = [r for r in outcome.valid if int(r["row_id"]) not in elsewhere]
-    return staged.write_chunks(valid, chunk_size)
+    size = chunk_size_within(len(valid), chunk_size, max_chunks)
+    if size != chunk_size:
+        log.warning(
+            "chunk size %d grown to %d: %d records in chunks of %d would exceed %d chunks",
+            chunk_size,
+            size,
+            len(valid),
+            chunk_size,
+            max_chunks,
+        )
+    return staged.write_chunks(valid, size)
 
 
 class Composition:

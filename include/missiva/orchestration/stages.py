@@ -6,6 +6,7 @@ Imported at DAG parse time, so the core (pandas, WeasyPrint, GX) is imported laz
 from typing import TYPE_CHECKING
 
 from airflow.sdk import get_current_context
+from airflow.sdk.configuration import conf
 from airflow.sdk.exceptions import AirflowFailException
 
 from missiva.journey import Journey
@@ -66,8 +67,11 @@ def validate(journey: Journey) -> list[int]:
 
     settings, store = _settings_and_store()
     chunk_size = int(get_current_context()["params"]["chunk_size"])
+    max_chunks = conf.getint("core", "max_map_length", fallback=1024)
     try:
-        return validate_stage(journey, _run_context(), settings, chunk_size, store=store)
+        return validate_stage(
+            journey, _run_context(), settings, chunk_size, max_chunks=max_chunks, store=store
+        )
     except BatchValidationError as exc:
         raise AirflowFailException(str(exc)) from exc
 

@@ -16,6 +16,14 @@ from missiva.paths import safe_name
 from missiva.records.workspace import Workspace, as_workspace
 
 
+def chunk_size_within(records: int, requested: int, max_chunks: int) -> int:
+    """The chunk size for ``records``: ``requested``, grown just enough that the records
+    make at most ``max_chunks`` chunks (Airflow maps at most ``[core] max_map_length``)."""
+    if requested < 1 or max_chunks < 1:
+        raise ValueError(f"chunk size {requested} and chunk count {max_chunks} must be >= 1")
+    return max(requested, -(-records // max_chunks))
+
+
 class Staging:
     """The staged records of one (dag_id, run_id) in ``root`` (a folder or a workspace)."""
 
