@@ -24,6 +24,7 @@ from missiva.records.keys import (
     quarantine_key,
 )
 from missiva.records.ledger import Ledger
+from missiva.records.models import Communication
 from missiva.records.models import canonical_json as ledger_json
 from missiva.records.status import COMPOSED, QUARANTINED, SENT, SUPPRESSED
 from missiva.records.store import ArtifactStore, open_store
@@ -102,6 +103,11 @@ def extract_stage(
     return len(rows)
 
 
+def _made_by(comm: Communication, run: RunContext, scope: str) -> bool:
+    """Whether ``comm`` is the run's own (recorded by an earlier try of it)."""
+    return (comm.business_key, comm.dag_id, comm.run_id) == (scope, run.dag_id, run.run_id)
+
+
 def validate_stage(
     journey: Journey,
     run: RunContext,
@@ -114,9 +120,9 @@ def validate_stage(
     """Gate the batch, quarantine failing records, cut the valid ones into at most
     ``max_chunks`` chunks of ``chunk_size`` (larger when needed to stay within).
 
-    A record whose communication a run of another business key already recorded (its
-    subject found again) is neither quarantined nor composed again: it is counted as
-    handled before."""
+    A record whose communication another run already recorded (its subject found again
+    by another day, or a manual run overlapping a scheduled one) is neither quarantined
+    nor composed again: it is counted as handled before."""
     store = store or open_store(settings.archive_url)
     staged = staging(run, settings, store)
     columns, records = staged.read_extract()
@@ -130,7 +136,7 @@ def validate_stage(
             row
             for row in keys
             if any(
-                k in known and known[k].business_key != scope
+                k in known and not _made_by(known[k], run, scope)
                 for k in (keys[row], quarantine_keys[row])
             )
         }
