@@ -32,7 +32,7 @@ from missiva.records.workspace import workspace
 from missiva.routing.rules import Route, route, routing_inputs
 from missiva.run_context import RunContext
 from missiva.settings import Settings
-from missiva.sources.extract import extract_records
+from missiva.sources.extract import stream_records
 from missiva.sources.staging import Staging, chunk_size_within
 from missiva.sources.validation import validate
 
@@ -84,11 +84,9 @@ def extract_stage(
     *,
     store: ArtifactStore | None = None,
 ) -> int:
-    """Extract the interval's records into staging; record the count in the ledger."""
-    columns, rows = extract_records(
-        source_url, journey, run.interval_start, run.interval_end, run.params
-    )
-    staging(run, settings, store).write_extract(columns, rows)
+    """Stream the interval's records into staging; record the count in the ledger."""
+    batches = stream_records(source_url, journey, run.interval_start, run.interval_end, run.params)
+    extracted = staging(run, settings, store).write_extract_parts(batches)
     with Ledger(settings.ledger_url) as ledger:
         ledger.record_run(
             dag_id=run.dag_id,
@@ -97,10 +95,10 @@ def extract_stage(
             business_key=business_key(journey, run),
             interval_start=run.interval_start,
             interval_end=run.interval_end,
-            extracted=len(rows),
+            extracted=extracted,
         )
-    log.info("extracted %d records for [%s, %s)", len(rows), run.interval_start, run.interval_end)
-    return len(rows)
+    log.info("extracted %d records for [%s, %s)", extracted, run.interval_start, run.interval_end)
+    return extracted
 
 
 def _made_by(comm: Communication, run: RunContext, scope: str) -> bool:
