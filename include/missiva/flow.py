@@ -8,6 +8,7 @@ import json
 import logging
 from collections import Counter
 from collections.abc import Collection
+from functools import partial
 from typing import Any
 
 from missiva.channels import registry
@@ -273,7 +274,8 @@ def print_stage(
 ) -> list[dict]:
     """Merge the day's printed letters that no batch holds yet into print-ready batches
     with manifests (householded, sorted by postal code); the same letters always give
-    the same files, and a letter sent later (deferred) goes into a late batch."""
+    the same files, and a letter sent later (deferred) goes into a late batch. The
+    letters' PDFs are read from the archive when needed, not held all at once."""
     from missiva.channels.print_batch import Letter, batch_unprinted
 
     store = store or open_store(settings.archive_url)
@@ -287,10 +289,11 @@ def print_stage(
             letters.append(
                 Letter(
                     communication_id=comm.communication_id,
-                    pdf=store.get(comm.artifact_uri, comm.artifact_sha256),
+                    pdf=partial(store.get, comm.artifact_uri, comm.artifact_sha256),
                     address_lines=tuple(comm.recipient.split("\n")),
                     postal_code=record["postal_code"],
                     country=record["country"],
+                    pdf_sha256=comm.artifact_sha256,
                 )
             )
     scope = business_key(journey, run)
