@@ -36,7 +36,7 @@ def sql_text(sql_file: Path) -> str:
 
 
 #: rows fetched from the source (and staged) at a time by a streaming extract
-STREAM_BATCH = 5000
+STREAM_BATCH = 1000
 
 #: (column names, rows) of one batch of a streaming extract
 Batch = tuple[list[str], list[dict[str, Any]]]
