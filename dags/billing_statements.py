@@ -13,7 +13,7 @@ travel in one envelope (see the print batch manifest).
    attached to each statement as `lines` and `history`; on the `missiva_core` connection.
 2. **validate** — `include/expectations/billing_statements.json`: batch failures stop the
    run before anything is sent; failing statements are quarantined.
-3. **compose** / **deliver** (mapped per chunk) — route, render, archive; SMTP
+3. **chunk.compose** → **chunk.deliver** (mapped per chunk) — route, render, archive; SMTP
    (`smtp_default`) or the print folder; each statement (account and month) once.
 4. **print_batches** — the month's paper statements merged into print-ready PDFs with a
    manifest (householding, sorted by postal code).

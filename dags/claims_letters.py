@@ -24,8 +24,8 @@ alert below watches that promise.
 and the state of its letters to `<MISSIVA_HOME>/alerts/deadlines.jsonl`.
 
 Tasks: extract (`include/sql/claims_letters_extract.sql`) → validate
-(`include/expectations/claims_letters.json`) → compose (mapped) → deliver (mapped) →
-print_batches → report. Audit: `missiva audit list --journey claims_letters --json`.
+(`include/expectations/claims_letters.json`) → chunk.compose → chunk.deliver (mapped
+per chunk) → print_batches → report. Audit: `missiva audit list --journey claims_letters --json`.
 """
 
 import pendulum

@@ -11,9 +11,10 @@ onboarding by its end (`onboarding_progress.completed_at`) receive the
 1. **extract** — `include/sql/onboarding_extract.sql` on the `missiva_core` connection.
 2. **validate** — Great Expectations suite `include/expectations/onboarding.json`:
    batch failures stop the run before anything is sent; failing records are quarantined.
-3. **compose** (mapped per chunk) — route each customer, render, archive the exact artifact
+3. **chunk.compose** (mapped per chunk) — route each customer, render, archive the exact artifact
    (updates the Asset `onboarding_archive`, which schedules `audit_verify`).
-4. **deliver** (mapped per chunk) — SMTP (`smtp_default`) or the print folder; never twice.
+4. **chunk.deliver** — the chunk as soon as it is composed: SMTP (`smtp_default`) or the
+   print folder; never twice.
 5. **print_batches** — the day's letters merged into print-ready PDFs with a manifest
    (householding, sorted by postal code) in the print folder's `batches/`.
 6. **report** — every extracted customer is accounted for: sent, suppressed or quarantined.

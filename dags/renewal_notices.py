@@ -16,7 +16,7 @@ SMS, or paper), else paper, else e-mail, else SMS.
    `missiva_core` connection (tables `policies`, `policy_renewals`, `customers`, `consents`).
 2. **validate** — `include/expectations/renewal_notices.json`: batch failures stop the run
    before anything is sent; failing records are quarantined.
-3. **compose** / **deliver** (mapped per chunk) — route, render, archive; SMTP
+3. **chunk.compose** → **chunk.deliver** (mapped per chunk) — route, render, archive; SMTP
    (`smtp_default`), SMS (`missiva_sms`) or the print folder; never twice.
 4. **print_batches** — the day's paper notices as print-ready batches with a manifest.
 5. **report** — every notice is accounted for: sent, suppressed or quarantined.

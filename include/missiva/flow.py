@@ -8,6 +8,7 @@ import json
 import logging
 from collections import Counter
 from collections.abc import Collection
+from functools import partial
 from typing import Any
 
 from missiva.channels import registry
@@ -26,6 +27,7 @@ from missiva.records.keys import (
     quarantine_key,
 )
 from missiva.records.ledger import Ledger
+from missiva.records.models import Communication
 from missiva.records.models import canonical_json as ledger_json
 from missiva.records.status import COMPOSED, FAILED, QUARANTINED, SENT, SUPPRESSED
 from missiva.records.store import ArtifactStore, open_store
@@ -33,12 +35,14 @@ from missiva.records.workspace import workspace
 from missiva.routing.rules import Route, route, routing_inputs
 from missiva.run_context import RunContext
 from missiva.settings import Settings
-from missiva.sources.extract import extract_records
-from missiva.sources.staging import Staging
+from missiva.sources.extract import stream_records
+from missiva.sources.staging import Staging, chunk_size_within
 from missiva.sources.validation import validate
 
 log = logging.getLogger(__name__)
 
+#: chunks a run may be cut into: Airflow's default ``[core] max_map_length``
+DEFAULT_MAX_CHUNKS = 1024
 #: faults of the system, not of one record: they fail the task (its retry resumes)
 SYSTEMIC_FAULTS = (OSError, MemoryError, RegulatoryBlockError)
 #: faults of the record's data: the communication is quarantined
@@ -97,11 +101,9 @@ def extract_stage(
     *,
     store: ArtifactStore | None = None,
 ) -> int:
-    """Extract the interval's records into staging; record the count in the ledger."""
-    columns, rows = extract_records(
-        source_url, journey, run.interval_start, run.interval_end, run.params
-    )
-    staging(run, settings, store).write_extract(columns, rows)
+    """Stream the interval's records into staging; record the count in the ledger."""
+    batches = stream_records(source_url, journey, run.interval_start, run.interval_end, run.params)
+    extracted = staging(run, settings, store).write_extract_parts(batches)
     with Ledger(settings.ledger_url) as ledger:
         ledger.record_run(
             dag_id=run.dag_id,
@@ -110,10 +112,15 @@ def extract_stage(
             business_key=business_key(journey, run),
             interval_start=run.interval_start,
             interval_end=run.interval_end,
-            extracted=len(rows),
+            extracted=extracted,
         )
-    log.info("extracted %d records for [%s, %s)", len(rows), run.interval_start, run.interval_end)
-    return len(rows)
+    log.info("extracted %d records for [%s, %s)", extracted, run.interval_start, run.interval_end)
+    return extracted
+
+
+def _made_by(comm: Communication, run: RunContext, scope: str) -> bool:
+    """Whether ``comm`` is the run's own (recorded by an earlier try of it)."""
+    return (comm.business_key, comm.dag_id, comm.run_id) == (scope, run.dag_id, run.run_id)
 
 
 def validate_stage(
@@ -122,13 +129,15 @@ def validate_stage(
     settings: Settings,
     chunk_size: int,
     *,
+    max_chunks: int = DEFAULT_MAX_CHUNKS,
     store: ArtifactStore | None = None,
 ) -> list[int]:
-    """Gate the batch, quarantine failing records, cut the valid ones into chunks.
+    """Gate the batch, quarantine failing records, cut the valid ones into at most
+    ``max_chunks`` chunks of ``chunk_size`` (larger when needed to stay within).
 
-    A record whose communication a run of another business key already recorded (its
-    subject found again) is neither quarantined nor composed again: it is counted as
-    handled before."""
+    A record whose communication another run already recorded (its subject found again
+    by another day, or a manual run overlapping a scheduled one) is neither quarantined
+    nor composed again: it is counted as handled before."""
     store = store or open_store(settings.archive_url)
     staged = staging(run, settings, store)
     columns, records = staged.read_extract()
@@ -142,7 +151,7 @@ def validate_stage(
             row
             for row in keys
             if any(
-                k in known and known[k].business_key != scope
+                k in known and not _made_by(known[k], run, scope)
                 for k in (keys[row], quarantine_keys[row])
             )
         }
@@ -157,7 +166,17 @@ def validate_stage(
                 )
         ledger.record_handled_before(run.dag_id, run.run_id, len(elsewhere))
     valid = [r for r in outcome.valid if int(r["row_id"]) not in elsewhere]
-    return staged.write_chunks(valid, chunk_size)
+    size = chunk_size_within(len(valid), chunk_size, max_chunks)
+    if size != chunk_size:
+        log.warning(
+            "chunk size %d grown to %d: %d records in chunks of %d would exceed %d chunks",
+            chunk_size,
+            size,
+            len(valid),
+            chunk_size,
+            max_chunks,
+        )
+    return staged.write_chunks(valid, size)
 
 
 class Composition:
@@ -301,7 +320,8 @@ def print_stage(
 ) -> list[dict]:
     """Merge the day's printed letters that no batch holds yet into print-ready batches
     with manifests (householded, sorted by postal code); the same letters always give
-    the same files, and a letter sent later (deferred) goes into a late batch."""
+    the same files, and a letter sent later (deferred) goes into a late batch. The
+    letters' PDFs are read from the archive when needed, not held all at once."""
     from missiva.channels.print_batch import Letter, batch_unprinted
 
     store = store or open_store(settings.archive_url)
@@ -315,10 +335,11 @@ def print_stage(
             letters.append(
                 Letter(
                     communication_id=comm.communication_id,
-                    pdf=store.get(comm.artifact_uri, comm.artifact_sha256),
+                    pdf=partial(store.get, comm.artifact_uri, comm.artifact_sha256),
                     address_lines=tuple(comm.recipient.split("\n")),
                     postal_code=record["postal_code"],
                     country=record["country"],
+                    pdf_sha256=comm.artifact_sha256,
                 )
             )
     scope = business_key(journey, run)

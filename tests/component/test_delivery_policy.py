@@ -11,6 +11,7 @@ import pytest
 
 from missiva import flow as pipeline
 from missiva.cli import main
+from missiva.delivery import deferred as later
 from missiva.delivery import outbox as dispatch
 from missiva.delivery.smtp_transport import SmtpSettings
 from missiva.journeys import JOURNEYS, ONBOARDING
@@ -57,14 +58,14 @@ def test_quiet_hours_defer_then_the_deferred_run_sends(composed, smtp_server, sm
 
     scheduler = replace(RUN, dag_id="deferred_deliveries", run_id="scheduled__next", try_number=1)
     smtp = SmtpSettings(smtp_server.host, smtp_server.port, timeout=10)
-    early = dispatch.deliver_deferred(
+    early = later.deliver_deferred(
         JOURNEYS, scheduler, settings, lambda: smtp, sms=sms, now=EVENING
     )
     assert early == {"due": 0}
-    done = dispatch.deliver_deferred(
-        JOURNEYS, scheduler, settings, lambda: smtp, sms=sms, now=NEXT_MORNING
+    done = later.deliver_deferred(  # in chunks of 2: each delivered once
+        JOURNEYS, scheduler, settings, lambda: smtp, sms=sms, now=NEXT_MORNING, chunk_size=2
     )
-    assert done == {"due": len(deferred), "sent": len(deferred)}
+    assert len(deferred) > 2 and done == {"due": len(deferred), "sent": len(deferred)}
     emails = [c for c in deferred if c.channel == "email"]
     assert sorted(m.rcpt_tos[0] for m in smtp_server.handler.messages) == sorted(
         c.recipient for c in emails
@@ -76,7 +77,7 @@ def test_quiet_hours_defer_then_the_deferred_run_sends(composed, smtp_server, sm
         kinds = [e.kind for e in ledger.events(comm.communication_id)]
         assert kinds == ["composed", "deferred", "sending", "sent"]
         assert json.loads(ledger.events(comm.communication_id)[1].detail)["not_before"]
-    again = dispatch.deliver_deferred(
+    again = later.deliver_deferred(
         JOURNEYS, scheduler, settings, lambda: smtp, sms=sms, now=NEXT_MORNING
     )
     assert again == {"due": 0} and ledger.verify_chain() == []
@@ -164,7 +165,7 @@ def test_letters_deferred_by_quiet_hours_go_into_a_late_print_batch(
 
     scheduler = replace(RUN, dag_id="deferred_deliveries", run_id="scheduled__next")
     smtp = SmtpSettings(smtp_server.host, smtp_server.port, timeout=10)
-    dispatch.deliver_deferred(
+    later.deliver_deferred(
         JOURNEYS, scheduler, settings, lambda: smtp, sms=sms_provider[0], now=NEXT_MORNING
     )
     batches = settings.print_dir / RUN.dag_id / "2026-11-02" / "batches"

@@ -242,3 +242,43 @@ def test_batches_never_written_are_written_again(tmp_path: Path, letters: list[L
     (again,) = batch_unprinted(letters, tmp_path, run_label="r", max_envelopes=2)[-1:]
     assert again.manifest_path.read_bytes() == last
     assert set(batched_ids(tmp_path)) == {"r"}
+
+
+def test_letters_loaded_from_the_archive_a_batch_at_a_time(
+    tmp_path: Path, letters: list[Letter]
+) -> None:
+    """Letters whose PDF is a loader (as a run reads them from the archive): the same
+    files as with the bytes, each PDF loaded once to count it and once more when its
+    batch is written, after the batches before it are complete."""
+    eager = build_print_batches(letters, tmp_path / "eager", run_label="r", max_envelopes=2)
+    lazy_folder = tmp_path / "lazy"
+    loads: list[tuple[str, int]] = []  # (letter, manifests on disk when loaded)
+
+    def loader(item: Letter):
+        def load() -> bytes:
+            loads.append((item.communication_id, len(list(lazy_folder.glob("*.manifest.json")))))
+            return item.pdf
+
+        return load
+
+    lazy_letters = [
+        Letter(
+            item.communication_id,
+            loader(item),
+            item.address_lines,
+            item.postal_code,
+            item.country,
+            pdf_sha256=hashlib.sha256(item.pdf).hexdigest(),
+        )
+        for item in letters
+    ]
+    lazy = build_print_batches(lazy_letters, lazy_folder, run_label="r", max_envelopes=2)
+    assert [b.manifest for b in lazy] == [b.manifest for b in eager]
+    counted, written = loads[: len(letters)], loads[len(letters) :]
+    assert sorted(c for c, _ in counted) == sorted(x.communication_id for x in letters)
+    assert {n for _, n in counted} == {0}, "every PDF checked before anything is written"
+    for number, batch in enumerate(lazy):
+        ids = [c for e in batch.manifest["envelopes"] for c in e["communication_ids"]]
+        assert [(c, number) for c in ids] == written[: len(ids)]
+        written = written[len(ids) :]
+    assert written == []

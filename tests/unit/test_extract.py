@@ -140,3 +140,25 @@ def test_extract_without_a_parameter_its_sql_binds_names_it(seeded: SeedReport) 
     message = str(caught.value)
     assert message.startswith("extract on_demand_document_extract.sql: ")
     assert "bind parameter" in message and "SELECT" not in message
+
+
+# --- streaming --------------------------------------------------------------------------
+
+
+def test_stream_yields_bounded_batches_of_the_same_rows(seeded: SeedReport, records) -> None:
+    from missiva.sources.extract import stream_records
+
+    url = f"sqlite:///{seeded.db_path}"
+    batches = list(stream_records(url, ONBOARDING, START, END, batch_size=7))
+    assert len(batches) == -(-len(records) // 7) > 1
+    assert all(len(rows) <= 7 for _, rows in batches)
+    assert all(columns == SCHEMA for columns, _ in batches)
+    assert [r for _, rows in batches for r in rows] == records
+
+
+def test_stream_of_an_empty_interval_yields_the_columns(seeded: SeedReport) -> None:
+    from missiva.sources.extract import stream_records
+
+    day = datetime(2030, 1, 1, tzinfo=UTC)
+    url = f"sqlite:///{seeded.db_path}"
+    assert list(stream_records(url, ONBOARDING, day, day + timedelta(days=1))) == [(SCHEMA, [])]

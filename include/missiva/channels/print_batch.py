@@ -31,7 +31,7 @@ import json
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -55,13 +55,24 @@ class PrintBatchConflict(PrintBatchError):
 
 @dataclass(frozen=True)
 class Letter:
-    """One letter: its PDF and the envelope address (window block, one line each)."""
+    """One letter: its PDF and the envelope address (window block, one line each).
+
+    ``pdf`` may be a loader of the PDF, called when the letter is counted and when its
+    batch is written, so a day's letters are never all in memory; ``pdf_sha256`` (e.g.
+    the archive's) spares loading it to fingerprint the run."""
 
     communication_id: str
-    pdf: bytes
+    pdf: bytes | Callable[[], bytes]
     address_lines: tuple[str, ...]
     postal_code: str
     country: str
+    pdf_sha256: str | None = None
+
+    def pdf_bytes(self) -> bytes:
+        return self.pdf() if callable(self.pdf) else self.pdf
+
+    def digest(self) -> str:
+        return self.pdf_sha256 or hashlib.sha256(self.pdf_bytes()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -101,21 +112,27 @@ def _dumps(document: Mapping[str, Any]) -> bytes:
 
 @dataclass
 class _Parsed:
+    """A letter's page count (its PDF read again when its batch is written)."""
+
     letter: Letter
-    reader: PdfReader
     pages: int
     blank_pages: int
 
 
-def _parse(letter: Letter, duplex: bool) -> _Parsed:
+def _read(letter: Letter) -> PdfReader:
     try:
-        reader = PdfReader(io.BytesIO(letter.pdf))
+        reader = PdfReader(io.BytesIO(letter.pdf_bytes()))
         pages = len(reader.pages)
     except Exception as exc:  # pypdf raises many types for a damaged file
         raise PrintBatchError(f"letter {letter.communication_id}: unreadable PDF ({exc})") from exc
     if pages == 0:
         raise PrintBatchError(f"letter {letter.communication_id}: PDF has no pages")
-    return _Parsed(letter, reader, pages, 1 if duplex and pages % 2 else 0)
+    return reader
+
+
+def _parse(letter: Letter, duplex: bool) -> _Parsed:
+    pages = len(_read(letter).pages)
+    return _Parsed(letter, pages, 1 if duplex and pages % 2 else 0)
 
 
 def _fingerprint(letters: Sequence[Letter], options: Mapping[str, Any]) -> str:
@@ -123,7 +140,7 @@ def _fingerprint(letters: Sequence[Letter], options: Mapping[str, Any]) -> str:
     for letter in sorted(letters, key=lambda x: x.communication_id):
         entry = [
             letter.communication_id,
-            hashlib.sha256(letter.pdf).hexdigest(),
+            letter.digest(),
             list(letter.address_lines),
             letter.postal_code,
             letter.country,
@@ -159,10 +176,11 @@ def _render_batch(
                     "start_page": page,
                 }
             )
-            for pdf_page in item.reader.pages:
+            reader = _read(item.letter)
+            for pdf_page in reader.pages:
                 writer.add_page(pdf_page)
             if item.blank_pages:
-                box = item.reader.pages[-1].mediabox
+                box = reader.pages[-1].mediabox
                 writer.add_blank_page(width=box.width, height=box.height)
             page += item.pages + item.blank_pages
         pages = page - start
@@ -245,7 +263,9 @@ def build_print_batches(
     created_at: datetime | None = None,
 ) -> list[PrintBatch]:
     """Write the print-ready batches and manifests for ``letters`` into ``folder`` (a
-    folder, or a workspace such as the S3 one)."""
+    folder, or a workspace such as the S3 one). Every PDF is read once to count its
+    pages (a bad one refuses the run before anything is written), then again when its
+    batch is written: one batch's PDFs in memory at a time."""
     space = as_workspace(folder)
     letters = list(letters)
     _check(letters, run_label, max_envelopes)

@@ -14,9 +14,8 @@ keeps failing, holds back only its own communications (:mod:`missiva.delivery.ho
 import json
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from contextlib import ExitStack
-from dataclasses import replace
 from datetime import UTC, datetime
 from functools import partial
 from types import MappingProxyType
@@ -32,7 +31,7 @@ from missiva.channels.base import (
     TransientFailure,
 )
 from missiva.delivery.holds import Holds
-from missiva.flow import Composition, print_stage, staging
+from missiva.flow import Composition, staging
 from missiva.journey import PORTAL_NOTICE, Journey
 from missiva.records.keys import (
     delivery_keys,
@@ -336,51 +335,3 @@ def deliver_stage(
     log.info("chunk %d delivered: %s", chunk, dict(counts))
     holds.raise_if_any(f"chunk {chunk} ({dict(counts)})")
     return dict(counts)
-
-
-def deliver_deferred(
-    journeys: Iterable[Journey],
-    run: RunContext,
-    settings: Settings,
-    smtp: Callable[[], Any] | None = None,
-    *,
-    sms: Callable[[], Any] | None = None,
-    providers: Providers = MappingProxyType({}),
-    store: ArtifactStore | None = None,
-    now: datetime | None = None,
-) -> dict:
-    """Send every ``deferred`` communication whose ``not_before`` has passed, through the
-    outbox of the journey run that composed it (``run`` names the task doing it); the
-    letters among them go into a late print batch of that run."""
-    by_name = {j.name: j for j in journeys}
-    clock = _clock(now)
-    store = store or open_store(settings.archive_url)
-    counts: Counter = Counter()
-    with Ledger(settings.ledger_url) as ledger, ExitStack() as stack:
-        policy = ContactPolicy(ledger, PolicyConfig.load(settings.contact_policy))
-        factories = channel_factories(settings, store, _providers(smtp, sms, providers))
-        adapters, holds = _Adapters(stack, factories), Holds()
-        due = [c for c in ledger.due_deferred(clock()) if c.journey in by_name]
-        printed: dict[tuple[str, str], tuple[Journey, RunContext]] = {}
-        for comm in due:
-            journey_run = ledger.get_run(comm.dag_id, comm.run_id)
-            origin = replace(
-                run,
-                dag_id=comm.dag_id,
-                run_id=comm.run_id,
-                interval_start=journey_run.interval_start,
-                interval_end=journey_run.interval_end,
-            )
-            journey = by_name[comm.journey]
-            outbox = _Outbox(
-                journey, origin, settings, store, ledger, adapters, policy, clock, holds
-            )
-            outbox.deliver(comm)
-            if registry.get(comm.channel).printed:
-                printed[comm.dag_id, comm.run_id] = journey, origin
-        counts.update(ledger.get(c.communication_id).status for c in due)
-    for journey, origin in printed.values():
-        print_stage(journey, origin, settings, store=store)
-    log.info("deferred communications due: %d, now %s", len(due), dict(counts))
-    holds.raise_if_any(f"deferred deliveries ({dict(counts)})")
-    return {"due": len(due), **counts}

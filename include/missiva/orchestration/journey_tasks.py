@@ -1,12 +1,18 @@
 """The tasks of a journey DAG, the same for every journey:
 
-extract → validate → compose (mapped per chunk) → deliver (mapped per chunk)
-→ print_batches → report. Call :func:`journey_tasks` inside a ``@dag`` function, or
-:func:`request_task` for a latency-first journey (the same stages in one task).
+extract → validate → chunk.compose → chunk.deliver (a task group mapped per chunk: a
+chunk is delivered as soon as it is composed) → print_batches → report. Call
+:func:`journey_tasks` inside a ``@dag`` function, or :func:`request_task` for a
+latency-first journey (the same stages in one task).
+
+How many chunks of one run compose (deliver) at once is the Airflow option
+``[missiva] compose_parallelism`` (``deliver_parallelism``), default 2, e.g.
+``AIRFLOW__MISSIVA__COMPOSE_PARALLELISM=8``; read when the DAG file is parsed.
 """
 
 import pendulum
-from airflow.sdk import Param, task
+from airflow.sdk import Param, task, task_group
+from airflow.sdk.configuration import conf
 
 from missiva.journey import Journey
 from missiva.orchestration import stages
@@ -33,7 +39,17 @@ def whole_value(pattern: str) -> str:
     return f"^(?:{pattern})(?![\\s\\S])"
 
 
-def journey_tasks(journey: Journey, *, chunk_parallelism: int = 2) -> None:
+#: chunks of one run composed (delivered) at once unless ``[missiva]`` says otherwise
+DEFAULT_PARALLELISM = 2
+
+
+def stage_parallelism(stage: str) -> int:
+    """How many chunks of one run the stage handles at once: ``[missiva]
+    <stage>_parallelism`` in Airflow's configuration, else :data:`DEFAULT_PARALLELISM`."""
+    return conf.getint("missiva", f"{stage}_parallelism", fallback=DEFAULT_PARALLELISM)
+
+
+def journey_tasks(journey: Journey) -> None:
     """Add the journey's tasks to the DAG being defined."""
 
     @task
@@ -44,24 +60,33 @@ def journey_tasks(journey: Journey, *, chunk_parallelism: int = 2) -> None:
     def validate(extracted: int) -> list[int]:
         return stages.validate(journey)
 
-    @task(max_active_tis_per_dagrun=chunk_parallelism, outlets=[archive_asset(journey)])
-    def compose(chunk: int) -> int:
-        return stages.compose(journey, chunk)
+    @task(
+        max_active_tis_per_dagrun=stage_parallelism("compose"),
+        outlets=[archive_asset(journey)],
+    )
+    def compose(number: int) -> int:
+        return stages.compose(journey, number)
 
-    @task(max_active_tis_per_dagrun=chunk_parallelism)
-    def deliver(chunk: int) -> dict:
-        return stages.deliver(journey, chunk)
+    @task(max_active_tis_per_dagrun=stage_parallelism("deliver"))
+    def deliver(number: int) -> dict:
+        return stages.deliver(journey, number)
 
-    @task
-    def print_batches(delivered: list[dict]) -> list[dict]:
+    @task_group
+    def chunk(number: int) -> None:
+        """One chunk of valid records: composed, then delivered at once."""
+        deliver(compose(number))
+
+    # a day without valid records maps no chunk (skipped): still batch and report
+    @task(trigger_rule="none_failed")
+    def print_batches() -> list[dict]:
         return stages.print_batches(journey)
 
     @task
     def report(batches: list[dict]) -> dict:
         return stages.report()
 
-    chunks = validate(extract())
-    report(print_batches(deliver.expand(chunk=compose.expand(chunk=chunks))))
+    chunk.expand(number=validate(extract())) >> (batches := print_batches())
+    report(batches)
 
 
 def request_task(journey: Journey) -> None:

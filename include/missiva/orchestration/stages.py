@@ -6,6 +6,7 @@ Imported at DAG parse time, so the core (pandas, WeasyPrint, GX) is imported laz
 from typing import TYPE_CHECKING
 
 from airflow.sdk import get_current_context
+from airflow.sdk.configuration import conf
 from airflow.sdk.exceptions import AirflowFailException
 
 from missiva.journey import Journey
@@ -74,7 +75,9 @@ def validate(journey: Journey) -> list[int]:
     settings, store = _settings_and_store()
     chunk_size = int(get_current_context()["params"]["chunk_size"])
     try:
-        return validate_stage(journey, _run_context(), settings, chunk_size, store=store)
+        return validate_stage(
+            journey, _run_context(), settings, chunk_size, max_chunks=_max_chunks(), store=store
+        )
     except BatchValidationError as exc:
         raise AirflowFailException(str(exc)) from exc
 
@@ -96,15 +99,42 @@ def deliver(journey: Journey, chunk: int) -> dict:
     return deliver_stage(journey, run, settings, chunk, providers=channel_providers(), store=store)
 
 
-def deliver_deferred() -> dict:
-    """Deliver every journey's deferred communications whose time has come."""
-    from missiva.delivery.outbox import deliver_deferred as deliver_due
+def _max_chunks() -> int:
+    """How many mapped tasks Airflow allows one task (``[core] max_map_length``)."""
+    return conf.getint("core", "max_map_length", fallback=1024)
+
+
+def stage_deferred() -> list[int]:
+    """Cut every journey's deferred communications due now into chunks; their numbers."""
+    from missiva.delivery.deferred import stage_due
+    from missiva.journeys import JOURNEYS
+
+    settings, store = _settings_and_store()
+    chunk_size = int(get_current_context()["params"]["chunk_size"])
+    run = _run_context()
+    return stage_due(JOURNEYS, run, settings, chunk_size, max_chunks=_max_chunks(), store=store)
+
+
+def deliver_deferred(chunk: int) -> dict:
+    """Deliver one chunk of the deferred communications found due."""
+    from missiva.delivery.deferred import deliver_due_chunk
     from missiva.journeys import JOURNEYS
     from missiva.orchestration.connections import channel_providers
 
     settings, store = _settings_and_store()
     run = _run_context()
-    return deliver_due(JOURNEYS, run, settings, providers=channel_providers(), store=store)
+    return deliver_due_chunk(
+        JOURNEYS, run, settings, chunk, providers=channel_providers(), store=store
+    )
+
+
+def print_late_batches(chunks: list[int]) -> int:
+    """Put the letters the chunks sent into late print batches of their journey runs."""
+    from missiva.delivery.deferred import print_late_batches as batch_late
+    from missiva.journeys import JOURNEYS
+
+    settings, store = _settings_and_store()
+    return batch_late(JOURNEYS, _run_context(), settings, chunks, store=store)
 
 
 def report() -> dict:

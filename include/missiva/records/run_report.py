@@ -23,7 +23,7 @@ class RunSummary:
     sent_by_channel: Counter = field(default_factory=Counter)
     fallbacks: Counter = field(default_factory=Counter)
     copies: Counter = field(default_factory=Counter)
-    handled_before: int = 0  # records an earlier run (another business key) handled
+    handled_before: int = 0  # records another run (of any business key) handled
     notices: Counter = field(default_factory=Counter)  # portal notices by channel, status
     reasons: dict[str, Counter] = field(default_factory=dict)
 
@@ -78,7 +78,11 @@ def _made(comm: Communication) -> tuple:
 
 
 def summarize(ledger: Ledger, dag_id: str, run_id: str) -> RunSummary:
-    """Summarise one run; raise if any extracted record is missing from the ledger."""
+    """Summarise one run; raise if any extracted record is missing from the ledger.
+
+    The run's communications are those it recorded (with their fallbacks, copies and
+    notices, which carry its ids); what another run of the same business key recorded
+    is in the run's ``handled_before``."""
     run = ledger.get_run(dag_id, run_id)
     if run is None:
         raise AccountingError(f"no run {run_id!r} of {dag_id!r} in the ledger")
@@ -93,7 +97,9 @@ def summarize(ledger: Ledger, dag_id: str, run_id: str) -> RunSummary:
     # each content's attempts in the order they were made: the original, then its
     # fallbacks; the last one is the outcome that counts
     attempts: dict[str, list[Communication]] = {}
-    for comm in sorted(ledger.for_scope(run.journey, run.business_key), key=_made):
+    scope = ledger.for_scope(run.journey, run.business_key)
+    own = [c for c in scope if (c.dag_id, c.run_id) == (dag_id, run_id)]
+    for comm in sorted(own, key=_made):
         attempts.setdefault(fallback_base(comm.idempotency_key), []).append(comm)
     for content, tries in attempts.items():
         outcome = tries[-1]

@@ -16,6 +16,14 @@ from missiva.paths import safe_name
 from missiva.records.workspace import Workspace, as_workspace
 
 
+def chunk_size_within(records: int, requested: int, max_chunks: int) -> int:
+    """The chunk size for ``records``: ``requested``, grown just enough that the records
+    make at most ``max_chunks`` chunks (Airflow maps at most ``[core] max_map_length``)."""
+    if requested < 1 or max_chunks < 1:
+        raise ValueError(f"chunk size {requested} and chunk count {max_chunks} must be >= 1")
+    return max(requested, -(-records // max_chunks))
+
+
 class Staging:
     """The staged records of one (dag_id, run_id) in ``root`` (a folder or a workspace)."""
 
@@ -30,14 +38,34 @@ class Staging:
         for line in self.space.get(name).decode("utf-8").splitlines():
             yield json.loads(line)
 
-    def write_extract(self, columns: list[str], records: Iterable[Mapping[str, Any]]) -> str:
+    def write_extract(self, columns: list[str], records: Iterable[Mapping[str, Any]]) -> int:
         """The extracted records, and their columns (kept even when there are no rows)."""
+        return self.write_extract_parts([(columns, list(records))])
+
+    def write_extract_parts(
+        self, batches: Iterable[tuple[list[str], list[Mapping[str, Any]]]]
+    ) -> int:
+        """Stage each (columns, records) batch as it comes, one part each (an S3 object
+        cannot be appended to), replacing an earlier try's; how many records."""
+        for old in self.space.list_keys("extract-"):
+            self.space.delete(old)
+        count, columns = 0, []
+        for number, (batch_columns, records) in enumerate(batches):
+            columns = batch_columns  # the same in every batch
+            if records:
+                self._write(f"extract-{number:05d}.jsonl", records)
+                count += len(records)
         self._write("columns.jsonl", [{"columns": columns}])
-        return self._write("extract.jsonl", records)
+        return count
+
+    def extract_parts(self) -> Iterator[list[dict[str, Any]]]:
+        """The staged extract, one part (a source batch) at a time, in order."""
+        for key in sorted(self.space.list_keys("extract-")):
+            yield list(self._read(key))
 
     def read_extract(self) -> tuple[list[str], list[dict[str, Any]]]:
         (header,) = self._read("columns.jsonl")
-        return header["columns"], list(self._read("extract.jsonl"))
+        return header["columns"], [r for part in self.extract_parts() for r in part]
 
     def write_chunks(self, records: list[Mapping[str, Any]], size: int) -> list[int]:
         """Cut ``records`` into chunks of ``size``; return the chunk numbers."""

@@ -1,0 +1,69 @@
+"""The journeys' shape: a chunk is delivered as soon as it is composed (one task group
+mapped over the chunks), parallelism comes from Airflow's configuration, and deferred
+deliveries are mapped in chunks."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+from support import REPO
+
+JOURNEY_DAGS = ["onboarding", "renewal_notices", "billing_statements", "claims_letters"]
+
+
+@pytest.fixture(scope="module")
+def dagbag():
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(dag_folder=REPO / "dags")
+
+
+@pytest.mark.parametrize("dag_id", JOURNEY_DAGS)
+def test_each_chunk_is_delivered_right_after_its_composition(dagbag, dag_id):
+    from airflow.sdk.definitions.taskgroup import MappedTaskGroup
+
+    dag = dagbag.dags[dag_id]
+    compose, deliver = dag.get_task("chunk.compose"), dag.get_task("chunk.deliver")
+    assert isinstance(compose.task_group, MappedTaskGroup)
+    assert compose.task_group is deliver.task_group  # mapped together, per chunk
+    assert compose.upstream_task_ids == {"validate"}
+    assert deliver.upstream_task_ids == {"chunk.compose"}
+    assert dag.get_task("print_batches").upstream_task_ids == {"chunk.deliver"}
+    assert dag.get_task("print_batches").trigger_rule == "none_failed"  # a day with no chunk
+    assert (compose.max_active_tis_per_dagrun, deliver.max_active_tis_per_dagrun) == (2, 2)
+
+
+def test_deferred_deliveries_are_mapped_in_chunks(dagbag):
+    dag = dagbag.dags["deferred_deliveries"]
+    deliver = dag.get_task("deliver_due")
+    assert deliver.upstream_task_ids == {"find_due"}
+    assert hasattr(deliver, "expand_input")  # a mapped task
+    assert dag.get_task("print_late_batches").upstream_task_ids == {"find_due", "deliver_due"}
+    assert dag.params["chunk_size"] == 500
+
+
+def test_parallelism_is_an_airflow_option():
+    """``[missiva] compose_parallelism`` / ``deliver_parallelism`` size the mapped tasks."""
+    probe = f"""
+import importlib.util
+spec = importlib.util.spec_from_file_location("onboarding", {str(REPO / "dags/onboarding.py")!r})
+module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+dag = module.onboarding()
+print(dag.get_task("chunk.compose").max_active_tis_per_dagrun,
+      dag.get_task("chunk.deliver").max_active_tis_per_dagrun)
+"""
+    env = {
+        "AIRFLOW__MISSIVA__COMPOSE_PARALLELISM": "6",
+        "AIRFLOW__MISSIVA__DELIVER_PARALLELISM": "12",
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+        env={**os.environ, **env},
+    )
+    assert out.stdout.split()[-2:] == ["6", "12"]
