@@ -14,17 +14,15 @@ from typing import Any, Self
 
 from missiva.channels import registry
 from missiva.channels.base import Delivery, SendResult, require_metadata
+from missiva.composition.postal import window_lines
 from missiva.records.workspace import LocalWorkspace, Workspace, as_workspace, workspace
 
 ADDRESS_FIELDS = ("address_line1", "postal_code", "city")
 
 
 def postal_address(record: Mapping[str, Any]) -> str:
-    """The address block as printed in the envelope window, one line per field."""
-    name = f"{record['first_name']} {record['last_name']}"
-    town = f"{record['postal_code']} {record['city']}"
-    lines = [name, record["address_line1"], record.get("address_line2"), town, record["country"]]
-    return "\n".join(line for line in lines if line)
+    """The address block as printed in the envelope window, one line per line."""
+    return "\n".join(window_lines(record))
 
 
 def paper_contact(record: Mapping[str, Any]) -> tuple[str | None, str | None]:

@@ -196,7 +196,7 @@ class Composer:
         return WebContent(html, self._provenance(comm, ctx, used))
 
     def render_letter(self, communication: str, context: Mapping[str, Any]) -> Letter:
-        """Render the letter to PDF (A4, PDF/A-3b, reproducible for equal inputs)."""
+        """Render the letter to PDF (A4, PDF/A-3a + PDF/UA-1, reproducible for equal inputs)."""
         comm = self._communication(communication)
         with tracking() as used:
             pdf, ctx = self._produce(comm, "letter_pdf", context)
