@@ -9,11 +9,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from babel.numbers import format_decimal
 from jinja2 import pass_context
 from jinja2.runtime import Context
 from markupsafe import Markup, escape
-
-from babel.numbers import format_decimal
 
 from missiva.composition.text import (
     FALLBACK_LOCALE,
