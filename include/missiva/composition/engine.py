@@ -52,6 +52,7 @@ from missiva.composition.contents import (
     SmsContent,
     WebContent,
 )
+from missiva.composition.documents import document_name_global
 from missiva.composition.errors import RegulatoryBlockError, SmsLimitError, TemplateError
 from missiva.composition.sandbox import make_environment, template_errors, tracking
 from missiva.composition.sms import analyse
@@ -124,6 +125,9 @@ class Composer:
         self.brand: dict[str, Any] = brand
         self._env.globals["brand"] = brand
         self._env.globals["brand_logo"] = self._logo_data_uri()
+        self._env.globals["document_name"] = document_name_global(
+            self._read_json("documents.json", default={})
+        )
         self._common = self._read_json("messages.json", default={})
         self._communications: dict[str, Communication] = {}
         self._css_text: dict[tuple[str, ...], Markup] = {}
@@ -162,6 +166,11 @@ class Composer:
     def languages(self, communication: str) -> list[str]:
         """The languages a communication is written in (its ``subject`` keys)."""
         return sorted(self._communication(communication).subjects)
+
+    def sender(self, communication: str) -> Mapping[str, str]:
+        """Who an e-mail of the communication comes from (``meta.json`` ``sender``:
+        ``mailbox``, ``reply_to``); empty for the deployment's default sender."""
+        return self._communication(communication).sender
 
     def renditions(self, communication: str) -> tuple[str, ...]:
         """The renditions a communication has (``meta.json`` ``renditions``)."""

@@ -2,11 +2,12 @@
 
 import hashlib
 import re
+from collections.abc import Mapping
 from datetime import datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP
-from email.utils import format_datetime, getaddresses
+from email.utils import format_datetime, formataddr, getaddresses
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 
@@ -16,9 +17,27 @@ def header_safe(value: str) -> str:
     return _CONTROL.sub(" ", value).strip()
 
 
+def communication_sender(default: str, declared: Mapping[str, str]) -> tuple[str, str | None]:
+    """(From, Reply-To) of a communication: ``declared`` ``mailbox`` and ``reply_to`` are
+    local parts at ``default``'s domain (``billing`` -> ``billing@missiva.example``) or
+    whole addresses; From keeps ``default``'s display name. No declaration: ``default``."""
+    ((name, address),) = getaddresses([default])
+    domain = address.rpartition("@")[2]
+
+    def at_domain(mailbox: str) -> str:
+        return mailbox if "@" in mailbox else f"{mailbox}@{domain}"
+
+    sender = default
+    if declared.get("mailbox"):
+        sender = formataddr((name, at_domain(declared["mailbox"])))
+    reply_to = at_domain(declared["reply_to"]) if declared.get("reply_to") else None
+    return sender, reply_to
+
+
 def build_email(
     *,
     sender: str,
+    reply_to: str | None = None,
     to_name: str,
     to_address: str,
     subject: str,
@@ -34,6 +53,8 @@ def build_email(
     local, _, domain = to_address.rpartition("@")
     msg = EmailMessage(policy=SMTP)
     msg["From"] = Address(header_safe(sender_name), addr_spec=sender_addr)
+    if reply_to:
+        msg["Reply-To"] = Address(addr_spec=reply_to)
     msg["To"] = Address(header_safe(to_name), local, domain)
     msg["Subject"] = header_safe(subject)
     msg["Date"] = format_datetime(date)
