@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 from browser import VIEWPORTS, launched_chromium, reflow_and_axe
 
+from missiva.channels.paper import postal_address
 from missiva.composition import Composer, sample_record
 from missiva.composition.postal import window_lines
 from missiva.paths import TEMPLATES_DIR
@@ -135,6 +136,7 @@ def test_letters_print_the_reference_and_the_envelope_address_as_the_window_show
             if line.strip()
         ]
         assert window == window_lines(record(name, lang)), (name, lang)
+        assert postal_address(record(name, lang)).split("\n") == window, "envelope JSON, manifest"
         if lang == "en":
             assert "Milan," in text and "Milano," not in text
 

@@ -267,6 +267,8 @@ def test_write_preview(tmp_path: Path) -> None:
     assert "Dear Giulia Bianchi" in (out / "email.txt").read_text()
     index = (out / "index.html").read_text()
     assert '<iframe src="email.html"' in index and '<iframe src="web.html"' in index
+    for page in ("email.html", "web.html"):  # and as wide as a phone
+        assert f'<iframe class="phone-view" src="{page}"' in index
     assert '<object data="letter.pdf" type="application/pdf"' in index
     assert "GSM-7 · 118 septets · 1 segment" in index
     assert "hello Giulia, welcome aboard!" in index
