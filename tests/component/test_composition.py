@@ -94,7 +94,7 @@ def pdf_text(pdf: bytes) -> str:
 
 def test_template_version(composer: Composer) -> None:
     meta = json.loads((TEMPLATES_DIR / "communications/welcome/meta.json").read_text())
-    assert composer.template_version("welcome") == meta["version"] == "1.1.0"
+    assert composer.template_version("welcome") == meta["version"] == "1.2.0"
     assert composer.status("welcome") == "approved"
 
 
@@ -102,7 +102,7 @@ def test_email_italian(composer: Composer) -> None:
     email = composer.render_email("welcome", make_record())
     assert isinstance(email, EmailContent)
     assert email.subject == "Ti diamo il benvenuto in Missiva, Giulia"
-    assert '<html lang="it">' in email.html
+    assert '<html lang="it" dir="ltr">' in email.html
     for body in (email.html, email.text):
         assert "Gentile Giulia Bianchi," in body
         assert "POL-2026-000123" in body
@@ -116,7 +116,7 @@ def test_email_italian(composer: Composer) -> None:
 def test_email_english(composer: Composer) -> None:
     email = composer.render_email("welcome", make_record(**ENGLISH))
     assert email.subject == "Welcome to Missiva, John"
-    assert '<html lang="en">' in email.html
+    assert '<html lang="en" dir="ltr">' in email.html
     for body in (email.html, email.text):
         assert "Dear John Smith," in body
         assert "30 October 2026" in body
