@@ -163,7 +163,8 @@ iframe.phone-view { display: block; width: 320px; height: 640px; border: 1px sol
     <figure><figcaption>Desktop, 1024 px</figcaption>
     <iframe src="web.html" title="Customer portal page" sandbox=""></iframe></figure>
     <figure><figcaption>Phone, 320 px</figcaption>
-    <iframe class="phone-view" src="web.html" title="Customer portal page on a phone" sandbox=""></iframe>
+    <iframe class="phone-view" src="web.html" title="Portal page on a phone"
+      sandbox=""></iframe>
     </figure>
     </div>
     <p class="links"><a href="web.html">web.html</a></p>
