@@ -89,9 +89,10 @@ def _audit(args: argparse.Namespace, settings: Settings) -> int:
             _print_rows(ledger.communications(journey=args.journey, limit=args.limit), args.json)
         elif command == "trace":
             filters = (args.customer, args.template, args.clause, args.since, args.until)
-            if not any(filters):
+            if not any((*filters, args.reference)):
                 raise audit.AuditError(
-                    "give at least one of --customer, --template, --clause, --since, --until"
+                    "give at least one of --customer, --reference, --template, --clause, "
+                    "--since, --until"
                 )
             comms = ledger.trace(
                 args.customer,
@@ -99,6 +100,7 @@ def _audit(args: argparse.Namespace, settings: Settings) -> int:
                 block=args.clause,
                 since=args.since,
                 until=args.until,
+                reference=args.reference,
             )
             _print_rows(comms, args.json)
         elif command == "clause":
@@ -309,6 +311,7 @@ def _add_audit(sub: Any) -> None:
     listing.add_argument("--limit", type=_positive)
     trace = audit_sub.add_parser("trace", help="by customer, template, clause and/or date range")
     trace.add_argument("--customer")
+    trace.add_argument("--reference", help="as printed on a letter, e.g. MSV-7K3F-Q9XD-2H")
     trace.add_argument("--template")
     trace.add_argument("--clause", help="a regulatory block name")
     clause = audit_sub.add_parser("clause", help="who received clause X version N (sent only)")

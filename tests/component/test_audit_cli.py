@@ -40,6 +40,7 @@ from missiva.flow import (
 from missiva.journeys import ONBOARDING
 from missiva.records.ledger import Ledger
 from missiva.records.models import Communication
+from missiva.reference import reference_code
 from missiva.settings import Settings
 from missiva.sources.staging import Staging
 
@@ -345,8 +346,8 @@ def test_rerender_reproduces_the_archived_bytes(sc: Scenario, cli, channel: str)
 def test_rerender_with_another_sender_shows_the_from_line(
     sc: Scenario, cli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    other = "Someone Else <someone@else.example>"
-    monkeypatch.setenv("MISSIVA_SENDER", other)
+    monkeypatch.setenv("MISSIVA_SENDER", "Someone Else <someone@else.example>")
+    other = "Someone Else <welcome@else.example>"  # the communication's own mailbox
     comm = sc.sent("email")
     result = cli("audit", "rerender", comm.communication_id)
     assert result.code == 1
@@ -359,7 +360,12 @@ def test_rerender_with_another_sender_shows_the_from_line(
     changed = [
         line for line in lines[2:] if line[:1] in "+-" and not line.startswith(("---", "+++"))
     ]
-    assert changed == ["-message.eml: From: " + SENDER, "+message.eml: From: " + other]
+    assert changed == [
+        "-message.eml: From: " + SENDER,
+        "-message.eml: Reply-To: clienti@missiva.example",
+        "+message.eml: From: " + other,
+        "+message.eml: Reply-To: clienti@else.example",
+    ]
     # a letter does not carry the e-mail sender: still identical
     assert cli("audit", "rerender", sc.sent("paper").communication_id).code == 0
 
@@ -512,6 +518,16 @@ def test_trace_by_customer(sc: Scenario, cli) -> None:
     quarantined = sc.with_status("quarantined")[0]
     both = ["--customer", quarantined.customer_id, "--template", "welcome", "--json"]
     assert quarantined.communication_id not in ids(cli("audit", "trace", *both))
+
+
+def test_trace_by_the_reference_a_customer_reads_out(sc: Scenario, cli) -> None:
+    comm = sc.sent("paper")
+    code = reference_code(comm.communication_id)
+    assert comm.reference == code
+    spoken = code.lower().replace("-", " ").replace("0", "o")  # as heard on the phone
+    assert ids(cli("audit", "trace", "--reference", spoken, "--json")) == [comm.communication_id]
+    mistyped = code[:-1] + ("1" if code[-1] != "1" else "2")  # the check character says no
+    assert ids(cli("audit", "trace", "--reference", mistyped, "--json")) == []
 
 
 def test_trace_without_a_filter_is_refused(cli) -> None:

@@ -105,9 +105,12 @@ def test_bar_chart_is_deterministic_escaped_and_scaled():
     svg = bar_chart_svg(bars, 'Amounts "&" more')
     assert svg == bar_chart_svg(bars, 'Amounts "&" more')
     assert "<b>" not in svg and "&lt;b&gt;May&lt;/b&gt;" in svg
-    assert 'aria-label="Amounts &#34;&amp;&#34; more"' in svg
+    alternative = (
+        "Amounts &#34;&amp;&#34; more: &lt;b&gt;May&lt;/b&gt;: 50 €; Jun: 100 €; Jul: -10 €"
+    )
+    assert f'aria-label="{alternative}"' in svg and f"<title>{alternative}</title>" in svg
     heights = [float(part.split('"')[0]) for part in svg.split('height="')[2:]]
-    assert heights == [45.0, 90.0, 0.0], "scaled to the highest bar; no bar below zero"
+    assert heights == [35.0, 70.0, 0.0], "scaled to the highest bar; no bar below zero"
     assert svg.count("<rect") == 3 and "<script" not in svg
 
 

@@ -21,11 +21,14 @@ from missiva.composition import (
     TemplateError,
     clean_header,
     long_date,
+    sample_record,
 )
 from missiva.paths import TEMPLATES_DIR
+from missiva.reference import reference_code
 
 A4_PT = (595.28, 841.89)
 MM = 72 / 25.4
+DATED = {"communication_id": "welcome-C000123-20261102", "letter_date": datetime.date(2026, 11, 2)}
 
 
 def make_record(**overrides: object) -> dict[str, object]:
@@ -91,7 +94,7 @@ def pdf_text(pdf: bytes) -> str:
 
 def test_template_version(composer: Composer) -> None:
     meta = json.loads((TEMPLATES_DIR / "communications/welcome/meta.json").read_text())
-    assert composer.template_version("welcome") == meta["version"] == "1.1.0"
+    assert composer.template_version("welcome") == meta["version"] == "1.2.0"
     assert composer.status("welcome") == "approved"
 
 
@@ -99,7 +102,7 @@ def test_email_italian(composer: Composer) -> None:
     email = composer.render_email("welcome", make_record())
     assert isinstance(email, EmailContent)
     assert email.subject == "Ti diamo il benvenuto in Missiva, Giulia"
-    assert '<html lang="it">' in email.html
+    assert '<html lang="it" dir="ltr">' in email.html
     for body in (email.html, email.text):
         assert "Gentile Giulia Bianchi," in body
         assert "POL-2026-000123" in body
@@ -113,7 +116,7 @@ def test_email_italian(composer: Composer) -> None:
 def test_email_english(composer: Composer) -> None:
     email = composer.render_email("welcome", make_record(**ENGLISH))
     assert email.subject == "Welcome to Missiva, John"
-    assert '<html lang="en">' in email.html
+    assert '<html lang="en" dir="ltr">' in email.html
     for body in (email.html, email.text):
         assert "Dear John Smith," in body
         assert "30 October 2026" in body
@@ -179,10 +182,10 @@ def test_missing_field_names_template_and_field(composer: Composer) -> None:
 
 
 def test_missing_field_in_block_names_the_block(composer: Composer) -> None:
-    record = make_record()
-    del record["address_line2"]
-    with pytest.raises(TemplateError, match=r"blocks/address\.html.*'address_line2'"):
-        composer.render_letter_html("welcome", record)
+    record = {**sample_record(TEMPLATES_DIR, "claim_acknowledgement", "it"), **DATED}
+    del record["product"]
+    with pytest.raises(TemplateError, match=r"blocks/claim_details\.html.*'product'"):
+        composer.render_letter_html("claim_acknowledgement", record)
 
 
 @pytest.mark.parametrize("value", [None, "", "   "])
@@ -251,7 +254,8 @@ def test_letter_pdf_content(
     for snippet in expected:
         assert snippet in text
     assert unexpected not in text
-    assert "POL-2026-000123" in text and "welcome-C000123-20261102" in text
+    assert "POL-2026-000123" in text
+    assert reference_code(record["communication_id"]) in text  # never broken across lines
     assert reader.metadata is not None
     assert reader.metadata.creation_date is not None
     assert reader.metadata.creation_date.date() == datetime.date(2026, 11, 2)
@@ -289,7 +293,7 @@ def test_letter_pdf_is_pdfa(composer: Composer) -> None:
     reader = PdfReader(io.BytesIO(composer.render_letter_pdf("welcome", make_record())))
     catalog = reader.trailer["/Root"]
     xmp = catalog["/Metadata"].get_object().get_data()
-    assert b'pdfaid:part="3"' in xmp and b'pdfaid:conformance="B"' in xmp
+    assert b'pdfaid:part="3"' in xmp and b'pdfaid:conformance="A"' in xmp
     assert catalog["/OutputIntents"][0].get_object()["/S"] == "/GTS_PDFA1"
     assert reader.trailer["/ID"]  # file identifier, required by PDF/A
 

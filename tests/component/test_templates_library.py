@@ -59,7 +59,7 @@ def test_shipped_library_is_approved_and_lints_clean() -> None:
     assert lint(TEMPLATES_DIR) == []
     welcome = welcome_info(TEMPLATES_DIR)
     assert welcome["name"] == "welcome" and welcome["status"] == "approved"
-    assert welcome["version"] == "1.1.0" and welcome["approved_by"] == BY
+    assert welcome["version"] == "1.2.0" and welcome["approved_by"] == BY
     assert welcome["renditions"] == ["email_html", "email_text", "letter_pdf", "sms", "web"]
     blocks = {row["name"]: row for row in block_status(TEMPLATES_DIR)}
     assert set(blocks) == {
@@ -147,38 +147,38 @@ def test_draft_refused_in_production_then_approved(library: Path) -> None:
     edit(folder / "email.txt", "{{ t.online }}", "{{ t.online }}\n\nP.S. {{ t.keep_letter }}")
     info = welcome_info(library)
     assert info["status"] == "draft" and "approved_by" not in info
-    with pytest.raises(TemplateError, match=r"communication 'welcome' version 1\.1\.0 is a draft"):
+    with pytest.raises(TemplateError, match=r"communication 'welcome' version 1\.2\.0 is a draft"):
         Composer(library).template_version("welcome")
     preview = Composer(library, production=False)
     assert preview.status("welcome") == "draft"
     assert "P.S." in preview.render_email("welcome", make_record()).text
-    # the content of 1.1.0 was approved already: a change needs a new version
+    # the content of 1.2.0 was approved already: a change needs a new version
     with pytest.raises(TemplateError, match="bump the version"):
-        approve(library, "welcome", "1.1.0", BY)
-    edit(folder / "meta.json", '"version": "1.1.0"', '"version": "1.2.0"')
-    with pytest.raises(TemplateError, match=r"cannot approve version 1\.1\.0.* is 1\.2\.0"):
-        approve(library, "welcome", "1.1.0", BY)
-    record = approve(library, "welcome", "1.2.0", BY, at=AT)
+        approve(library, "welcome", "1.2.0", BY)
+    edit(folder / "meta.json", '"version": "1.2.0"', '"version": "1.3.0"')
+    with pytest.raises(TemplateError, match=r"cannot approve version 1\.2\.0.* is 1\.3\.0"):
+        approve(library, "welcome", "1.2.0", BY)
+    record = approve(library, "welcome", "1.3.0", BY, at=AT)
     assert record == {
-        "version": "1.2.0",
+        "version": "1.3.0",
         "sha256": snapshot(library, "welcome").sha256,
         "approved_by": BY,
         "approved_at": "2026-11-20T09:30:00+00:00",
     }
     assert json.loads((folder / "approvals.json").read_text())[-1] == record
     info = welcome_info(library)
-    assert (info["status"], info["version"], info["approved_by"]) == ("approved", "1.2.0", BY)
+    assert (info["status"], info["version"], info["approved_by"]) == ("approved", "1.3.0", BY)
     composer = Composer(library)
-    assert composer.template_version("welcome") == "1.2.0"
-    assert composer.render_email("welcome", make_record()).provenance.template_version == "1.2.0"
+    assert composer.template_version("welcome") == "1.3.0"
+    assert composer.render_email("welcome", make_record()).provenance.template_version == "1.3.0"
 
 
 def test_approve_refuses_a_template_that_does_not_lint(library: Path) -> None:
     folder = library / "communications/welcome"
     edit(folder / "sms.txt", "{{ t.sms_online }}", "{{ t.sms_online }} {{ loyalty_points }}")
-    edit(folder / "meta.json", '"version": "1.1.0"', '"version": "1.1.1"')
+    edit(folder / "meta.json", '"version": "1.2.0"', '"version": "1.2.1"')
     with pytest.raises(TemplateError, match=r"does not lint clean.*'loyalty_points'"):
-        approve(library, "welcome", "1.1.1", BY)
+        approve(library, "welcome", "1.2.1", BY)
     assert welcome_info(library)["status"] == "draft"
 
 
@@ -194,7 +194,7 @@ def test_content_hash_covers_the_folder_except_approvals(library: Path) -> None:
 
 def test_rendering_uses_the_bytes_that_were_hashed(library: Path) -> None:
     composer = Composer(library)
-    assert composer.template_version("welcome") == "1.1.0"  # snapshot taken, approved
+    assert composer.template_version("welcome") == "1.2.0"  # snapshot taken, approved
     edit(library / "communications/welcome/web.html", "{% block body %}", "{% block body %}EVIL")
     assert "EVIL" not in composer.render_web("welcome", make_record()).html
 
@@ -267,6 +267,8 @@ def test_write_preview(tmp_path: Path) -> None:
     assert "Dear Giulia Bianchi" in (out / "email.txt").read_text()
     index = (out / "index.html").read_text()
     assert '<iframe src="email.html"' in index and '<iframe src="web.html"' in index
+    for page in ("email.html", "web.html"):  # and as wide as a phone
+        assert f'<iframe class="phone-view" src="{page}"' in index
     assert '<object data="letter.pdf" type="application/pdf"' in index
     assert "GSM-7 · 118 septets · 1 segment" in index
     assert "hello Giulia, welcome aboard!" in index

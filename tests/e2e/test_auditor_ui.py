@@ -15,7 +15,6 @@ from __future__ import annotations
 import email
 import hashlib
 import json
-import os
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -35,6 +34,7 @@ from auditor_fixtures import (
     api_server,
     build_home,
 )
+from browser import CHROMIUM_ARGS, VIEWPORTS, chromium_path, reflow_and_axe
 from ledger_fixtures import raw_sql
 
 from missiva.records.ledger import Ledger
@@ -43,17 +43,6 @@ from missiva.records.store import LocalArtifactStore
 
 pytestmark = pytest.mark.e2e
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 USERS = {"auditor": "user", "viewer": "viewer", "provider": "op", "admin": "admin"}
 SCREENSHOT = Path("/tmp/missiva-auditor.png")
 DIALOGS: list[str] = []  # alert() & co. opened by any page: must stay empty
@@ -98,12 +87,7 @@ def stack(airflow_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterato
 @pytest.fixture(scope="session")
 def chromium() -> Path:
     """Session-scoped so that it is checked before the (slow) Airflow fixtures."""
-    if not CHROMIUM.exists():
-        reason = f"Chromium not found at {CHROMIUM} (apt-get install chromium)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{reason}; required when CI=true")
-        pytest.skip(reason)
-    return CHROMIUM
+    return chromium_path()
 
 
 @pytest.fixture(scope="module")
@@ -465,3 +449,42 @@ def test_an_altered_artifact_is_never_served(stack: Stack) -> None:
         assert page.status_code == 200
         assert "archive check failed" in page.text
         assert "download-artifact" not in page.text
+
+
+@pytest.fixture(scope="module")
+def auditor_checks(auditor_page, stack: Stack) -> dict:
+    """Reflow and axe-core results of the auditor pages at 320 px and 1280 px."""
+    page = auditor_page
+    emailed, paper = stack.home.first("email"), stack.home.first("paper")
+    urls = [
+        f"{stack.url}/missiva/?journey=onboarding",
+        f"{stack.url}/missiva/customers/{emailed.customer_id}",
+        stack.page_url(emailed),
+        stack.page_url(paper),
+    ]
+    results = {}
+    try:
+        for width in VIEWPORTS.values():
+            page.set_viewport_size({"width": width, "height": 900})
+            for url in urls:
+                page.goto(url)
+                results[url.removeprefix(stack.url), width] = reflow_and_axe(page)
+    finally:
+        page.set_viewport_size({"width": 1400, "height": 1000})
+    return results
+
+
+def test_auditor_pages_reflow_at_320_px(auditor_checks: dict) -> None:
+    """No sideways scrolling of the page (wide data tables scroll in their own box)."""
+    overflow = {key: result["overflow_px"] for key, result in auditor_checks.items()}
+    assert overflow == dict.fromkeys(auditor_checks, 0)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="auditor UI colours (accent links #017cee at 4.0:1, links in text told apart by "
+    "colour only): left to the auditor UI's owners; strict, so a fix shows here",
+)
+def test_auditor_pages_have_no_axe_violations(auditor_checks: dict) -> None:
+    violations = {key: result["violations"] for key, result in auditor_checks.items()}
+    assert violations == {key: [] for key in auditor_checks}

@@ -38,7 +38,7 @@ def make_record(**overrides: Any) -> dict[str, Any]:
     return record
 
 
-ADDRESS = "Giulia Bianchi\nVia Roma, 10\n00184 Roma\nIT"
+ADDRESS = "Giulia Bianchi\nVia Roma, 10\n00184 ROMA"  # as in the window: no home country
 
 
 @pytest.mark.parametrize(
@@ -181,7 +181,7 @@ def test_email_recipient_is_normalized(given: str, normalized: str) -> None:
 def test_postal_address_block_skips_empty_lines() -> None:
     record = make_record(address_line2="Scala B, interno 4")
     assert postal_address(record) == (
-        "Giulia Bianchi\nVia Roma, 10\nScala B, interno 4\n00184 Roma\nIT"
+        "Giulia Bianchi\nVia Roma, 10\nScala B, interno 4\n00184 ROMA"
     )
     assert postal_address(make_record(address_line2="")) == ADDRESS
 

@@ -14,6 +14,7 @@ from typing import Any, Self
 
 from missiva.channels import registry
 from missiva.channels.base import Delivery, SendResult, require_metadata
+from missiva.composition.postal import window_lines
 from missiva.records.workspace import LocalWorkspace, Workspace, as_workspace, workspace
 
 ADDRESS_FIELDS = ("address_line1", "postal_code", "city")
@@ -23,22 +24,14 @@ ADDRESS_FIELDS = ("address_line1", "postal_code", "city")
 WINDOW_LINE_CHARS = 38
 
 
-def address_lines(record: Mapping[str, Any]) -> list[str]:
-    """The address block's lines as printed in the envelope window, one per field."""
-    name = f"{record['first_name']} {record['last_name']}"
-    town = f"{record['postal_code']} {record['city']}"
-    lines = [name, record["address_line1"], record.get("address_line2"), town, record["country"]]
-    return [str(line).strip() for line in lines if line and str(line).strip()]
-
-
 def postal_address(record: Mapping[str, Any]) -> str:
-    """The address block as printed in the envelope window, one line per field."""
-    return "\n".join(address_lines(record))
+    """The address block as printed in the envelope window, one line per line."""
+    return "\n".join(window_lines(record))
 
 
 def window_misfit(record: Mapping[str, Any]) -> str | None:
     """Why the record's address block cannot show whole in the envelope window, if so."""
-    for number, line in enumerate(address_lines(record), 1):
+    for number, line in enumerate(window_lines(record), 1):
         if len(line) > WINDOW_LINE_CHARS:
             return (
                 f"postal address line {number} has {len(line):,} characters; the envelope "

@@ -118,7 +118,7 @@ def email_contact(record: Mapping[str, Any]) -> tuple[str | None, str | None]:
 
 def compose_email(request: registry.Rendering) -> registry.Rendered:
     """The RFC 5322 message: the e-mail renditions, the letter PDF attached if it has one."""
-    from missiva.composition.mime import build_email
+    from missiva.composition.mime import build_email, communication_sender
     from missiva.journey import Journey
 
     composer, communication, context = request.composer, request.communication, request.context
@@ -127,8 +127,10 @@ def compose_email(request: registry.Rendering) -> registry.Rendered:
         letter = composer.render_letter(communication, context)
     email = composer.render_email(communication, context)
     comm_id = context["communication_id"]
+    sender, reply_to = communication_sender(request.settings.sender, composer.sender(communication))
     message = build_email(
-        sender=request.settings.sender,
+        sender=sender,
+        reply_to=reply_to,
         to_name=f"{context['first_name']} {context['last_name']}",
         to_address=request.recipient,
         subject=email.subject,

@@ -2,7 +2,7 @@
 and compiled (subjects and texts), with its approval status."""
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +60,9 @@ class Communication:
     messages: Mapping[str, Mapping[str, Message]]
     stylesheets: Mapping[str, tuple[str, ...]]
     sms_max_segments: int | None
+    #: ``meta.json`` ``sender``: ``mailbox`` (From) and ``reply_to``, local parts at the
+    #: deployment's sender domain or whole addresses (see :mod:`missiva.composition.mime`)
+    sender: Mapping[str, str] = field(default_factory=dict)
 
     def template(self, rendition: str) -> str:
         """Template name of a rendition, e.g. ``communications/welcome/email.html``."""
@@ -177,6 +180,7 @@ def _communication(
             **{k: tuple(v) for k, v in meta.get("stylesheets", {}).items()},
         },
         sms_max_segments=int(max_segments) if max_segments is not None else None,
+        sender={key: str(meta.get("sender", {})[key]) for key in meta.get("sender", {})},
     )
 
 

@@ -5,9 +5,10 @@ from typing import Any
 
 from missiva.composition.sms import Encoding
 
-#: Archival PDF variant of letters (WeasyPrint embeds XMP metadata, an sRGB output intent
-#: and an ID).
-PDF_VARIANT = "pdf/a-3b"
+#: Archival PDF variant of letters: PDF/A-3a, the accessible level (tagged: structure tree,
+#: language, alt text), with XMP metadata, an sRGB output intent and an ID. Letters also
+#: claim PDF/UA-1 (see :mod:`missiva.composition.pdf_tags`).
+PDF_VARIANT = "pdf/a-3a"
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,7 @@ class EmailContent:
 
 @dataclass(frozen=True)
 class Letter:
-    """A rendered PDF letter (A4, PDF/A-3b)."""
+    """A rendered PDF letter (A4, tagged PDF/A-3a and PDF/UA-1)."""
 
     pdf: bytes
     provenance: Provenance

@@ -52,6 +52,7 @@ from missiva.composition.contents import (
     SmsContent,
     WebContent,
 )
+from missiva.composition.documents import document_name_global
 from missiva.composition.errors import RegulatoryBlockError, SmsLimitError, TemplateError
 from missiva.composition.sandbox import make_environment, template_errors, tracking
 from missiva.composition.sms import analyse
@@ -124,6 +125,9 @@ class Composer:
         self.brand: dict[str, Any] = brand
         self._env.globals["brand"] = brand
         self._env.globals["brand_logo"] = self._logo_data_uri()
+        self._env.globals["document_name"] = document_name_global(
+            self._read_json("documents.json", default={})
+        )
         self._common = self._read_json("messages.json", default={})
         self._communications: dict[str, Communication] = {}
         self._css_text: dict[tuple[str, ...], Markup] = {}
@@ -163,6 +167,11 @@ class Composer:
         """The languages a communication is written in (its ``subject`` keys)."""
         return sorted(self._communication(communication).subjects)
 
+    def sender(self, communication: str) -> Mapping[str, str]:
+        """Who an e-mail of the communication comes from (``meta.json`` ``sender``:
+        ``mailbox``, ``reply_to``); empty for the deployment's default sender."""
+        return self._communication(communication).sender
+
     def renditions(self, communication: str) -> tuple[str, ...]:
         """The renditions a communication has (``meta.json`` ``renditions``)."""
         return self._communication(communication).renditions
@@ -196,7 +205,7 @@ class Composer:
         return WebContent(html, self._provenance(comm, ctx, used))
 
     def render_letter(self, communication: str, context: Mapping[str, Any]) -> Letter:
-        """Render the letter to PDF (A4, PDF/A-3b, reproducible for equal inputs)."""
+        """Render the letter to PDF (A4, PDF/A-3a + PDF/UA-1, reproducible for equal inputs)."""
         comm = self._communication(communication)
         with tracking() as used:
             pdf, ctx = self._produce(comm, "letter_pdf", context)

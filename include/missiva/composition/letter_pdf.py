@@ -13,7 +13,7 @@ from weasyprint.text.fonts import FontConfiguration
 
 from missiva.composition.contents import PDF_VARIANT
 from missiva.composition.fetcher import TemplateAssetFetcher
-from missiva.composition.pdf_streams import compress_streams_once
+from missiva.composition.pdf_tags import PDFUA_1_XMP, finish_letter
 
 
 class LetterPrinter:
@@ -51,14 +51,17 @@ class LetterPrinter:
     def layout(self, html: str, stylesheets: tuple[str, ...]) -> weasyprint.Document:
         """The laid-out pages, without writing the PDF (for the benchmark's ceiling)."""
         return self.document(html).render(
-            stylesheets=self.stylesheets(stylesheets), font_config=self.font_config
-        )
-
-    def pdf(self, html: str, stylesheets: tuple[str, ...]) -> bytes:
-        """The letter as PDF/A-3b bytes (reproducible for equal inputs)."""
-        return self.document(html).write_pdf(
             stylesheets=self.stylesheets(stylesheets),
             font_config=self.font_config,
             pdf_variant=PDF_VARIANT,
-            finisher=compress_streams_once,
         )
+
+    @staticmethod
+    def write(document: weasyprint.Document) -> bytes:
+        """Laid-out pages as tagged PDF/A-3a bytes that also claim PDF/UA-1."""
+        document.metadata.xmp_metadata = [PDFUA_1_XMP]
+        return document.write_pdf(pdf_variant=PDF_VARIANT, finisher=finish_letter)
+
+    def pdf(self, html: str, stylesheets: tuple[str, ...]) -> bytes:
+        """The letter as accessible, archival PDF bytes (reproducible for equal inputs)."""
+        return self.write(self.layout(html, stylesheets))

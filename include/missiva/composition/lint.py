@@ -4,8 +4,10 @@ Every communication is rendered in every language and every rendition against th
 records of its ``sample.json`` (``{"it": record-or-list, "en": ...}``) with
 StrictUndefined, drafts included. A problem names the communication, the language, the
 rendition and the cause (e.g. the template and the missing field). Rendered HTML is also
-checked for basic accessibility, the SMS for template text outside GSM-7, and the
-regulatory registry for blocks whose files no longer match their approval.
+checked for basic accessibility, the SMS for template text outside GSM-7, the
+regulatory registry for blocks whose files no longer match their approval, and the
+stylesheets for rules that make regulatory blocks small or faint
+(:mod:`~missiva.composition.legibility`).
 """
 
 from collections.abc import Iterable, Mapping
@@ -18,6 +20,7 @@ from typing import Any
 from missiva.composition import library
 from missiva.composition.engine import Composer
 from missiva.composition.errors import TemplateError
+from missiva.composition.legibility import style_problems
 from missiva.composition.sms import SmsInfo, is_gsm7
 from missiva.composition.text import as_date
 from missiva.paths import TEMPLATES_DIR
@@ -183,6 +186,7 @@ def lint(
                         f"{row['status']}: its files do not match an approval",
                     )
                 )
+        problems += [LintProblem(css, "", "", why) for css, why in style_problems(templates_dir)]
         composer = Composer(templates_dir, production=False)
     except TemplateError as exc:
         return [*problems, LintProblem("library", "", "", str(exc))]

@@ -10,12 +10,13 @@ comma, ``@`` or quote a parser could split on.
 
 import hashlib
 import re
+from collections.abc import Mapping
 from datetime import datetime
 from email import base64mime
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP, SMTPUTF8
-from email.utils import format_datetime, getaddresses
+from email.utils import format_datetime, formataddr, getaddresses
 
 from missiva.text_safety import collapse_unsafe
 
@@ -61,9 +62,27 @@ def recipient_header(name: str, address: str) -> str:
     return "\r\n".join([*lines, line]).removeprefix("To: ")
 
 
+def communication_sender(default: str, declared: Mapping[str, str]) -> tuple[str, str | None]:
+    """(From, Reply-To) of a communication: ``declared`` ``mailbox`` and ``reply_to`` are
+    local parts at ``default``'s domain (``billing`` -> ``billing@missiva.example``) or
+    whole addresses; From keeps ``default``'s display name. No declaration: ``default``."""
+    ((name, address),) = getaddresses([default])
+    domain = address.rpartition("@")[2]
+
+    def at_domain(mailbox: str) -> str:
+        return mailbox if "@" in mailbox else f"{mailbox}@{domain}"
+
+    sender = default
+    if declared.get("mailbox"):
+        sender = formataddr((name, at_domain(declared["mailbox"])))
+    reply_to = at_domain(declared["reply_to"]) if declared.get("reply_to") else None
+    return sender, reply_to
+
+
 def build_email(
     *,
     sender: str,
+    reply_to: str | None = None,
     to_name: str,
     to_address: str,
     subject: str,
@@ -78,6 +97,8 @@ def build_email(
     ((sender_name, sender_addr),) = getaddresses([sender])
     msg = EmailMessage(policy=SMTP if to_address.isascii() else SMTPUTF8)
     msg["From"] = Address(header_safe(sender_name), addr_spec=sender_addr)
+    if reply_to:
+        msg["Reply-To"] = Address(addr_spec=reply_to)
     msg.set_raw("To", recipient_header(to_name, to_address))  # as written: not refolded
     msg["Subject"] = header_safe(subject)
     msg["Date"] = format_datetime(date)

@@ -3,8 +3,9 @@
 :func:`write_preview` writes ``email.html``, ``email.txt``, ``sms.txt``, ``letter.pdf``,
 ``web.html`` and an ``index.html`` that shows them next to each other (the e-mail in an
 iframe sized like a mail client, the SMS as a phone bubble with its encoding and segment
-count, the PDF embedded, the web page in an iframe). Links are relative, so the folder
-can be zipped, served or opened from disk. Drafts render (``production=False``).
+count, the PDF embedded, the web page in an iframe; e-mail and web page also in an
+iframe as wide as a phone, 320 px, as customers see them there). Links are relative, so
+the folder can be zipped, served or opened from disk. Drafts render (``production=False``).
 """
 
 import datetime
@@ -88,6 +89,10 @@ section .links { font-size: 12px; margin: 8px 0 0; }
 .sender { font-size: 12px; color: #52606d; margin: 0 0 6px; }
 .letter object { display: block; width: 620px; height: 877px; border: 1px solid #9aa5b1; }
 .web iframe { display: block; width: 1024px; height: 768px; border: 1px solid #9aa5b1; }
+.views { display: flex; gap: 16px; align-items: flex-start; }
+.views figure { margin: 0; }
+.views figcaption { font-size: 12px; color: #52606d; margin: 0 0 4px; }
+iframe.phone-view { display: block; width: 320px; height: 640px; border: 1px solid #9aa5b1; }
 .error {
   color: #9b1c1c;
   background: #fde8e8;
@@ -108,9 +113,15 @@ section .links { font-size: 12px; margin: 8px 0 0; }
     <h2 id="h-email">E-mail</h2>
     {% if email.error %}<p class="error">{{ email.error }}</p>
     {% elif email.present %}
+    <div class="views">
+    <figure><figcaption>Desktop mail client</figcaption>
     <div class="mail-client">
       <div class="headers"><strong>{{ email.subject }}</strong></div>
       <iframe src="email.html" title="E-mail HTML" sandbox=""></iframe>
+    </div></figure>
+    <figure><figcaption>Phone, 320 px</figcaption>
+    <iframe class="phone-view" src="email.html" title="E-mail HTML on a phone" sandbox=""></iframe>
+    </figure>
     </div>
     <p class="links"><a href="email.html">email.html</a>
     {% if email.text %} · <a href="email.txt">email.txt</a> (plain-text alternative){% endif %}
@@ -148,7 +159,14 @@ section .links { font-size: 12px; margin: 8px 0 0; }
     <h2 id="h-web">Web page</h2>
     {% if web.error %}<p class="error">{{ web.error }}</p>
     {% elif web.present %}
-    <iframe src="web.html" title="Customer portal page" sandbox=""></iframe>
+    <div class="views">
+    <figure><figcaption>Desktop, 1024 px</figcaption>
+    <iframe src="web.html" title="Customer portal page" sandbox=""></iframe></figure>
+    <figure><figcaption>Phone, 320 px</figcaption>
+    <iframe class="phone-view" src="web.html" title="Portal page on a phone"
+      sandbox=""></iframe>
+    </figure>
+    </div>
     <p class="links"><a href="web.html">web.html</a></p>
     <p class="provenance">{{ web.provenance }}</p>
     {% else %}<p class="meta">No web rendition.</p>{% endif %}

@@ -23,6 +23,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from missiva.composition import library
 from missiva.composition.chart import bar_chart_filter
 from missiva.composition.errors import TemplateError
+from missiva.composition.postal import window_lines_global
 from missiva.composition.text import (
     FALLBACK_LOCALE,
     format_date,
@@ -32,6 +33,7 @@ from missiva.composition.text import (
     iso_date,
     long_date,
 )
+from missiva.reference import reference_code
 
 _UNDEFINED_RE = re.compile(r"'([^']+)' is undefined|has no attribute '([^']+)'")
 
@@ -206,5 +208,7 @@ def make_environment(
         number=_number_filter,
         cents=from_cents,
         bar_chart=bar_chart_filter,
+        reference_code=reference_code,
     )
+    env.globals["window_lines"] = window_lines_global
     return env

@@ -112,6 +112,7 @@ class _Outbox:
         notice = {
             **record,
             "communication": PORTAL_NOTICE,
+            "document": comm.communication,  # named in the language of the notice
             "document_title": _title(comm),
             "document_link": link,
         }

@@ -45,6 +45,7 @@ from missiva.records.status import (
     check,
     check_known,
 )
+from missiva.reference import reference_code
 
 
 class Ledger(LedgerQueries):
@@ -107,7 +108,8 @@ class Ledger(LedgerQueries):
             fields["consent_state"] = canonical_json(fields["consent_state"])
         check_known(fields.get("status"))
         now = utc_now()
-        row = Communication(created_at=now, updated_at=now, **fields)
+        reference = reference_code(fields["communication_id"])
+        row = Communication(created_at=now, updated_at=now, reference=reference, **fields)
         try:
             with self._write() as session:
                 session.add(row)

@@ -21,6 +21,7 @@ from missiva.records.models import (
     detail_value,
 )
 from missiva.records.status import DEFERRED, SENT, UNDELIVERABLE_REPORTS
+from missiva.reference import normalise
 
 #: bound parameters per ``IN (...)`` query
 IN_CHUNK = 500
@@ -147,15 +148,18 @@ class LedgerQueries:
         until: datetime | None = None,
         limit: int | None = None,
         newest_first: bool = False,
+        reference: str | None = None,
     ) -> list[Communication]:
         """Communications matching every filter given (customer, journey, run, template,
-        clause, creation time in [since, until)); every status, oldest first by default."""
+        clause, creation time in [since, until), the customer reference as read out:
+        :func:`missiva.reference.normalise`); every status, oldest first by default."""
         query = select(Communication)
         for column, value in (
             (Communication.customer_id, customer_id),
             (Communication.journey, journey),
             (Communication.run_id, run_id),
             (Communication.template, template),
+            (Communication.reference, None if reference is None else normalise(reference) or ""),
         ):
             if value is not None:
                 query = query.where(column == value)
