@@ -197,7 +197,7 @@ def test_a_ledger_from_before_keying_keeps_its_history_and_keys_what_follows(
     db_path: Path, store: LocalArtifactStore
 ) -> None:
     url = f"sqlite:///{db_path}"
-    command.upgrade(alembic_config(url=url), "0003_handled_before")
+    command.upgrade(alembic_config(url=url), "0004_reference_code")
     with Ledger(url, upgrade=False, key=KEY) as old:
         add(old, store, 1)
         add(old, store, 2)

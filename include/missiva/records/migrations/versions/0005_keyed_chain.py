@@ -5,8 +5,8 @@ made with. ``chain_state`` records where the keyed part starts and the legacy he
 last unkeyed hash, which the first keyed event links to); the first anchor written after
 the upgrade repeats both outside the ledger.
 
-Revision ID: 0004_keyed_chain
-Revises: 0003_handled_before
+Revision ID: 0005_keyed_chain
+Revises: 0004_reference_code
 Create Date: 2026-12-03
 """
 
@@ -15,8 +15,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0004_keyed_chain"
-down_revision: str | None = "0003_handled_before"
+revision: str = "0005_keyed_chain"
+down_revision: str | None = "0004_reference_code"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -3,8 +3,8 @@ from the communication id and searchable (``missiva audit trace --reference``). 
 rows are filled in (online upgrades only: the reference is a SHA-256 of the id, computed
 in Python).
 
-Revision ID: 0005_reference_code
-Revises: 0004_keyed_chain
+Revision ID: 0004_reference_code
+Revises: 0003_handled_before
 Create Date: 2026-12-03
 """
 
@@ -15,8 +15,8 @@ from alembic import op
 
 from missiva.reference import reference_code
 
-revision: str = "0005_reference_code"
-down_revision: str | None = "0004_keyed_chain"
+revision: str = "0004_reference_code"
+down_revision: str | None = "0003_handled_before"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
