@@ -9,28 +9,24 @@ outbox of the journey run that composed each communication (a chunk is a mapped 
 import logging
 from collections import Counter
 from collections.abc import Callable, Iterable
-from contextlib import ExitStack
 from dataclasses import replace
 from datetime import datetime
 from types import MappingProxyType
 from typing import Any
 
 from missiva.channels import registry
-from missiva.delivery.holds import Holds
 from missiva.delivery.outbox import (
     Providers,
-    _Adapters,
     _clock,
     _Outbox,
     _providers,
-    channel_factories,
+    delivering,
 )
 from missiva.flow import DEFAULT_MAX_CHUNKS, print_stage, staging
 from missiva.journey import Journey
 from missiva.records.ledger import Ledger
 from missiva.records.status import DEFERRED, SENT
 from missiva.records.store import ArtifactStore, open_store
-from missiva.routing.contact_policy import ContactPolicy, PolicyConfig
 from missiva.run_context import RunContext
 from missiva.settings import Settings
 from missiva.sources.staging import chunk_size_within
@@ -99,10 +95,8 @@ def deliver_due_chunk(
     clock = _clock(now)
     store = store or open_store(settings.archive_url)
     ids = _staged_ids(run, settings, store, chunk)
-    with Ledger(settings.ledger_url) as ledger, ExitStack() as stack:
-        policy = ContactPolicy(ledger, PolicyConfig.load(settings.contact_policy))
-        factories = channel_factories(settings, store, _providers(smtp, sms, providers))
-        adapters, holds = _Adapters(stack, factories), Holds()
+    with delivering(settings, store, _providers(smtp, sms, providers)) as session:
+        ledger, policy, adapters, holds = session
         due = [c for c in map(ledger.get, ids) if c is not None and c.status == DEFERRED]
         for comm in due:
             origin = _origin(ledger, run, comm.dag_id, comm.run_id)

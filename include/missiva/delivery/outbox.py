@@ -14,8 +14,8 @@ keeps failing, holds back only its own communications (:mod:`missiva.delivery.ho
 import json
 import logging
 from collections import Counter
-from collections.abc import Callable, Mapping
-from contextlib import ExitStack
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from functools import partial
 from types import MappingProxyType
@@ -300,6 +300,18 @@ def _clock(now: datetime | None) -> Callable[[], datetime]:
     return (lambda: now) if now is not None else (lambda: datetime.now(UTC))
 
 
+@contextmanager
+def delivering(
+    settings: Settings, store: ArtifactStore, providers: Providers
+) -> Iterator[tuple[Ledger, ContactPolicy, "_Adapters", Holds]]:
+    """What a delivering task works with: the ledger, the contact policy, the channels'
+    adapters (one connection each, closed on exit) and the holds of failing channels."""
+    with Ledger(settings.ledger_url) as ledger, ExitStack() as stack:
+        policy = ContactPolicy(ledger, PolicyConfig.load(settings.contact_policy))
+        adapters = _Adapters(stack, channel_factories(settings, store, providers))
+        yield ledger, policy, adapters, Holds()
+
+
 def deliver_stage(
     journey: Journey,
     run: RunContext,
@@ -319,11 +331,9 @@ def deliver_stage(
     store = store or open_store(settings.archive_url)
     records = staging(run, settings, store).read_chunk(chunk)
     keys = [k for r in records for k in delivery_keys(journey, idempotency_key(journey, run, r))]
-    with Ledger(settings.ledger_url) as ledger, ExitStack() as stack:
+    with delivering(settings, store, _providers(smtp, sms, providers)) as session:
+        ledger, policy, adapters, holds = session
         comms = ledger.by_keys(keys).values()
-        policy = ContactPolicy(ledger, PolicyConfig.load(settings.contact_policy))
-        factories = channel_factories(settings, store, _providers(smtp, sms, providers))
-        adapters, holds = _Adapters(stack, factories), Holds()
         outbox = _Outbox(
             journey, run, settings, store, ledger, adapters, policy, _clock(now), holds
         )
