@@ -1,5 +1,11 @@
-"""The run summary: every extracted record accounted for, with reasons."""
+"""The run summary: every extracted record accounted for, with reasons.
 
+What this run did is kept apart from what earlier runs of the same interval did (a
+re-run reads "sent by this run: 0", not the earlier run's count again), one reason is one
+line whatever order its channels were tried in, and portal notices read as sentences.
+"""
+
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -24,8 +30,20 @@ class RunSummary:
     fallbacks: Counter = field(default_factory=Counter)
     copies: Counter = field(default_factory=Counter)
     handled_before: int = 0  # records an earlier run (another business key) handled
-    notices: Counter = field(default_factory=Counter)  # portal notices by channel, status
+    #: portal notices by (channel or None, status, reason when not sent)
+    notices: Counter = field(default_factory=Counter)
     reasons: dict[str, Counter] = field(default_factory=dict)
+    #: outcomes recorded by earlier runs of the interval: run id -> status -> count
+    earlier: dict[str, Counter] = field(default_factory=dict)
+    sent_earlier_by_channel: Counter = field(default_factory=Counter)
+
+    @property
+    def sent_by_this_run(self) -> int:
+        return self.statuses[SENT] - self.sent_earlier
+
+    @property
+    def sent_earlier(self) -> int:
+        return sum(c[SENT] for c in self.earlier.values())
 
     @property
     def accounted(self) -> int:
@@ -42,17 +60,29 @@ class RunSummary:
             "fallbacks": dict(self.fallbacks),
             "copies": dict(self.copies),
             "handled_before": self.handled_before,
-            "portal_notices": dict(self.notices),
+            "portal_notices": {
+                f"{channel or 'none'}: {status}": n
+                for (channel, status, _), n in sorted(self.notices.items(), key=str)
+            },
             "reasons": {status: dict(c) for status, c in self.reasons.items()},
+            "sent_by_this_run": self.sent_by_this_run,
+            "sent_earlier": self.sent_earlier,
+            "earlier_runs": {run: dict(c) for run, c in self.earlier.items()},
         }
 
     def lines(self) -> list[str]:
-        by_channel = ", ".join(f"{ch}: {n}" for ch, n in sorted(self.sent_by_channel.items()))
         out = [
             f"Run {self.run_id} of {self.dag_id}, data interval {self.interval}",
-            f"  customers considered: {self.extracted}",
-            f"  sent: {self.statuses[SENT]}" + (f" ({by_channel})" if by_channel else ""),
+            f"  records extracted: {self.extracted}",
+            f"  sent by this run: {self.sent_by_this_run}"
+            + _by_channel(self.sent_by_channel - self.sent_earlier_by_channel),
         ]
+        if self.sent_earlier:
+            runs = ", ".join(sorted(r for r, c in self.earlier.items() if c[SENT]))
+            out.append(
+                f"  already sent by an earlier run of this interval: {self.sent_earlier}"
+                f"{_by_channel(self.sent_earlier_by_channel)} (run {runs})"
+            )
         if self.fallbacks:
             out.append(
                 "  of which by fallback: "
@@ -63,13 +93,44 @@ class RunSummary:
         if self.copies:
             out.append("  copies: " + ", ".join(f"{k}: {n}" for k, n in self.copies.items()))
         if self.notices:
-            notices = ", ".join(f"{k}: {n}" for k, n in self.notices.items())
-            out.append(f"  portal notices: {notices}")
+            out.append(f"  portal notices: {_notice_sentences(self.notices)}")
         for status in [s for s in FINAL + IN_FLIGHT if s != SENT]:
             if self.statuses[status]:
-                out.append(f"  {status}: {self.statuses[status]}")
+                before = sum(c[status] for c in self.earlier.values())
+                note = f" ({before} recorded by an earlier run)" if before else ""
+                out.append(f"  {status}: {self.statuses[status]}{note}")
                 out += [f"    {n} x {reason}" for reason, n in self.reasons[status].most_common()]
         return out
+
+
+def _by_channel(counts: Counter) -> str:
+    listed = ", ".join(f"{ch}: {n}" for ch, n in sorted(counts.items()) if n)
+    return f" ({listed})" if listed else ""
+
+
+def _notice_sentences(notices: Counter) -> str:
+    """E.g. "3 sent by email; 12 not sent (suppressed: no consented channel ...)"."""
+    parts = []
+    for (channel, status, reason), n in sorted(notices.items(), key=str):
+        if status == SENT:
+            parts.append(f"{n} sent by {channel}")
+        else:
+            via = f" by {channel}" if channel else ""
+            parts.append(f"{n} not sent{via} ({status}{f': {reason}' if reason else ''})")
+    return "; ".join(parts)
+
+
+#: "<what>: <channel>: <why>; <channel>: <why>": the channels tried, in any order
+_PER_CHANNEL = re.compile(r"(?P<head>[^:;]+: )(?P<items>\w+: [^;]+(?:; \w+: [^;]+)+)")
+
+
+def grouped_reason(reason: str) -> str:
+    """``reason`` with its per-channel parts in one order, so that the same reason is one
+    line of the report whatever order the channels were tried in."""
+    match = _PER_CHANNEL.fullmatch(reason)
+    if match is None:
+        return reason
+    return match["head"] + "; ".join(sorted(match["items"].split("; ")))
 
 
 def _made(comm: Communication) -> tuple:
@@ -98,18 +159,23 @@ def summarize(ledger: Ledger, dag_id: str, run_id: str) -> RunSummary:
     for content, tries in attempts.items():
         outcome = tries[-1]
         if content.endswith(NOTICE_MARK):
-            summary.notices[f"{outcome.channel or 'none'}: {outcome.status}"] += 1
+            why = None if outcome.status == SENT else outcome.reason
+            summary.notices[(outcome.channel, outcome.status, why)] += 1
             continue
         if COPY_MARK in content:
             summary.copies[f"{outcome.channel}: {outcome.status}"] += 1
             continue
         summary.statuses[outcome.status] += 1
+        if outcome.run_id != run_id:
+            summary.earlier.setdefault(outcome.run_id, Counter())[outcome.status] += 1
+            if outcome.status == SENT:
+                summary.sent_earlier_by_channel[outcome.channel] += 1
         if len(tries) > 1:
             summary.fallbacks[" -> ".join(str(c.channel) for c in tries)] += 1
         if outcome.status == SENT:
             summary.sent_by_channel[outcome.channel] += 1
         else:
-            reason = outcome.reason or "awaiting delivery"
+            reason = grouped_reason(outcome.reason or "awaiting delivery")
             summary.reasons.setdefault(outcome.status, Counter())[reason] += 1
     if summary.accounted != summary.extracted:
         raise AccountingError(
