@@ -200,11 +200,12 @@ def _templates(args: argparse.Namespace, settings: Settings) -> int:
         record = composition.approve_block(TEMPLATES_DIR, args.block, args.by)
         print(f"approved regulatory block {args.block} {record['version']} by {args.by}")
         return 0
-    problems = composition.lint(TEMPLATES_DIR)
+    problems = composition.lint(TEMPLATES_DIR, production=args.production)
     for problem in problems:
         print(problem, file=sys.stderr)
-    print(f"lint: {len(problems)} problem(s)")
-    return 1 if problems else 0
+    errors = [p for p in problems if not p.warning]
+    print(f"lint: {len(errors)} problem(s), {len(problems) - len(errors)} warning(s)")
+    return 1 if errors else 0
 
 
 def _preview(args: argparse.Namespace, settings: Settings) -> int:
@@ -328,7 +329,10 @@ def _add_templates(sub: Any) -> None:
     approve.add_argument("name")
     approve.add_argument("--version", required=True)
     approve.add_argument("--by", required=True, help="who approves (e-mail or name)")
-    templates_sub.add_parser("lint", help="render everything against sample data")
+    lint = templates_sub.add_parser(
+        "lint", help="render everything against sample data and the journeys' extract columns"
+    )
+    lint.add_argument("--production", action="store_true", help="drafts are errors, not warnings")
     blocks = templates_sub.add_parser("blocks", help="regulatory blocks: owner, version, approval")
     for p in (listing, blocks):
         p.add_argument("--json", action="store_true", help="JSON, one object per entry")
