@@ -196,6 +196,26 @@ def _templates(args: argparse.Namespace, settings: Settings) -> int:
         record = composition.approve(TEMPLATES_DIR, args.name, args.version, args.by)
         print(f"approved {args.name} {record['version']} by {record['approved_by']}")
         return 0
+    if args.templates_command == "new-block":
+        for path in composition.new_block(
+            TEMPLATES_DIR, args.block, owner=args.owner, title=args.title
+        ):
+            print(f"wrote {path.relative_to(PROJECT_ROOT)}")
+        print(
+            f"next: write its wording, then missiva templates approve-block {args.block} --by WHO"
+        )
+        return 0
+    if args.templates_command == "reference":
+        from missiva.composition.reference import reference
+        from missiva.journeys import JOURNEYS
+
+        text = reference(TEMPLATES_DIR, JOURNEYS)
+        if args.out:
+            write_atomic(args.out, text.encode("utf-8"))
+            print(f"wrote {args.out}")
+        else:
+            sys.stdout.write(text)
+        return 0
     if args.templates_command == "approve-block":
         record = composition.approve_block(TEMPLATES_DIR, args.block, args.by)
         print(f"approved regulatory block {args.block} {record['version']} by {args.by}")
@@ -339,6 +359,14 @@ def _add_templates(sub: Any) -> None:
     approve_block = templates_sub.add_parser("approve-block", help="approve a regulatory block")
     approve_block.add_argument("block")
     approve_block.add_argument("--by", required=True)
+    new_block = templates_sub.add_parser("new-block", help="a regulatory block to write, approve")
+    new_block.add_argument("block", help="name: lower-case letters, digits, _ or -")
+    new_block.add_argument("--owner", required=True, help="who owns the wording (e-mail)")
+    new_block.add_argument("--title", required=True, help="what the clause is")
+    reference = templates_sub.add_parser(
+        "reference", help="the author's reference: filters, context, Journey fields, blocks"
+    )
+    reference.add_argument("--out", type=Path, help="write it there (default: standard output)")
     templates.set_defaults(handler=_templates)
 
 

@@ -24,8 +24,13 @@ from missiva.journey import Journey
 from missiva.paths import SQL_DIR
 from missiva.sources.extract import sql_text
 
-#: fields the pipeline adds to every extracted record before rendering
-PIPELINE_FIELDS = frozenset({"communication_id", "letter_date", "language"})
+#: fields every record has besides its journey's columns (``language`` the extract
+#: provides: routing and rendering need it)
+PIPELINE_FIELDS: dict[str, str] = {
+    "communication_id": "the communication's ledger id (UUID), added by compose",
+    "letter_date": "the business day of the run (its data interval's end), added by compose",
+    "language": "the customer's language (`it`, `en`), a column every extract has",
+}
 _MISSING_FIELD = re.compile(r"(?:missing|required) field '([^']+)'")
 
 
@@ -37,7 +42,7 @@ def extract_columns(journey: Journey) -> frozenset[str]:
     """The fields a record of ``journey`` carries: its extract's columns (the SQL run on
     an empty database of ``include/sql/core_schema.sql``, every parameter bound to NULL),
     its ``details`` lists and :data:`PIPELINE_FIELDS`."""
-    return sql_columns(journey.extract_sql) | frozenset(journey.details) | PIPELINE_FIELDS
+    return sql_columns(journey.extract_sql) | frozenset(journey.details) | set(PIPELINE_FIELDS)
 
 
 @cache

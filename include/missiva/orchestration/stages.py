@@ -3,6 +3,7 @@
 Imported at DAG parse time, so the core (pandas, WeasyPrint, GX) is imported lazily.
 """
 
+import logging
 from typing import TYPE_CHECKING
 
 from airflow.sdk import get_current_context
@@ -14,6 +15,8 @@ from missiva.settings import Settings
 
 if TYPE_CHECKING:  # not at DAG parse time
     from missiva.records.store import ArtifactStore
+
+log = logging.getLogger(__name__)
 
 
 def _run_context() -> RunContext:
@@ -106,8 +109,8 @@ def report() -> dict:
 
     run = _run_context()
     summary = summarize(Ledger(Settings.from_env().ledger_url), run.dag_id, run.run_id)
-    for line in summary.lines():
-        print(line)
+    for line in summary.lines():  # the run's outcome, in the report task's log in the UI
+        log.info("%s", line)
     return summary.as_dict()
 
 
