@@ -3,9 +3,6 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/common.sh"
-mkdir -p "$MISSIVA_HOME"
-migrate_airflow
-[ -e "$MISSIVA_HOME/core.db" ] || missiva seed
-start_sinks
+demo_home
 airflow_banner
 airflow standalone

@@ -41,6 +41,13 @@ start_sinks() {  # on $SMTP_PORT and $SMS_PORT; they stop with the calling scrip
   echo "== SMS provider sink on 127.0.0.1:$SMS_PORT, messages stored in $MISSIVA_HOME/sms"
 }
 
+demo_home() {  # Airflow's DB, the core systems (seeded once) and the sinks of the demo home
+  mkdir -p "$MISSIVA_HOME"
+  migrate_airflow
+  [ -e "$MISSIVA_HOME/core.db" ] || missiva seed
+  start_sinks
+}
+
 run_journey() {  # $1 = dag id, $2 = run date (may be empty), then `airflow dags test` arguments
   local dag=$1 date=$2 log="$MISSIVA_HOME/$1-${2:-now}.log"
   shift 2

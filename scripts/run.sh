@@ -10,10 +10,7 @@ journey=${JOURNEY:?$usage}
 conf=${1:-}
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/common.sh"
-mkdir -p "$MISSIVA_HOME"
-migrate_airflow
-[ -e "$MISSIVA_HOME/core.db" ] || missiva seed
-start_sinks
+demo_home
 echo "== contact policy: $MISSIVA_CONTACT_POLICY"
 # Airflow 3.3.2's `dags test` cannot finish a run that carries a deadline alert (README)
 export MISSIVA_DEADLINE_ALERTS=${MISSIVA_DEADLINE_ALERTS:-off}
