@@ -220,7 +220,7 @@ def _templates(args: argparse.Namespace, settings: Settings) -> int:
         record = composition.approve_block(TEMPLATES_DIR, args.block, args.by)
         print(f"approved regulatory block {args.block} {record['version']} by {args.by}")
         return 0
-    problems = composition.lint(TEMPLATES_DIR, production=args.production)
+    problems = composition.lint(TEMPLATES_DIR, only=args.names or None, production=args.production)
     for problem in problems:
         print(problem, file=sys.stderr)
     errors = [p for p in problems if not p.warning]
@@ -353,6 +353,7 @@ def _add_templates(sub: Any) -> None:
         "lint", help="render everything against sample data and the journeys' extract columns"
     )
     lint.add_argument("--production", action="store_true", help="drafts are errors, not warnings")
+    lint.add_argument("names", nargs="*", help="only these communications (default: all)")
     blocks = templates_sub.add_parser("blocks", help="regulatory blocks: owner, version, approval")
     for p in (listing, blocks):
         p.add_argument("--json", action="store_true", help="JSON, one object per entry")

@@ -32,7 +32,6 @@ def test_new_journey_writes_every_file_and_approves_the_communication(root, caps
     ):
         assert (root / relative).is_file(), relative
         assert f"created {relative}" in out
-    assert "airflow dags test loyalty_bonus" in out
     status = template_status(root / "include/templates", "loyalty_bonus")
     assert status["status"] == "approved"
     (approval,) = json.loads(

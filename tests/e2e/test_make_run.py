@@ -75,7 +75,7 @@ def test_author_lint_and_make_run_a_new_journey(repo):
             record["home"] = record["country"]
     (folder / "sample.json").write_text(json.dumps(samples, indent=2))
 
-    lint = _missiva(env, "templates", "lint")
+    lint = _missiva(env, "templates", "lint", NAME)
     assert lint.returncode == 1, lint
     assert (
         f"{NAME} [en/email_text]: field 'home' is not produced by journey {NAME}'s extract "
@@ -92,7 +92,7 @@ def test_author_lint_and_make_run_a_new_journey(repo):
     _edit(folder / "meta.json", '"version": "0.1.0"', '"version": "0.2.0"')
     approved = _missiva(env, "templates", "approve", NAME, "--version", "0.2.0", "--by", "qa@x")
     assert approved.returncode == 0, approved.stderr
-    lint = _missiva(env, "templates", "lint")
+    lint = _missiva(env, "templates", "lint", NAME)
     assert (lint.returncode, lint.stdout.strip()) == (0, "lint: 0 problem(s), 0 warning(s)")
 
     seeded = _missiva(env, "seed", "--customers", "30", "--db", str(home / "core.db"))
