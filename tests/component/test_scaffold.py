@@ -45,7 +45,7 @@ def test_new_journey_writes_every_file_and_approves_the_communication(root, caps
     assert suite["name"] == "loyalty_bonus"
     unique = {e["kwargs"]["column"] for e in suite["expectations"] if "unique" in e["type"]}
     assert unique == {"row_id"}, "no per-customer key: it would quarantine per-event rows"
-    assert 'description="' in dag
+    assert "description=(" in dag
     assert "make run JOURNEY=loyalty_bonus" in out
 
 
