@@ -25,9 +25,11 @@ export AIRFLOW__CORE__PARALLELISM := 4
 export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS := admin:admin,viewer:viewer
 export MISSIVA_AUDITORS ?= admin
 export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE := $(AIRFLOW_HOME)/passwords.json
-# Airflow's own logs stay at WARNING; Missiva's loggers (and so each task's report) at INFO
-export AIRFLOW__LOGGING__LOGGING_LEVEL := WARNING
-export AIRFLOW__LOGGING__NAMESPACE_LEVELS := missiva=INFO
+# Task logs at INFO, so Missiva's loggers (and each run's report) reach them; Airflow's own
+# (structlog) loggers stay at WARNING. namespace_levels cannot raise a logger above
+# logging_level: Airflow's stdlib handler filters at logging_level.
+export AIRFLOW__LOGGING__LOGGING_LEVEL := INFO
+export AIRFLOW__LOGGING__NAMESPACE_LEVELS := airflow=WARNING task=WARNING
 # the UI port moves the api-server and the address its workers call back
 export AIRFLOW__API__PORT := $(UI_PORT)
 export AIRFLOW__API__BASE_URL := http://localhost:$(UI_PORT)

@@ -36,6 +36,7 @@ def _exported(**make_vars: str) -> dict[str, str]:
         "AIRFLOW_CONN_MISSIVA_SMS",
         "MISSIVA_CONTACT_POLICY",
         "AIRFLOW__LOGGING__NAMESPACE_LEVELS",
+        "AIRFLOW__LOGGING__LOGGING_LEVEL",
         "MISSIVA_HOME",
         "AIRFLOW_HOME",
     ]
@@ -51,7 +52,8 @@ def test_env_defaults_are_the_demo_environment():
     assert env["MISSIVA_CONTACT_POLICY"] == str(REPO / "include/contact_policy_no_quiet_hours.toml")
     assert env["MISSIVA_HOME"] == str(REPO / "var")
     assert env["AIRFLOW_HOME"] == str(REPO / "var/airflow")
-    assert "missiva=INFO" in env["AIRFLOW__LOGGING__NAMESPACE_LEVELS"]
+    assert env["AIRFLOW__LOGGING__LOGGING_LEVEL"] == "INFO"  # Missiva's loggers reach the log
+    assert "airflow=WARNING" in env["AIRFLOW__LOGGING__NAMESPACE_LEVELS"]
 
 
 def test_one_variable_moves_each_port():
