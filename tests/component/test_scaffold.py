@@ -43,8 +43,12 @@ def test_new_journey_writes_every_file_and_approves_the_communication(root, caps
     assert "%" not in dag
     suite = json.loads((root / "include/expectations/loyalty_bonus.json").read_text())
     assert suite["name"] == "loyalty_bonus"
-    unique = {e["kwargs"]["column"] for e in suite["expectations"] if "unique" in e["type"]}
-    assert unique == {"row_id"}, "no per-customer key: it would quarantine per-event rows"
+    [key] = [
+        e
+        for e in suite["expectations"]
+        if e["kwargs"].get("column") == "customer_id" and "unique" in e["type"]
+    ]
+    assert key["meta"]["level"] == "record" and "subject_key" in key["meta"]["note"]
     assert "description=(" in dag
     assert "make run JOURNEY=loyalty_bonus" in out
 
