@@ -1,6 +1,8 @@
-# Missiva: `make demo` runs the onboarding journey end to end, `make test` runs the
-# tests (every tier), `make test-fast` the unit tier alone (under 30 s), `make airflow`
-# starts the Airflow UI on the same embedded home.
+# Missiva: `make demo` runs every journey end to end, `make test` runs the tests (every
+# tier), `make test-fast` the unit tier alone (under 30 s), `make run JOURNEY=x` one
+# journey, `make airflow` the Airflow UI on the same embedded home, `make env` prints this
+# environment as `export` lines for a shell (eval "$$(make -s env)").
+# This file is the one place for the demo environment and its ports.
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -9,6 +11,8 @@ DEMO_DATE ?= 2026-11-02
 DEMO_CUSTOMERS ?= 200
 SMTP_PORT ?= 8025
 SMS_PORT ?= 8026
+UI_PORT ?= 8080
+export SMTP_PORT SMS_PORT UI_PORT
 
 export PATH := $(BIN):$(PATH)
 export MISSIVA_HOME ?= $(CURDIR)/var
@@ -20,13 +24,24 @@ export AIRFLOW__CORE__EXECUTOR := LocalExecutor
 export AIRFLOW__CORE__PARALLELISM := 4
 export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS := admin:admin,viewer:viewer
 export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE := $(AIRFLOW_HOME)/passwords.json
-export AIRFLOW__LOGGING__LOGGING_LEVEL := WARNING
+# Task logs at INFO, so Missiva's loggers (and each run's report) reach them; Airflow's own
+# (structlog) loggers stay at WARNING. namespace_levels cannot raise a logger above
+# logging_level: Airflow's stdlib handler filters at logging_level.
+export AIRFLOW__LOGGING__LOGGING_LEVEL := INFO
+export AIRFLOW__LOGGING__NAMESPACE_LEVELS := airflow=WARNING task=WARNING
+# the UI port moves the api-server and the address its workers call back
+export AIRFLOW__API__PORT := $(UI_PORT)
+export AIRFLOW__API__BASE_URL := http://localhost:$(UI_PORT)
+export AIRFLOW__CORE__EXECUTION_API_SERVER_URL := http://localhost:$(UI_PORT)/execution/
 export AIRFLOW_CONN_MISSIVA_CORE := {"conn_type": "generic", "extra": {"sqlalchemy_url": "sqlite:///$(MISSIVA_HOME)/core.db"}}
 export AIRFLOW_CONN_SMTP_DEFAULT := {"conn_type": "smtp", "host": "127.0.0.1", "port": $(SMTP_PORT), "extra": {"disable_tls": true, "disable_ssl": true}}
 export AIRFLOW_CONN_MISSIVA_SMS := {"conn_type": "http", "schema": "http", "host": "127.0.0.1", "port": $(SMS_PORT), "password": "demo-token"}
 export GX_ANALYTICS_ENABLED := False
+# Demo runs must not depend on the hour: the production policy without quiet hours
+# (`make airflow`'s scheduler keeps the production policy unless you set it).
+demo run env: export MISSIVA_CONTACT_POLICY ?= $(CURDIR)/include/contact_policy_no_quiet_hours.toml
 
-.PHONY: demo test test-fast airflow cluster lint lock system-check clean
+.PHONY: demo run env test test-fast airflow cluster lint lock system-check clean
 
 system-check:
 	@scripts/check-system.sh $(PYTHON)
@@ -39,7 +54,15 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt pyproj
 	touch $@
 
 demo: system-check $(VENV)/.installed
-	@scripts/demo.sh $(DEMO_DATE) $(DEMO_CUSTOMERS) $(SMTP_PORT) $(SMS_PORT)
+	@scripts/demo.sh $(DEMO_DATE) $(DEMO_CUSTOMERS)
+
+# make run JOURNEY=<dag id> [DATE=YYYY-MM-DD] [CONF='{"param": ...}']: one journey
+# through Airflow (`airflow dags test`) on the demo home, with its sinks; prints the report
+run: system-check $(VENV)/.installed
+	@JOURNEY='$(JOURNEY)' DATE='$(DATE)' scripts/run.sh "$$CONF"
+
+env:
+	@scripts/env.sh
 
 airflow: system-check $(VENV)/.installed
 	@scripts/airflow.sh

@@ -17,6 +17,10 @@ from missiva.orchestration.assets import archive_asset
 
 @dag(
     dag_id="audit_verify",
+    description=(
+        "Walks the ledger's hash chain and re-hashes every archived artifact "
+        "after each journey archives; fails on any tampering."
+    ),
     schedule=AssetAny(*(archive_asset(journey) for journey in JOURNEYS)),
     start_date=pendulum.datetime(2026, 11, 1, tz="UTC"),
     catchup=False,

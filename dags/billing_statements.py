@@ -32,6 +32,10 @@ from missiva.orchestration.journey_tasks import DEFAULT_ARGS, chunk_size_param, 
 
 @dag(
     dag_id="billing_statements",
+    description=(
+        "Monthly statement of each billing account for the month billed, "
+        "by e-mail, paper or the portal."
+    ),
     schedule=schedules.monthly(),
     start_date=pendulum.datetime(2026, 11, 1, tz="UTC"),
     catchup=False,

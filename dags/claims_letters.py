@@ -42,6 +42,10 @@ LETTERS_DUE_AFTER = pendulum.duration(hours=6)
 
 @dag(
     dag_id="claims_letters",
+    description=(
+        "Claim acknowledgements, document requests and decisions for the day's "
+        "claim events (decisions also in the portal)."
+    ),
     schedule=schedules.daily(),
     start_date=pendulum.datetime(2026, 11, 1, tz="UTC"),
     catchup=False,

@@ -23,6 +23,7 @@ from missiva.orchestration.journey_tasks import chunk_size_param, stage_parallel
 
 @dag(
     dag_id="deferred_deliveries",
+    description="Sends what the contact policy held for quiet hours once its time has come.",
     schedule="@hourly",
     start_date=pendulum.datetime(2026, 11, 1, tz="UTC"),
     catchup=False,

@@ -47,6 +47,10 @@ from missiva.orchestration.journey_tasks import (
 
 @dag(
     dag_id="on_demand_document",
+    description=(
+        "One document for one customer on request (REST API): a policy "
+        "certificate or a duplicate welcome letter."
+    ),
     schedule=None,
     start_date=pendulum.datetime(2026, 11, 1, tz="UTC"),
     catchup=False,

@@ -33,6 +33,10 @@ from missiva.orchestration.journey_tasks import DEFAULT_ARGS, chunk_size_param, 
 
 @dag(
     dag_id="onboarding",
+    description=(
+        "Welcome pack for the customers who joined in the data interval, then "
+        "one reminder while onboarding is not complete."
+    ),
     schedule=schedules.daily(),
     start_date=pendulum.datetime(2026, 11, 1, tz="UTC"),
     catchup=False,

@@ -36,6 +36,10 @@ from missiva.orchestration.journey_tasks import DEFAULT_ARGS, chunk_size_param, 
 
 @dag(
     dag_id="renewal_notices",
+    description=(
+        "Renewal notice with the premium breakdown 60, 30 and 7 days before "
+        "each active policy ends."
+    ),
     schedule=schedules.daily(),
     start_date=pendulum.datetime(2026, 11, 1, tz="UTC"),
     catchup=False,

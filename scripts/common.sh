@@ -1,5 +1,5 @@
-# Shared by demo.sh and airflow.sh (sourced): the embedded Airflow DB and the SMTP and
-# SMS sinks.
+# Shared by demo.sh, run.sh and airflow.sh (sourced): the embedded Airflow DB, the SMTP
+# and SMS sinks, one journey run. The environment (ports included) comes from the Makefile.
 
 migrate_airflow() {
   mkdir -p "$AIRFLOW_HOME"
@@ -33,12 +33,40 @@ start_sink() {  # $1 = what, $2 = port, $3 = the variable naming the port, then 
   done
 }
 
-start_smtp_sink() {  # $1 = port; stops with the calling script
-  start_sink smtp "$1" SMTP_PORT missiva smtp-sink --port "$1" --maildir "$MISSIVA_HOME/mail"
-  echo "== SMTP sink on 127.0.0.1:$1, mail stored in $MISSIVA_HOME/mail"
+start_sinks() {  # on $SMTP_PORT and $SMS_PORT; they stop with the calling script
+  start_sink smtp "$SMTP_PORT" SMTP_PORT \
+    missiva smtp-sink --port "$SMTP_PORT" --maildir "$MISSIVA_HOME/mail"
+  echo "== SMTP sink on 127.0.0.1:$SMTP_PORT, mail stored in $MISSIVA_HOME/mail"
+  start_sink sms "$SMS_PORT" SMS_PORT missiva sms-sink --port "$SMS_PORT" --out "$MISSIVA_HOME/sms"
+  echo "== SMS provider sink on 127.0.0.1:$SMS_PORT, messages stored in $MISSIVA_HOME/sms"
 }
 
-start_sms_sink() {  # $1 = port; stops with the calling script
-  start_sink sms "$1" SMS_PORT missiva sms-sink --port "$1" --out "$MISSIVA_HOME/sms"
-  echo "== SMS provider sink on 127.0.0.1:$1, messages stored in $MISSIVA_HOME/sms"
+demo_home() {  # Airflow's DB, the core systems (seeded once) and the sinks of the demo home
+  mkdir -p "$MISSIVA_HOME"
+  migrate_airflow
+  [ -e "$MISSIVA_HOME/core.db" ] || missiva seed
+  start_sinks
+}
+
+run_journey() {  # $1 = dag id, $2 = run date (may be empty), then `airflow dags test` arguments
+  local dag=$1 date=$2 log="$MISSIVA_HOME/$1-${2:-now}.log"
+  shift 2
+  echo "== airflow dags test $dag $date $* (log: $log)"
+  if ! airflow dags test "$dag" $date "$@" > "$log" 2>&1; then
+    grep -E "ERROR|Failed|failed|Exception" "$log" | tail -n 20 >&2 || tail -n 40 "$log" >&2
+    echo "the $dag run failed; full log: $log" >&2
+    exit 1
+  fi
+  missiva report --dag-id "$dag"
+  echo
+}
+
+airflow_banner() {
+  cat <<INFO
+== Airflow on http://localhost:$UI_PORT
+   log in as: admin
+   password:  written by Airflow to $AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE
+              (cat it once the server has started; it is also printed below)
+   stop with Ctrl-C
+INFO
 }

@@ -208,15 +208,36 @@ def _templates(args: argparse.Namespace, settings: Settings) -> int:
         record = composition.approve(TEMPLATES_DIR, args.name, args.version, args.by)
         print(f"approved {args.name} {record['version']} by {record['approved_by']}")
         return 0
+    if args.templates_command == "new-block":
+        for path in composition.new_block(
+            TEMPLATES_DIR, args.block, owner=args.owner, title=args.title
+        ):
+            print(f"wrote {path.relative_to(PROJECT_ROOT)}")
+        print(
+            f"next: write its wording, then missiva templates approve-block {args.block} --by WHO"
+        )
+        return 0
+    if args.templates_command == "reference":
+        from missiva.composition.reference import reference
+        from missiva.journeys import JOURNEYS
+
+        text = reference(TEMPLATES_DIR, JOURNEYS)
+        if args.out:
+            write_atomic(args.out, text.encode("utf-8"))
+            print(f"wrote {args.out}")
+        else:
+            sys.stdout.write(text)
+        return 0
     if args.templates_command == "approve-block":
         record = composition.approve_block(TEMPLATES_DIR, args.block, args.by)
         print(f"approved regulatory block {args.block} {record['version']} by {args.by}")
         return 0
-    problems = composition.lint(TEMPLATES_DIR)
+    problems = composition.lint(TEMPLATES_DIR, only=args.names or None, production=args.production)
     for problem in problems:
         print(problem, file=sys.stderr)
-    print(f"lint: {len(problems)} problem(s)")
-    return 1 if problems else 0
+    errors = [p for p in problems if not p.warning]
+    print(f"lint: {len(errors)} problem(s), {len(problems) - len(errors)} warning(s)")
+    return 1 if errors else 0
 
 
 def _preview(args: argparse.Namespace, settings: Settings) -> int:
@@ -360,13 +381,25 @@ def _add_templates(sub: Any) -> None:
     approve.add_argument("name")
     approve.add_argument("--version", required=True)
     approve.add_argument("--by", required=True, help="who approves (e-mail or name)")
-    templates_sub.add_parser("lint", help="render everything against sample data")
+    lint = templates_sub.add_parser(
+        "lint", help="render everything against sample data and the journeys' extract columns"
+    )
+    lint.add_argument("--production", action="store_true", help="drafts are errors, not warnings")
+    lint.add_argument("names", nargs="*", help="only these communications (default: all)")
     blocks = templates_sub.add_parser("blocks", help="regulatory blocks: owner, version, approval")
     for p in (listing, blocks):
         p.add_argument("--json", action="store_true", help="JSON, one object per entry")
     approve_block = templates_sub.add_parser("approve-block", help="approve a regulatory block")
     approve_block.add_argument("block")
     approve_block.add_argument("--by", required=True)
+    new_block = templates_sub.add_parser("new-block", help="a regulatory block to write, approve")
+    new_block.add_argument("block", help="name: lower-case letters, digits, _ or -")
+    new_block.add_argument("--owner", required=True, help="who owns the wording (e-mail)")
+    new_block.add_argument("--title", required=True, help="what the clause is")
+    reference = templates_sub.add_parser(
+        "reference", help="the author's reference: filters, context, Journey fields, blocks"
+    )
+    reference.add_argument("--out", type=Path, help="write it there (default: standard output)")
     templates.set_defaults(handler=_templates)
 
 

@@ -49,11 +49,17 @@ class Journey:
     without it, once per customer and business key).
     """
 
+    #: the journey's name: its DAG id, its ledger ``journey`` and its idempotency keys
     name: str
+    #: the communication every record gets unless its ``communication`` column says otherwise
     communication: str
+    #: the consent purpose routing checks (e.g. ``transactional``)
     purpose: str
+    #: the channels routing may choose, in fallback order (e.g. ``("email", "paper")``)
     channels: tuple[str, ...]
+    #: the extract SQL (``include/sql/<name>_extract.sql``), one row per communication
     extract_sql: Path
+    #: the Great Expectations suite (``include/expectations/<name>.json``)
     suite: Path
     #: other communications the extract may ask for, besides :attr:`communication`
     other_communications: tuple[str, ...] = ()
@@ -72,6 +78,7 @@ class Journey:
     #: :attr:`detail_key`, and each record gets its rows as a list under the name
     #: (e.g. a statement's line items)
     details: Mapping[str, Path] = field(default_factory=dict)
+    #: the column joining a record to its ``details`` rows
     detail_key: str = "customer_id"
     #: SQL parameters a preview of one customer binds besides ``customer_id`` (a
     #: requested journey's run params, e.g. the document type)

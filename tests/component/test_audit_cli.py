@@ -576,7 +576,7 @@ def test_list_has_every_communication(sc: Scenario, cli) -> None:
 def test_templates_lint_is_clean(cli) -> None:
     result = cli("templates", "lint")
     assert result.code == 0, result
-    assert result.out.strip() == "lint: 0 problem(s)"
+    assert result.out.strip() == "lint: 0 problem(s), 0 warning(s)"
     assert result.err == ""
 
 

@@ -206,7 +206,7 @@ def test_summary_adds_up(sc: Scenario) -> None:
     assert summary.sent_by_channel == Counter(c.channel for c in comms if c.status == "sent")
     assert sum(summary.sent_by_channel.values()) == summary.statuses["sent"]
     assert sum(summary.reasons["quarantined"].values()) == len(sc.report.defects)
-    assert f"customers considered: {sc.report.in_interval}" in "\n".join(summary.lines())
+    assert f"records extracted: {sc.report.in_interval}" in "\n".join(summary.lines())
 
 
 def test_one_email_per_email_routed_customer(sc: Scenario, received: dict[str, bytes]) -> None:

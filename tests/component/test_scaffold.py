@@ -32,7 +32,6 @@ def test_new_journey_writes_every_file_and_approves_the_communication(root, caps
     ):
         assert (root / relative).is_file(), relative
         assert f"created {relative}" in out
-    assert "airflow dags test loyalty_bonus" in out
     status = template_status(root / "include/templates", "loyalty_bonus")
     assert status["status"] == "approved"
     (approval,) = json.loads(
@@ -44,6 +43,14 @@ def test_new_journey_writes_every_file_and_approves_the_communication(root, caps
     assert "%" not in dag
     suite = json.loads((root / "include/expectations/loyalty_bonus.json").read_text())
     assert suite["name"] == "loyalty_bonus"
+    [key] = [
+        e
+        for e in suite["expectations"]
+        if e["kwargs"].get("column") == "customer_id" and "unique" in e["type"]
+    ]
+    assert key["meta"]["level"] == "record" and "subject_key" in key["meta"]["note"]
+    assert "description=(" in dag
+    assert "make run JOURNEY=loyalty_bonus" in out
 
 
 def test_existing_journey_is_refused_and_nothing_is_overwritten(root):

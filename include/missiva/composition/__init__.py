@@ -6,7 +6,7 @@ No Airflow imports here: the engine is plain Python, usable from tasks, the CLI 
 WeasyPrint is imported only to render a letter (or for :class:`TemplateAssetFetcher`).
 """
 
-from missiva.composition.approval import approve, approve_block
+from missiva.composition.approval import approve, approve_block, new_block
 from missiva.composition.assets import AssetAccessError
 from missiva.composition.contents import (
     PDF_VARIANT,
@@ -51,6 +51,7 @@ __all__ = [
     "lint",
     "list_templates",
     "long_date",
+    "new_block",
     "sample_record",
     "template_status",
     "write_preview",

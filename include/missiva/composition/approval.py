@@ -2,7 +2,11 @@
 
 Approving writes ``communications/<name>/approvals.json`` or the registry entry of a
 regulatory block (see :mod:`missiva.composition.library` for their format); a
-communication is linted first.
+communication is linted first. :func:`new_block` adds a block to write and approve:
+``regulatory/<name>.html`` and its plain-text twin ``<name>.txt`` (a placeholder per
+language) and its registry entry (title, owner, version 1, no approval yet): until
+``missiva templates approve-block`` records its hashes, lint reports it and rendering
+refuses any template that includes it.
 """
 
 import hashlib
@@ -51,7 +55,8 @@ def approve(
             "content; bump the version in meta.json before approving the change"
         )
     if check:
-        problems = [p for p in lint(templates_dir, only=[name]) if p.template == name]
+        lint_problems = lint(templates_dir, only=[name])
+        problems = [p for p in lint_problems if p.template == name and not p.warning]
         if problems:
             listed = "; ".join(str(p) for p in problems[:5])
             raise TemplateError(f"communication {name!r} does not lint clean: {listed}")
@@ -118,3 +123,60 @@ def _now(at: datetime | None) -> str:
 def _write_json(path: Path, data: Any) -> None:
     text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
     write_atomic(path, text.encode())
+
+
+_HTML = """{{# Regulatory clause: {title}. Owner: {owner}.
+   Locked once approved: its SHA-256 is recorded in regulatory/registry.json. Edit only
+   through the approval process (bump the version in the registry, then approve). #}}
+<div class="regulatory {css}">
+{{% if lang == "it" %}}
+  <h2>{title}</h2>
+  <p>Testo da approvare.</p>
+{{% else %}}
+  <h2>{title}</h2>
+  <p>Wording to be approved.</p>
+{{% endif %}}
+</div>
+"""
+_TEXT = """{{# Regulatory clause: {title}, plain-text twin of {name}.html. #}}
+{{% if lang == "it" %}}
+{upper}
+Testo da approvare.
+{{% else %}}
+{upper}
+Wording to be approved.
+{{% endif %}}
+"""
+
+
+def new_block(templates_dir: Path, name: str, *, owner: str, title: str) -> list[Path]:
+    """Write block ``name``'s files and registry entry; the paths written. Refuses,
+    writing nothing, a block that exists (in the registry or as files)."""
+    library.check_name(name, "regulatory block")
+    if not owner.strip() or not title.strip():
+        raise RegulatoryBlockError("new-block: --owner and --title must not be empty")
+    data = library.read_registry_json(templates_dir)
+    if name in data["blocks"] or library.block_files(templates_dir, name):
+        raise RegulatoryBlockError(f"regulatory block {name!r} exists already")
+    folder = Path(templates_dir) / library.REGULATORY
+    values = {
+        "name": name,
+        "title": title.strip(),
+        "owner": owner.strip(),
+        "css": name.replace("_", "-"),
+        "upper": title.strip().upper(),
+    }
+    files = {folder / f"{name}.html": _HTML, folder / f"{name}.txt": _TEXT}
+    for path, text in files.items():
+        write_atomic(path, text.format(**values).encode("utf-8"))
+    data["blocks"][name] = {
+        "title": values["title"],
+        "owner": values["owner"],
+        "version": "1",
+        "sha256": {},
+        "approval": None,
+        "history": [],
+    }
+    registry = Path(templates_dir) / library.REGISTRY_PATH
+    _write_json(registry, data)
+    return [*files, registry]

@@ -88,6 +88,21 @@ LETTER_MAX_FIELD_CHARS = 10_000
 _BLANK_LINES_RE = re.compile(r"\n{3,}")
 
 
+#: What the composer adds to every record (these win over record keys of the same name)
+COMPOSER_VARIABLES: dict[str, str] = {
+    "lang": "the language rendered: the record's `language` if the communication has it, "
+    "else its `default_language`",
+    "locale": "the Babel locale of `lang` (`brand.json` `locales`: it_IT, en_GB)",
+    "rendition": "email_html, email_text, sms, letter_pdf or web",
+    "communication": "`{name, version}` of the communication rendered",
+    "subject": "the subject of `meta.json` in `lang`, rendered against the record",
+    "t": "the texts (messages) in `lang`, each rendered against the record: `t.greeting`",
+    "brand": "the sender identity of `brand.json`: `brand.legal_name`",
+    "brand_logo": "the brand logo as a data URI (web page)",
+    "inline_css": "the rendition's stylesheet text (e-mail, web, letter; None in the SMS)",
+}
+
+
 def _single_line(context: Mapping[str, Any]) -> dict[str, Any]:
     """The record with control characters (CR, LF...) in its strings turned into spaces."""
     return {k: clean_header(v) if isinstance(v, str) else v for k, v in context.items()}

@@ -7,7 +7,9 @@ rendition and the cause (e.g. the template and the missing field). Rendered HTML
 checked for basic accessibility, the SMS for template text outside GSM-7, the
 regulatory registry for blocks whose files no longer match their approval, and the
 stylesheets for rules that make regulatory blocks small or faint
-(:mod:`~missiva.composition.legibility`).
+(:mod:`~missiva.composition.legibility`). Each sample is also rendered with only the
+fields its journeys' extracts produce, and drafts are reported
+(:mod:`missiva.composition.lint_data`): warnings, errors with ``production``.
 """
 
 from collections.abc import Iterable, Mapping
@@ -17,12 +19,13 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
-from missiva.composition import library
+from missiva.composition import library, lint_data
 from missiva.composition.engine import Composer
 from missiva.composition.errors import TemplateError
 from missiva.composition.legibility import style_problems
 from missiva.composition.sms import SmsInfo, is_gsm7
 from missiva.composition.text import as_date
+from missiva.journey import Journey
 from missiva.paths import TEMPLATES_DIR
 
 #: ``letter_date`` of a sample that has none (fixed, so lint output is reproducible).
@@ -37,10 +40,12 @@ class LintProblem:
     language: str  # "" when not language-specific
     rendition: str  # "" when not rendition-specific
     message: str
+    warning: bool = False  # reported, but lint still passes
 
     def __str__(self) -> str:
         where = "/".join(part for part in (self.language, self.rendition) if part)
-        return f"{self.template}{f' [{where}]' if where else ''}: {self.message}"
+        kind = "warning: " if self.warning else ""
+        return f"{kind}{self.template}{f' [{where}]' if where else ''}: {self.message}"
 
 
 def load_samples(templates_dir: Path, name: str) -> dict[str, list[dict[str, Any]]]:
@@ -168,10 +173,58 @@ def _output_problems(
     return []
 
 
-def lint(
-    templates_dir: Path = TEMPLATES_DIR, *, only: Iterable[str] | None = None
+def _draft_problems(templates_dir: Path, name: str, production: bool) -> list[LintProblem]:
+    status = library.template_status(templates_dir, name)
+    approved = [str(r.get("version")) for r in library.read_approvals(templates_dir, name)]
+    message = lint_data.draft_message(status, approved)
+    return [LintProblem(name, "", "", message, warning=not production)] if message else []
+
+
+def _data_problems(
+    composer: Composer, name: str, rendition: str, ctx: Mapping[str, Any], label: str
 ) -> list[LintProblem]:
-    """Every problem of the library (or of the communications in ``only``); [] when clean."""
+    """The sample rendered with only what each journey sending ``name`` extracts."""
+    problems = []
+    for journey in _senders().get(name, ()):
+        try:
+            record = lint_data.restricted(ctx, lint_data.extract_columns(journey))
+        except lint_data.ExtractSchemaError as exc:
+            problems.append(LintProblem(name, "", "", f"journey {journey.name}: {exc}"))
+            continue
+        if record is None:
+            continue
+        try:
+            composer.render_rendition(name, rendition, record)
+        except TemplateError as exc:
+            field = lint_data.missing_field(str(exc))
+            if field is None:
+                raise
+            problems.append(
+                LintProblem(
+                    name,
+                    str(ctx["language"]),
+                    rendition,
+                    f"{label}field {field!r} is not produced by journey {journey.name}'s "
+                    f"extract (include/sql/{journey.extract_sql.name}): {exc}",
+                )
+            )
+    return problems
+
+
+def _senders() -> dict[str, list[Journey]]:
+    from missiva.journeys import JOURNEYS
+
+    return lint_data.senders(JOURNEYS)
+
+
+def lint(
+    templates_dir: Path = TEMPLATES_DIR,
+    *,
+    only: Iterable[str] | None = None,
+    production: bool = False,
+) -> list[LintProblem]:
+    """Every problem of the library (or of the communications in ``only``); [] when clean.
+    Drafts are warnings, or errors with ``production``."""
     templates_dir = Path(templates_dir)
     problems: list[LintProblem] = []
     try:
@@ -196,6 +249,7 @@ def lint(
             languages = composer.languages(name)
             renditions = composer.renditions(name)
             samples = load_samples(templates_dir, name)
+            problems += _draft_problems(templates_dir, name, production)
         except TemplateError as exc:
             problems.append(LintProblem(name, "", "", str(exc)))
             continue
@@ -224,4 +278,5 @@ def lint(
                         LintProblem(name, language, rendition, f"{label}{message}")
                         for message in _output_problems(rendition, output, language, ctx)
                     )
-    return problems
+                    problems += _data_problems(composer, name, rendition, ctx, label)
+    return list(dict.fromkeys(problems))  # a journey's extract problem once

@@ -183,6 +183,19 @@ def _number_filter(ctx: Context, value: Any) -> str:
     return format_number(value, _locale(ctx))
 
 
+#: Missiva's filters, on top of Jinja's built-ins (documented by ``templates reference``)
+FILTERS: dict[str, Callable[..., Any]] = {
+    "date": _date_filter,
+    "money": _money_filter,
+    "number": _number_filter,
+    "cents": from_cents,
+    "long_date": long_date,
+    "iso_date": iso_date,
+    "bar_chart": bar_chart_filter,
+    "reference_code": reference_code,
+}
+
+
 def make_environment(
     root: Path,
     registry: Mapping[str, library.RegulatoryBlock],
@@ -200,15 +213,6 @@ def make_environment(
         keep_trailing_newline=True,
         auto_reload=False,
     )
-    env.filters.update(
-        long_date=long_date,
-        iso_date=iso_date,
-        date=_date_filter,
-        money=_money_filter,
-        number=_number_filter,
-        cents=from_cents,
-        bar_chart=bar_chart_filter,
-        reference_code=reference_code,
-    )
+    env.filters.update(FILTERS)
     env.globals["window_lines"] = window_lines_global
     return env

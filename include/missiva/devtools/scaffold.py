@@ -106,5 +106,5 @@ Next steps:
   edit include/sql/{name}_extract.sql, include/expectations/{name}.json and the templates;
   bump meta.json's version, `missiva templates lint`, then
   `missiva templates approve {name} --version V --by WHO`
-  airflow dags test {name} 2026-11-03    (with the demo's environment: see README)
+  make run JOURNEY={name} DATE=2026-11-03    (the demo's environment, sinks and report)
   in a test: support.run_dag("{name}") with the journey_env fixture"""

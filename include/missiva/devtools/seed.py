@@ -16,14 +16,17 @@ same arguments give identical rows.
 from __future__ import annotations
 
 import importlib
+import inspect
 import random
 import re
 import sqlite3
 import unicodedata
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
+from typing import Any
 
 from faker import Faker
 
@@ -70,10 +73,13 @@ _PRODUCTS = {  # product -> premium range in cents
     "Health": (40_000, 300_000),
 }
 _CLAIM_STATUSES = ("open", "in_review", "settled", "rejected")
-#: Modules adding the demo data of one journey: each defines
+#: Modules adding the demo data of one journey, in this order: each defines
 #: ``rows(rng, customers, joined_on) -> {table: [row tuple, ...]}`` over the distinct
 #: customers (:class:`_Person`, with their ``policies`` and ``claims`` rows), with its
-#: own ``random.Random`` so that adding a module changes no other module's rows.
+#: own ``random.Random`` so that adding a module changes no other module's rows. A
+#: ``rows`` that also takes ``seeded`` gets the rows seeded before it (:class:`Seeded`:
+#: customers, consents, policies, claims and the earlier modules' tables), e.g. to
+#: reference billing accounts. Tuples follow ``include/sql/core_schema.sql``'s columns.
 JOURNEY_SEEDERS: tuple[str, ...] = (
     "missiva.devtools.seed_claims_letters",
     "missiva.devtools.seed_billing_statements",
@@ -81,6 +87,35 @@ JOURNEY_SEEDERS: tuple[str, ...] = (
     "missiva.devtools.seed_onboarding",
 )
 _TS = "%Y-%m-%d %H:%M:%S"
+
+
+class Seeded:
+    """The rows seeded so far, by table, as read-only dicts of column -> value."""
+
+    def __init__(self, columns: Mapping[str, Sequence[str]]) -> None:
+        self._columns = columns
+        self._rows: dict[str, list[tuple]] = {}
+
+    def add(self, table: str, rows: Iterable[tuple]) -> None:
+        if table not in self._columns:
+            raise ValueError(f"seeder rows for {table!r}: no such table in core_schema.sql")
+        self._rows.setdefault(table, []).extend(rows)
+
+    def rows(self, table: str) -> list[dict[str, Any]]:
+        """Every row of ``table`` seeded so far ([] when none)."""
+        names = self._columns[table]
+        return [dict(zip(names, row, strict=True)) for row in self._rows.get(table, ())]
+
+    def tables(self) -> dict[str, list[tuple]]:
+        return self._rows
+
+
+def schema_columns() -> dict[str, list[str]]:
+    """Table -> column names of ``include/sql/core_schema.sql`` (in an empty database)."""
+    with closing(sqlite3.connect(":memory:")) as conn:
+        conn.executescript((SQL_DIR / "core_schema.sql").read_text(encoding="utf-8"))
+        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        return {t: [c[1] for c in conn.execute(f"PRAGMA table_info({t})")] for t in tables}
 
 
 @dataclass(frozen=True)
@@ -147,6 +182,7 @@ def seed(
     customers: int = 200,
     seed: int = 42,
     joined_on: date = date(2026, 11, 2),
+    seeders: Sequence[str] = JOURNEY_SEEDERS,
 ) -> SeedReport:
     """(Re)create the demo core-systems DB at ``db_path`` and return what was injected.
 
@@ -164,8 +200,13 @@ def seed(
     distinct = [p for p in people if p.duplicate_of is None]
     consents = [row for p in distinct for row in _consents(rng, p)]
     policies, claims = _policies_and_claims(rng, distinct)
-    extra = _journey_rows(seed, distinct, joined_on)
-    _write(db_path, people, consents, policies, claims, extra)
+    seeded = Seeded(schema_columns())
+    seeded.add("customers", (p.as_row() for p in people))
+    seeded.add("consents", consents)
+    seeded.add("policies", policies)
+    seeded.add("claims", claims)
+    _add_journey_rows(seeded, seed, distinct, joined_on, seeders)
+    _write(db_path, seeded.tables())
 
     in_day = [p for p in people if p.joined_at.date() == joined_on]
     return SeedReport(
@@ -219,17 +260,22 @@ def _people(
     return people
 
 
-def _journey_rows(seed: int, distinct: list[_Person], joined_on: date) -> dict[str, list[tuple]]:
-    """The tables the journeys' own seeders (:data:`JOURNEY_SEEDERS`) add, by table."""
-    extra: dict[str, list[tuple]] = {}
-    for name in JOURNEY_SEEDERS:
+def _add_journey_rows(
+    seeded: Seeded,
+    seed: int,
+    distinct: list[_Person],
+    joined_on: date,
+    seeders: Sequence[str],
+) -> None:
+    """Add the rows of the journeys' own ``seeders`` (:data:`JOURNEY_SEEDERS`), in order."""
+    for name in seeders:
         # keyed by the module's name before it moved to devtools: the same demo data
         module_rng = random.Random(f"{seed}/{name.replace('.devtools', '')}")  # noqa: S311
-        for table, rows in (
-            importlib.import_module(name).rows(module_rng, distinct, joined_on).items()
-        ):
-            extra.setdefault(table, []).extend(rows)
-    return extra
+        make_rows = importlib.import_module(name).rows
+        sees = "seeded" in inspect.signature(make_rows).parameters
+        extra = {"seeded": seeded} if sees else {}
+        for table, rows in make_rows(module_rng, distinct, joined_on, **extra).items():
+            seeded.add(table, rows)
 
 
 def _stable(fk: Faker) -> Faker:
@@ -402,14 +448,7 @@ def _policies_and_claims(
     return policies, claims
 
 
-def _write(
-    db_path: Path,
-    people: list[_Person],
-    consents: list[tuple],
-    policies: list[tuple],
-    claims: list[tuple],
-    extra: dict[str, list[tuple]],
-) -> None:
+def _write(db_path: Path, tables: Mapping[str, list[tuple]]) -> None:
     """Recreate the SQLite file from the schema and insert all rows in one transaction."""
     db_path.parent.mkdir(parents=True, exist_ok=True)
     for suffix in ("", "-journal", "-wal", "-shm"):
@@ -417,14 +456,7 @@ def _write(
     with closing(sqlite3.connect(db_path)) as conn:
         conn.executescript((SQL_DIR / "core_schema.sql").read_text(encoding="utf-8"))
         with conn:
-            conn.executemany(
-                f"INSERT INTO customers VALUES ({', '.join('?' * 16)})",
-                [p.as_row() for p in people],
-            )
-            conn.executemany("INSERT INTO consents VALUES (?, ?, ?, ?, ?)", consents)
-            conn.executemany("INSERT INTO policies VALUES (?, ?, ?, ?, ?, ?, ?, ?)", policies)
-            conn.executemany("INSERT INTO claims VALUES (?, ?, ?, ?, ?, ?)", claims)
-            for table, rows in extra.items():
+            for table, rows in tables.items():
                 if rows:
                     marks = ", ".join("?" * len(rows[0]))
                     conn.executemany(f"INSERT INTO {table} VALUES ({marks})", rows)

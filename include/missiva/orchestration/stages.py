@@ -3,6 +3,7 @@
 Imported at DAG parse time, so the core (pandas, WeasyPrint, GX) is imported lazily.
 """
 
+import logging
 from typing import TYPE_CHECKING
 
 from airflow.sdk import get_current_context
@@ -15,6 +16,8 @@ from missiva.settings import Settings
 
 if TYPE_CHECKING:  # not at DAG parse time
     from missiva.records.store import ArtifactStore
+
+log = logging.getLogger(__name__)
 
 
 def _run_context() -> RunContext:
@@ -151,11 +154,11 @@ def report() -> dict:
     with Ledger(settings.ledger_url) as ledger:
         summary = summarize(ledger, run.dag_id, run.run_id)
         write_anchor(ledger, store, RUN, f"{run.dag_id}/{run.run_id}")
-    for line in summary.lines():
-        print(line)
+    for line in summary.lines():  # the run's outcome, in the report task's log in the UI
+        log.info("%s", line)
     staged = staging(run, settings, store)
     removed = staged.space.clear()
-    print(f"staging deleted: {removed} object(s) at {staged.space.location('')}")
+    log.info("staging deleted: %d object(s) at %s", removed, staged.space.location(""))
     return summary.as_dict()
 
 

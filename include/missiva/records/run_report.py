@@ -1,5 +1,11 @@
-"""The run summary: every extracted record accounted for, with reasons."""
+"""The run summary: every extracted record accounted for, with reasons.
 
+What this run did is kept apart from what earlier runs of the same interval did (a
+re-run reads "sent by this run: 0", not the earlier run's count again), one reason is one
+line whatever order its channels were tried in, and portal notices read as sentences.
+"""
+
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -24,8 +30,13 @@ class RunSummary:
     fallbacks: Counter = field(default_factory=Counter)
     copies: Counter = field(default_factory=Counter)
     handled_before: int = 0  # records another run (of any business key) handled
-    notices: Counter = field(default_factory=Counter)  # portal notices by channel, status
+    #: portal notices by (channel or None, status, reason when not sent)
+    notices: Counter = field(default_factory=Counter)
     reasons: dict[str, Counter] = field(default_factory=dict)
+
+    @property
+    def sent_by_this_run(self) -> int:
+        return self.statuses[SENT]
 
     @property
     def accounted(self) -> int:
@@ -42,16 +53,19 @@ class RunSummary:
             "fallbacks": dict(self.fallbacks),
             "copies": dict(self.copies),
             "handled_before": self.handled_before,
-            "portal_notices": dict(self.notices),
+            "portal_notices": {
+                f"{channel or 'none'}: {status}": n
+                for (channel, status, _), n in sorted(self.notices.items(), key=str)
+            },
             "reasons": {status: dict(c) for status, c in self.reasons.items()},
+            "sent_by_this_run": self.sent_by_this_run,
         }
 
     def lines(self) -> list[str]:
-        by_channel = ", ".join(f"{ch}: {n}" for ch, n in sorted(self.sent_by_channel.items()))
         out = [
             f"Run {self.run_id} of {self.dag_id}, data interval {self.interval}",
-            f"  customers considered: {self.extracted}",
-            f"  sent: {self.statuses[SENT]}" + (f" ({by_channel})" if by_channel else ""),
+            f"  records extracted: {self.extracted}",
+            f"  sent by this run: {self.sent_by_this_run}" + _by_channel(self.sent_by_channel),
         ]
         if self.fallbacks:
             out.append(
@@ -59,17 +73,48 @@ class RunSummary:
                 + ", ".join(f"{k}: {n}" for k, n in self.fallbacks.items())
             )
         if self.handled_before:
-            out.append(f"  already handled by an earlier run: {self.handled_before}")
+            out.append(
+                f"  already handled by an earlier run: {self.handled_before} (not sent again)"
+            )
         if self.copies:
             out.append("  copies: " + ", ".join(f"{k}: {n}" for k, n in self.copies.items()))
         if self.notices:
-            notices = ", ".join(f"{k}: {n}" for k, n in self.notices.items())
-            out.append(f"  portal notices: {notices}")
+            out.append(f"  portal notices: {_notice_sentences(self.notices)}")
         for status in [s for s in FINAL + IN_FLIGHT if s != SENT]:
             if self.statuses[status]:
                 out.append(f"  {status}: {self.statuses[status]}")
                 out += [f"    {n} x {reason}" for reason, n in self.reasons[status].most_common()]
         return out
+
+
+def _by_channel(counts: Counter) -> str:
+    listed = ", ".join(f"{ch}: {n}" for ch, n in sorted(counts.items()) if n)
+    return f" ({listed})" if listed else ""
+
+
+def _notice_sentences(notices: Counter) -> str:
+    """E.g. "3 sent by email; 12 not sent (suppressed: no consented channel ...)"."""
+    parts = []
+    for (channel, status, reason), n in sorted(notices.items(), key=str):
+        if status == SENT:
+            parts.append(f"{n} sent by {channel}")
+        else:
+            via = f" by {channel}" if channel else ""
+            parts.append(f"{n} not sent{via} ({status}{f': {reason}' if reason else ''})")
+    return "; ".join(parts)
+
+
+#: "<what>: <channel>: <why>; <channel>: <why>": the channels tried, in any order
+_PER_CHANNEL = re.compile(r"(?P<head>[^:;]+: )(?P<items>\w+: [^;]+(?:; \w+: [^;]+)+)")
+
+
+def grouped_reason(reason: str) -> str:
+    """``reason`` with its per-channel parts in one order, so that the same reason is one
+    line of the report whatever order the channels were tried in."""
+    match = _PER_CHANNEL.fullmatch(reason)
+    if match is None:
+        return reason
+    return match["head"] + "; ".join(sorted(match["items"].split("; ")))
 
 
 def _made(comm: Communication) -> tuple:
@@ -104,7 +149,8 @@ def summarize(ledger: Ledger, dag_id: str, run_id: str) -> RunSummary:
     for content, tries in attempts.items():
         outcome = tries[-1]
         if content.endswith(NOTICE_MARK):
-            summary.notices[f"{outcome.channel or 'none'}: {outcome.status}"] += 1
+            why = None if outcome.status == SENT else outcome.reason
+            summary.notices[(outcome.channel, outcome.status, why)] += 1
             continue
         if COPY_MARK in content:
             summary.copies[f"{outcome.channel}: {outcome.status}"] += 1
@@ -115,7 +161,7 @@ def summarize(ledger: Ledger, dag_id: str, run_id: str) -> RunSummary:
         if outcome.status == SENT:
             summary.sent_by_channel[outcome.channel] += 1
         else:
-            reason = outcome.reason or "awaiting delivery"
+            reason = grouped_reason(outcome.reason or "awaiting delivery")
             summary.reasons.setdefault(outcome.status, Counter())[reason] += 1
     if summary.accounted != summary.extracted:
         raise AccountingError(
