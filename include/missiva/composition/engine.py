@@ -100,6 +100,10 @@ COMPOSER_VARIABLES: dict[str, str] = {
     "brand": "the sender identity of `brand.json`: `brand.legal_name`",
     "brand_logo": "the brand logo as a data URI (web page)",
     "inline_css": "the rendition's stylesheet text (e-mail, web, letter; None in the SMS)",
+    "window_lines": "`window_lines()`: the recipient's address as printed in the envelope "
+    "window, one string per line (the envelope file and print manifest hold the same)",
+    "document_name": "`document_name()`: the name in `lang` of the record's `document` "
+    "(`documents.json`), else its `document_title` (portal notices)",
 }
 
 
