@@ -97,7 +97,9 @@ class _Killer:
             tis = task_instances(self.api, self.run_id)
         except httpx.TimeoutException:  # a busy api-server: look again at the next poll
             return
-        running = [ti for ti in tis if ti["task_id"] == "deliver" and ti["state"] == "running"]
+        running = [
+            ti for ti in tis if ti["task_id"] == "chunk.deliver" and ti["state"] == "running"
+        ]
         if not running:
             return
         target = running[0]
@@ -143,7 +145,9 @@ def test_a_worker_killed_mid_delivery_loses_and_duplicates_nothing(cluster: Clus
     assert killed is not None, f"no deliver task was seen running:\n{tasks}"
     assert run["state"] == "success", f"run {run_id} {run['state']}:\n{tasks}"
     (retried,) = [
-        ti for ti in tis if ti["task_id"] == "deliver" and ti["map_index"] == killed["map_index"]
+        ti
+        for ti in tis
+        if ti["task_id"] == "chunk.deliver" and ti["map_index"] == killed["map_index"]
     ]
     survivor = {w.hostname for w in cluster.workers} - {killed["hostname"]}
     assert retried["try_number"] > killed["try_number"], retried
