@@ -44,4 +44,6 @@ def test_a_subject_handled_by_an_earlier_day_is_counted_not_resent(
     # the customers who joined on 2026-11-02 were all handled on 2026-11-09
     assert again.extracted > 0 and again.handled_before == again.extracted
     assert again.accounted == again.extracted
-    assert f"  already handled by an earlier run: {again.extracted}" in again.lines()
+    assert (
+        f"  already handled by an earlier run: {again.extracted} (not sent again)" in again.lines()
+    )

@@ -88,8 +88,8 @@ def test_portal_document_in_the_inbox_and_one_notice_with_its_link(
     summary = summarize(ledger, "onboarding", "manual__portal")
     assert summary.sent_by_channel == {"portal": len(documents)}
     assert summary.accounted == summary.extracted
-    assert summary.notices["email: sent"] == notified
-    assert summary.notices["sms: sent"] == len(texts) > 0
+    assert summary.notices_by_channel()["email: sent"] == notified
+    assert summary.notices_by_channel()["sms: sent"] == len(texts) > 0
 
 
 def test_a_refused_notice_falls_back_to_sms_and_a_retry_sends_it_once(
@@ -148,5 +148,5 @@ def test_a_refused_notice_falls_back_to_sms_and_a_retry_sends_it_once(
     assert len(texts) == 1 and doc.communication_id in texts[0]["text"]
     assert all(c.status == "sent" for c in ledger.communications() if c.channel == "portal")
     summary = summarize(ledger, "onboarding", "manual__portal")
-    assert summary.notices["sms: sent"] >= 1
+    assert summary.notices_by_channel()["sms: sent"] >= 1
     assert summary.accounted == summary.extracted

@@ -140,9 +140,9 @@ def test_a_toy_channel_routes_composes_delivers_and_audits(world, capsys):
     assert (world.drop / f"{comm.communication_id}.pigeon").read_bytes() == archived
     assert comm.provider_message_id == f"loft:{comm.communication_id}.pigeon"
 
-    assert audit.verify(ledger, store) == []
+    assert audit.verify(ledger, store).problems == []
     assert cli.main(["audit", "verify"]) == 0
-    assert "verify: intact (1 communications" in capsys.readouterr().out
+    assert "verify: intact (full: 1 communications" in capsys.readouterr().out
     pack = zipfile.ZipFile(io.BytesIO(audit.evidence(ledger, store, CUSTOMER["customer_id"])))
     assert pack.read(f"{comm.communication_id}/artifact.pigeon") == archived
 

@@ -38,6 +38,13 @@ class RunSummary:
     def sent_by_this_run(self) -> int:
         return self.statuses[SENT]
 
+    def notices_by_channel(self) -> Counter:
+        """Portal notices by "channel: status" (``none`` when no channel was possible)."""
+        counts: Counter = Counter()
+        for (channel, status, _), n in self.notices.items():
+            counts[f"{channel or 'none'}: {status}"] += n
+        return counts
+
     @property
     def accounted(self) -> int:
         return sum(self.statuses.values()) + self.handled_before
@@ -53,10 +60,7 @@ class RunSummary:
             "fallbacks": dict(self.fallbacks),
             "copies": dict(self.copies),
             "handled_before": self.handled_before,
-            "portal_notices": {
-                f"{channel or 'none'}: {status}": n
-                for (channel, status, _), n in sorted(self.notices.items(), key=str)
-            },
+            "portal_notices": dict(self.notices_by_channel()),
             "reasons": {status: dict(c) for status, c in self.reasons.items()},
             "sent_by_this_run": self.sent_by_this_run,
         }
