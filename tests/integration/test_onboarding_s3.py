@@ -51,6 +51,6 @@ def test_onboarding_archives_to_s3_with_object_lock(journey_env, seaweedfs, pg_u
         client.delete_object(Bucket=BUCKET, Key=locked, VersionId=version)
 
     store = S3ArtifactStore(client, BUCKET, prefix="onboarding")
-    assert verify(ledger, store) == []
+    assert verify(ledger, store).problems == []
     staged = client.list_object_versions(Bucket=BUCKET, Prefix="onboarding/work/staging/")
     assert not staged.get("Versions") and not staged.get("DeleteMarkers"), "staging deleted"
