@@ -14,7 +14,6 @@ from sqlalchemy import create_engine, text
 from support import mail_by_recipient
 
 from missiva.devtools.cluster import Cluster
-from missiva.records.ledger import Ledger
 from missiva.records.models import Communication
 
 DAG_ID = "onboarding"
@@ -108,7 +107,7 @@ def extracted_customers(cluster: Cluster) -> set[int]:
 
 
 def communications(cluster: Cluster, run_id: str) -> list[Communication]:
-    with Ledger(cluster.ledger_url) as ledger:
+    with cluster.open_ledger() as ledger:
         return [c for c in ledger.communications(journey=DAG_ID) if c.run_id == run_id]
 
 

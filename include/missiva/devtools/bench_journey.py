@@ -219,10 +219,9 @@ def _render_sample(cluster: Cluster, run_id: str, sample: int) -> dict[str, Any]
 
 def _accounting(cluster: Cluster, run_id: str) -> dict[str, Any]:
     """Whether the ledger accounts for every extracted record, and the run report."""
-    from missiva.records.ledger import Ledger
     from missiva.records.run_report import AccountingError, summarize
 
-    with Ledger(cluster.ledger_url) as ledger:
+    with cluster.open_ledger() as ledger:
         try:
             summary = summarize(ledger, DAG_ID, run_id)
         except AccountingError as exc:

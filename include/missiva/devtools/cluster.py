@@ -37,7 +37,7 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from sqlalchemy import make_url
@@ -71,6 +71,9 @@ from missiva.devtools.cluster_services import (
     start_archive,
 )
 from missiva.paths import PROJECT_ROOT
+
+if TYPE_CHECKING:
+    from missiva.records.ledger import Ledger
 
 __all__ = [
     "NO_QUIET_HOURS",
@@ -126,6 +129,12 @@ class Cluster:
     def archive_url(self) -> str:
         """The archive as a ``MISSIVA_ARCHIVE_URL`` (for ``missiva audit``)."""
         return f"s3://{self.bucket}?endpoint_url={self.s3_endpoint}&region={self.s3_region}"
+
+    def open_ledger(self) -> Ledger:
+        """The cluster's ledger, under the chain key its processes use."""
+        from missiva.records.ledger import Ledger
+
+        return Ledger(self.ledger_url, key=self.env["MISSIVA_LEDGER_KEY"])
 
     def cli_env(self) -> dict[str, str]:
         """Environment for ``missiva`` commands against this cluster's ledger and archive."""
