@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+from missiva.devtools.bench_cli import add_bench
 from missiva.files import write_atomic
 from missiva.paths import PROJECT_ROOT, TEMPLATES_DIR
 from missiva.settings import Settings
@@ -255,31 +256,6 @@ def _preview(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _bench(args: argparse.Namespace, settings: Settings) -> int:
-    if args.bench_command == "compose":
-        from missiva.devtools.bench import bench_compose
-
-        result = bench_compose(seconds=args.seconds)
-    elif args.bench_command == "journey":
-        from missiva.devtools.bench_journey import bench_journey
-
-        result = bench_journey(
-            args.customers,
-            executor=args.executor,
-            cores=args.cores,
-            root=args.root,
-            timeout=args.timeout,
-            sample=args.sample,
-            log=lambda message: print(message, file=sys.stderr, flush=True),
-        )
-    else:
-        from missiva.devtools.bench_deliver import bench_deliver
-
-        result = bench_deliver(messages=args.messages)
-    print(json.dumps(result, indent=2))
-    return 0
-
-
 def _events(args: argparse.Namespace, settings: Settings) -> int:
     from missiva.delivery import reports as delivery_reports
     from missiva.records.ledger import Ledger
@@ -304,7 +280,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_report(sub)
     _add_templates(sub)
     _add_preview(sub)
-    _add_bench(sub)
+    add_bench(sub)
     _add_events(sub)
     _add_sinks(sub)
     _add_new_journey(sub)
@@ -421,28 +397,6 @@ def _add_preview(sub: Any) -> None:
     preview.add_argument("--language", choices=("it", "en"))
     preview.add_argument("--out", type=Path, required=True)
     preview.set_defaults(handler=_preview)
-
-
-def _add_bench(sub: Any) -> None:
-    """``bench``: composition, delivery and whole-journey speed."""
-    bench = sub.add_parser("bench", help="measure composition, delivery and journey speed")
-    bench_sub = bench.add_subparsers(dest="bench_command", required=True)
-    compose = bench_sub.add_parser("compose", help="PDF letters/s, layout ceiling, e-mails/s")
-    compose.add_argument("--seconds", type=float, default=10.0)
-    deliver = bench_sub.add_parser("deliver", help="SMTP messages/s with connection reuse")
-    deliver.add_argument("--messages", type=int, default=2000)
-    journey = bench_sub.add_parser(
-        "journey", help="onboarding for N customers through the scheduler: CPU, memory, stages"
-    )
-    journey.add_argument("--customers", type=int, required=True)
-    journey.add_argument("--executor", choices=("local", "celery"), default="local")
-    journey.add_argument("--cores", type=int, help="pin the whole run to this many cores")
-    journey.add_argument("--root", type=Path, help="its folder (default: a temporary one)")
-    journey.add_argument("--timeout", type=float, default=3600.0, help="for the run, seconds")
-    journey.add_argument("--sample", type=int, default=100, help="communications re-rendered")
-    for p in (compose, deliver, journey):
-        p.add_argument("--json", action="store_true", help="JSON output (the only format)")
-    bench.set_defaults(handler=_bench)
 
 
 def _add_events(sub: Any) -> None:
