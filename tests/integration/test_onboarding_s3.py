@@ -41,11 +41,13 @@ def test_onboarding_archives_to_s3_with_object_lock(journey_env, seaweedfs, pg_u
     sent = [c for c in ledger.communications() if c.status == "sent"]
     assert sent and not (home / "archive").exists(), "nothing archived locally"
     for comm in sent:
-        assert comm.artifact_uri.startswith(f"s3://{BUCKET}/onboarding/sha256/")
-        key = comm.artifact_uri.removeprefix(f"s3://{BUCKET}/")
+        assert (
+            comm.artifact_uri == f"archive:sha256/{comm.artifact_sha256[:2]}/{comm.artifact_sha256}"
+        )
+        key = comm.artifact_uri.replace("archive:", "onboarding/", 1)
         head = client.head_object(Bucket=BUCKET, Key=key)
         assert head["ObjectLockMode"] == "COMPLIANCE"
-    locked = sent[0].artifact_uri.removeprefix(f"s3://{BUCKET}/")
+    locked = sent[0].artifact_uri.replace("archive:", "onboarding/", 1)
     version = client.head_object(Bucket=BUCKET, Key=locked)["VersionId"]
     with pytest.raises(botocore.exceptions.ClientError):
         client.delete_object(Bucket=BUCKET, Key=locked, VersionId=version)

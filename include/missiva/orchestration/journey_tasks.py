@@ -1,7 +1,9 @@
 """The tasks of a journey DAG, the same for every journey:
 
 extract → validate → chunk.compose → chunk.deliver (a task group mapped per chunk: a
-chunk is delivered as soon as it is composed) → print_batches → report. Call
+chunk is delivered as soon as it is composed) → print_batches → report. print_batches
+runs once every chunk is done, even when one failed; the report runs only when none
+did, so a failed delivery still fails the run. Call
 :func:`journey_tasks` inside a ``@dag`` function, or :func:`request_task` for a
 latency-first journey (the same stages in one task).
 
@@ -76,17 +78,21 @@ def journey_tasks(journey: Journey) -> None:
         """One chunk of valid records: composed, then delivered at once."""
         deliver(compose(number))
 
-    # a day without valid records maps no chunk (skipped): still batch and report
-    @task(trigger_rule="none_failed")
+    # the letters that went out are batched whatever else failed (a channel held until
+    # the deliver task ran out of retries must not keep the day's letters from print)
+    @task(trigger_rule="all_done")
     def print_batches() -> list[dict]:
         return stages.print_batches(journey)
 
-    @task
+    # a day without valid records maps no chunk (skipped): still report; a failed
+    # upstream leaves the report upstream_failed, so the run fails
+    @task(trigger_rule="none_failed")
     def report(batches: list[dict]) -> dict:
         return stages.report()
 
-    chunk.expand(number=validate(extract())) >> (batches := print_batches())
-    report(batches)
+    chunks = chunk.expand(number=validate(extract()))
+    chunks >> (batches := print_batches())
+    chunks >> report(batches)
 
 
 def request_task(journey: Journey) -> None:
