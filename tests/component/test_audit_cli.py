@@ -7,15 +7,16 @@ archive from the environment exactly as an operator's shell would. Composing PDF
 slow part, so it happens once.
 
 Tampering never leaks between tests: ledger edits happen on a consistent copy of the
-SQLite file, named with ``--ledger``; archived objects (whose ``file://`` URIs are
-absolute, so a copied archive would not be the one the ledger names) are damaged in
-place and restored by the test's own fixture.
+SQLite file, named with ``--ledger``; archived objects are damaged in place and restored
+by the test's own fixture, or damaged in a copy of the whole home (the ledger's
+references are relative to the archive, so a moved home verifies as it is).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import sqlite3
 import zipfile
 from collections.abc import Iterator
@@ -24,8 +25,6 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
-from urllib.request import url2pathname
 
 import pytest
 from support import ONBOARDING_RUN
@@ -146,10 +145,11 @@ def cli(capsys: pytest.CaptureFixture[str], sc: Scenario):
     return run
 
 
-def object_path(sc: Scenario, uri: str) -> Path:
-    """The file behind an archived object's ``file://`` URI (checked to be in the archive)."""
-    path = Path(url2pathname(urlsplit(uri).path))
-    assert path.is_relative_to(sc.home / "archive"), uri
+def object_path(sc: Scenario, uri: str, home: Path | None = None) -> Path:
+    """The file behind an archived object's ``archive:`` reference, in the archive of
+    ``home`` (the scenario's unless given)."""
+    assert uri.startswith("archive:sha256/"), uri
+    path = (home or sc.home) / "archive" / uri.removeprefix("archive:")
     assert path.is_file(), uri
     return path
 
@@ -218,6 +218,33 @@ def test_verify_an_untouched_run_is_intact(sc: Scenario, cli) -> None:
     assert again.code == 0, again
     assert again.out.startswith("verify: intact (incremental from event ")
     assert ": 0 communications, " in again.out
+
+
+def test_a_moved_home_verifies_and_serves_its_own_archive(
+    sc: Scenario, cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``MISSIVA_HOME`` copied to another path: verify finds the ledger intact and every
+    object in the copy's archive (not the original's: damage in the copy is named)."""
+    moved = tmp_path / "elsewhere" / "missiva"
+    shutil.copytree(sc.home, moved)
+    ledger_copy(sc, moved / "ledger.db")  # a consistent copy of the WAL-mode file
+    for suffix in ("-wal", "-shm"):
+        (moved / f"ledger.db{suffix}").unlink(missing_ok=True)
+    monkeypatch.setenv("MISSIVA_HOME", str(moved))
+
+    result = cli("audit", "verify", "--full")
+    assert result.code == 0, result
+    assert result.out.startswith(f"verify: intact (full: {len(sc.comms)} communications, ")
+
+    comm = sc.sent("paper")
+    object_path(sc, comm.artifact_uri, moved).write_bytes(b"%PDF-1.7 not the letter")
+    result = cli("audit", "verify", "--full")
+    assert result.code == 1
+    assert problem_lines(result) == [
+        f"communication {comm.communication_id}: artifact archived object "
+        f"{comm.artifact_uri} does not match its sha256"
+    ]
+    assert object_path(sc, comm.artifact_uri).read_bytes() != b"%PDF-1.7 not the letter"
 
 
 def test_verify_names_the_communication_whose_artifact_was_altered(sc: Scenario, cli) -> None:
