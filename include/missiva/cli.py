@@ -124,12 +124,11 @@ def _audit(args: argparse.Namespace, settings: Settings) -> int:
             return 1
         elif command == "verify":
             store = open_store(settings.archive_url)
-            result = audit.verify(ledger, store, full=args.full, by="missiva audit verify")
-            for problem in result.problems:
-                print(problem)
-            checked = (
-                f"{result.scope}: {result.communications} communications, {result.anchors} anchors"
-            )
+            by = "missiva audit verify"
+            result = audit.verify(ledger, store, full=args.full, by=by, settings=settings)
+            for line in result.problems + [f"unrecorded: {u}" for u in result.files.unrecorded]:
+                print(line)
+            checked = result.checked
             if result.problems:
                 first = result.problems[0]
                 print(

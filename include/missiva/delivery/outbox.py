@@ -28,6 +28,7 @@ from missiva.channels.base import (
     Delivery,
     DeliveryError,
     PermanentFailure,
+    SendResult,
     TransientFailure,
 )
 from missiva.delivery.holds import Holds
@@ -119,7 +120,7 @@ class _Outbox:
         chosen = route(notice, registry.notice_channels(), self.journey.purpose)
         self._composer()(self.ledger, notice, notice_key(comm.idempotency_key), chosen)
 
-    def _send(self, comm: Communication, data: bytes, adapter: ChannelAdapter) -> str:
+    def _send(self, comm: Communication, data: bytes, adapter: ChannelAdapter) -> SendResult:
         channel = registry.get(comm.channel)
         delivery = Delivery(
             comm.communication_id,
@@ -134,10 +135,10 @@ class _Outbox:
                 "business_key": comm.business_key,
             },
         )
-        provider_id = adapter.send(delivery).provider_message_id
+        result = adapter.send(delivery)
         if channel.sends_notice:
-            self._notify(comm, provider_id)
-        return provider_id
+            self._notify(comm, result.provider_message_id)
+        return result
 
     def recover(self, comm: Communication) -> None:
         """A communication left ``sending`` by a worker that died mid-send. Printing is
@@ -202,7 +203,7 @@ class _Outbox:
         who = {"task_id": self.run.task_id, "try_number": self.run.try_number}
         self.ledger.transition(comm.communication_id, comm.status, SENDING, **who)
         try:
-            provider_id = self._send(comm, data, adapter)
+            result = self._send(comm, data, adapter)
         except PermanentFailure as exc:
             self._fail(comm, f"{comm.channel} refused: {exc}")
             return
@@ -224,7 +225,8 @@ class _Outbox:
             comm.communication_id,
             SENDING,
             SENT,
-            provider_message_id=provider_id,
+            note=result.note,
+            provider_message_id=result.provider_message_id,
             sent_at=datetime.now(UTC),
         )
         if registry.get(comm.channel).sends_notice:

@@ -164,6 +164,13 @@ class Ledger(LedgerQueries):
                 )
             append_event(session, self.key, communication_id, new, **fields, **(note or {}))
 
+    def record_file(self, communication_id: str, kind: str, **detail: Any) -> None:
+        """Chain an event about a file written beside the archive (a print batch's
+        manifest, :mod:`missiva.records.work_files`) under a communication it holds; the
+        row is unchanged."""
+        with self._write() as session:
+            append_event(session, self.key, communication_id, kind, **detail)
+
     def record_delivery_report(self, communication_id: str, kind: str, **detail: Any) -> bool:
         """Record what a provider reported about a communication; False if already recorded.
 

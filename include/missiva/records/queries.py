@@ -230,6 +230,14 @@ class LedgerQueries:
         with Session(self.engine) as session:
             return list(session.scalars(query))
 
+    def events_of(self, kinds: Iterable[str], *, after: int | None = None) -> list[Event]:
+        """The events of ``kinds`` (after event ``after``), oldest first."""
+        query = select(Event).where(Event.kind.in_(list(kinds))).order_by(Event.event_id)
+        if after is not None:
+            query = query.where(Event.event_id > after)
+        with Session(self.engine) as session:
+            return list(session.scalars(query))
+
     def head(self) -> chain.Head | None:
         """The newest event, its hash and the number of events: what an anchor keeps
         outside the ledger (:mod:`missiva.records.anchors`), so that cutting off the
