@@ -35,6 +35,7 @@ from missiva.delivery.smtp_transport import SmtpSettings
 from missiva.devtools.seed import SeedReport
 from missiva.flow import (
     canonical_json,
+    print_stage,
 )
 from missiva.journeys import ONBOARDING
 from missiva.records.ledger import Ledger
@@ -180,6 +181,15 @@ def ledger_copy(sc: Scenario, target: Path) -> str:
     return f"sqlite:///{target}"
 
 
+def home_copy(sc: Scenario, target: Path) -> Path:
+    """The scenario's whole ``MISSIVA_HOME`` copied to ``target`` (its ledger consistently)."""
+    shutil.copytree(sc.home, target)
+    ledger_copy(sc, target / "ledger.db")  # a consistent copy of the WAL-mode file
+    for suffix in ("-wal", "-shm"):
+        (target / f"ledger.db{suffix}").unlink(missing_ok=True)
+    return target
+
+
 def raw_sql(url: str, sql: str, *params: Any) -> int:
     """Change the ledger behind its back; the number of rows touched."""
     with closing(sqlite3.connect(url.removeprefix("sqlite:///"))) as conn, conn:
@@ -225,11 +235,7 @@ def test_a_moved_home_verifies_and_serves_its_own_archive(
 ) -> None:
     """``MISSIVA_HOME`` copied to another path: verify finds the ledger intact and every
     object in the copy's archive (not the original's: damage in the copy is named)."""
-    moved = tmp_path / "elsewhere" / "missiva"
-    shutil.copytree(sc.home, moved)
-    ledger_copy(sc, moved / "ledger.db")  # a consistent copy of the WAL-mode file
-    for suffix in ("-wal", "-shm"):
-        (moved / f"ledger.db{suffix}").unlink(missing_ok=True)
+    moved = home_copy(sc, tmp_path / "elsewhere" / "missiva")
     monkeypatch.setenv("MISSIVA_HOME", str(moved))
 
     result = cli("audit", "verify", "--full")
@@ -245,6 +251,38 @@ def test_a_moved_home_verifies_and_serves_its_own_archive(
         f"{comm.artifact_uri} does not match its sha256"
     ]
     assert object_path(sc, comm.artifact_uri).read_bytes() != b"%PDF-1.7 not the letter"
+
+
+def test_print_manifests_are_chained_and_verify_names_a_tampered_one(
+    sc: Scenario, cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The day's letters batched (in a copy of the home): the manifest's hash is chained
+    when written; verify re-hashes it and the batch PDF it describes, naming either
+    when edited."""
+    monkeypatch.setenv("MISSIVA_HOME", str(home_copy(sc, tmp_path / "home")))
+    settings = Settings.from_env()
+    (batch,) = print_stage(ONBOARDING, RUN, settings)
+    assert batch["letters"] == len([c for c in sc.with_status("sent") if c.channel == "paper"])
+    with Ledger(settings.ledger_url) as ledger:
+        (event,) = ledger.events_of(["print_batch"])
+    result = cli("audit", "verify", "--full")
+    assert result.code == 0, result
+    assert ", 1 print manifests, 0 portal indexes; head anchored" in result.out
+
+    (manifest,) = settings.print_dir.rglob("*.manifest.json")
+    original = manifest.read_bytes()
+    manifest.write_bytes(original.replace(b'"sheets": ', b'"sheets": 1', 1))
+    result = cli("audit", "verify", "--full")
+    assert result.code == 1
+    assert problem_lines(result) == [
+        f"print manifest {manifest}: differs from the sha256 recorded in event "
+        f"{event.event_id} (the manifest was edited or replaced)"
+    ]
+    manifest.write_bytes(original)
+    pdf = manifest.with_name(json.loads(original)["pdf"]["file"])
+    pdf.write_bytes(pdf.read_bytes() + b"%")
+    result = cli("audit", "verify", "--full")
+    assert problem_lines(result) == [f"print batch {pdf}: differs from the sha256 of its manifest"]
 
 
 def test_verify_names_the_communication_whose_artifact_was_altered(sc: Scenario, cli) -> None:
