@@ -106,14 +106,40 @@ def problems(
     return found
 
 
+def holding(
+    ledger: Ledger, comm: Any, print_space: Workspace, portal_space: Workspace
+) -> tuple[str, list[str]] | None:
+    """The recorded print manifest or portal index holding the communication ``comm``
+    (a letter, a portal document) and its problems; ``None`` when none was recorded."""
+    if comm.channel == "portal":
+        events = ledger.events_of(["sent"], containing=comm.communication_id)
+        notes = [(e.event_id, d) for e in events if "portal_index" in (d := json.loads(e.detail))]
+        if not notes:
+            return None
+        key = notes[-1][1]["portal_index"]
+        recorded = _details(ledger, ["sent"], containing=json.dumps(key))
+        latest = max((r for r in recorded if r[1].get("portal_index") == key), key=_revision)
+        return f"portal index {key}", _index_problems(portal_space, key, *latest)
+    folder = f"{comm.dag_id}/{comm.business_key}/batches/"
+    manifests = {
+        d["manifest"]: (i, d) for i, d in _details(ledger, [PRINT_BATCH], containing=folder)
+    }
+    for key, (event_id, detail) in sorted(manifests.items()):
+        try:
+            envelopes = json.loads(print_space.get(key))["envelopes"]
+        except (FileNotFoundError, ValueError, KeyError, TypeError):
+            envelopes = []  # unreadable: its own problem, found by audit verify
+        if any(comm.communication_id in e.get("communication_ids", ()) for e in envelopes):
+            return f"print manifest {key}", _manifest_problems(print_space, key, event_id, detail)
+    return None
+
+
 def _revision(recorded: tuple[int, dict]) -> int:
     return recorded[1]["portal_index_revision"]
 
 
-def _details(
-    ledger: Ledger, kinds: Iterable[str], *, after: int | None = None
-) -> list[tuple[int, dict]]:
-    return [(e.event_id, json.loads(e.detail)) for e in ledger.events_of(kinds, after=after)]
+def _details(ledger: Ledger, kinds: Iterable[str], **where: Any) -> list[tuple[int, dict]]:
+    return [(e.event_id, json.loads(e.detail)) for e in ledger.events_of(kinds, **where)]
 
 
 def _read(space: Workspace, key: str, what: str, event_id: int) -> tuple[bytes | None, list[str]]:
