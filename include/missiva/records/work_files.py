@@ -52,7 +52,8 @@ def record_batches(ledger: Ledger, space: Workspace, folder: str) -> int:
     crash left unrecorded); how many were recorded."""
     recorded = {d["manifest"] for _, d in _details(ledger, [PRINT_BATCH])}
     count = 0
-    for key in space.list_keys(f"{folder}/"):
+    for name in space.sub(folder).list_keys():
+        key = f"{folder}/{name}"
         if not key.endswith(MANIFEST_SUFFIX) or key in recorded:
             continue
         data = space.get(key)
