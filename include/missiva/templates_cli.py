@@ -1,4 +1,5 @@
-"""``missiva templates list | diff | approve``: proofing and approving a template change.
+"""``missiva templates list | diff | approve | sent``: proofing and approving a template
+change, and what went out under each approved version.
 
 ``diff`` exits like diff(1): 0 when nothing changed, 1 when something did, 2 on trouble.
 ``approve`` of a communication that has an approved version needs ``--report``: the
@@ -118,8 +119,35 @@ def _diff(args: argparse.Namespace, settings: Settings) -> int:
     return 1 if summary["changed"] else 0
 
 
+def _sent(args: argparse.Namespace, settings: Settings) -> int:
+    from missiva.cli import _ledger_url
+    from missiva.records.ledger import Ledger
+    from missiva.records.template_versions import versions_sent
+
+    with Ledger(_ledger_url(args, settings)) as ledger:
+        rows = versions_sent(ledger.engine, args.templates, args.name)
+    if args.json:
+        json.dump(rows, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return 0
+    for row in rows:
+        statuses = ", ".join(f"{n} {status}" for status, n in sorted(row["by_status"].items()))
+        approval = row["approval"]
+        on = "no approval on record"
+        if approval:
+            report = approval.get("report_sha256")
+            on = f"approved by {approval['approved_by']} at {approval['approved_at']}" + (
+                f", report {report}" if report else ", no diff report"
+            )
+        print(
+            f"{args.name} {row['version']}: {row['communications']} ({statuses}), "
+            f"{row['first']} .. {row['last']}; {on}"
+        )
+    return 0
+
+
 def add_template_review(templates_sub: Any) -> None:
-    """Register ``list``, ``diff`` and ``approve`` under ``missiva templates``."""
+    """Register ``list``, ``diff``, ``approve`` and ``sent`` under ``missiva templates``."""
     listing = templates_sub.add_parser(
         "list", help="communications: version, status, renditions; what each draft changes"
     )
@@ -148,7 +176,15 @@ def add_template_review(templates_sub: Any) -> None:
     )
     approve.set_defaults(handler=_approve)
 
-    for parser in (listing, diff, approve):
+    sent = templates_sub.add_parser(
+        "sent", help="communications in the ledger per version, and the approval of each"
+    )
+    sent.add_argument("name")
+    sent.add_argument("--ledger", help="SQLAlchemy URL (default: the demo ledger)")
+    sent.add_argument("--json", action="store_true")
+    sent.set_defaults(handler=_sent)
+
+    for parser in (listing, diff, approve, sent):
         parser.add_argument(
             "--templates", type=Path, default=TEMPLATES_DIR, help="the library (default: ours)"
         )

@@ -194,3 +194,29 @@ def test_draft_is_listed_with_its_changes_and_approved_on_the_reviewed_report(
     assert welcome["status"] == "approved" and welcome["report_sha256"] == record["report_sha256"]
     (out / "index.html").write_text("edited after review")
     assert report_hash(out) != record["report_sha256"]
+
+
+def test_ledger_answers_which_version_and_approval_each_communication_went_out_under(
+    missiva_home, composed_run, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from sqlalchemy import create_engine
+
+    from missiva.records.template_versions import versions_sent
+
+    run = composed_run(missiva_home, customers=12)
+    composed = sum(c["composed"] for c in run.composed)
+    assert composed > 0
+    engine = create_engine(missiva_home.ledger_url)
+    try:
+        rows = versions_sent(engine, TEMPLATES_DIR, "welcome")
+    finally:
+        engine.dispose()
+    approval = json.loads((TEMPLATES_DIR / "communications/welcome/approvals.json").read_text())[-1]
+    assert [r["version"] for r in rows] == [approval["version"]]
+    assert rows[0]["communications"] == sum(rows[0]["by_status"].values()) >= composed
+    assert rows[0]["approval"]["approved_by"] == approval["approved_by"]
+    assert rows[0]["approval"]["sha256"] == approval["sha256"]
+    assert main(["templates", "sent", "welcome", "--ledger", missiva_home.ledger_url]) == 0
+    out = capsys.readouterr().out
+    assert f"welcome {approval['version']}: {rows[0]['communications']} (" in out
+    assert f"approved by {approval['approved_by']} at {approval['approved_at']}" in out
