@@ -15,7 +15,7 @@ from browser import chromium_path
 from missiva.cli import main
 from missiva.composition import TemplateError, approve_block, list_templates
 from missiva.composition.proof import diff_templates, report_hash
-from missiva.composition.proof_versions import draft_changes
+from missiva.composition.proof_versions import draft_changes, open_side
 from missiva.paths import TEMPLATES_DIR
 
 BY = "compliance@missiva.example"
@@ -228,3 +228,16 @@ def test_outside_git_the_working_copy_stands_for_the_version_it_holds(tmp_path: 
     assert summary["from"]["status"] == "approved" and summary["changed"] is False
     with pytest.raises(TemplateError, match="git rev-parse"):
         diff_templates(library, "portal_notice", "1.0.0", "working", tmp_path / "r2")
+
+
+def test_a_version_comes_with_the_newest_library_committed_alongside_it(library: Path) -> None:
+    repo = library.parent
+    first = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True)
+    change_clause_and_layout(library)  # shared files only: welcome 1.2.0 stays approved
+    git(repo, "commit", "-qam", "new heading colour, SMS prefix, privacy wording")
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True)
+    assert head.stdout != first.stdout
+    with open_side(library, "welcome", "approved") as side:
+        assert side.source == f"git {head.stdout.strip()[:12]}" and side.version == "1.2.0"
+        assert "#b42318" in (side.templates_dir / "styles/brand.css").read_text()
+        assert side.pending_blocks == ["privacy_notice"]

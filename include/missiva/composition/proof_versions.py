@@ -74,7 +74,7 @@ def open_side(templates_dir: Path, name: str, label: str) -> Iterator[Side]:
             try:
                 source = f"git {_find_commit(templates_dir, name, version, sha256, copy)[:12]}"
             except TemplateError:
-                if not _working_holds(templates_dir, name, version, sha256):
+                if not _folder_holds(templates_dir, name, version, sha256):
                     raise
         if source == "working tree":
             shutil.rmtree(copy, ignore_errors=True)
@@ -105,13 +105,6 @@ def _wanted(
     return label, (str(approved[-1]["sha256"]) if approved else None)
 
 
-def _working_holds(templates_dir: Path, name: str, version: str, sha256: str | None) -> bool:
-    """Whether the working copy holds ``version`` (with content ``sha256`` if given)."""
-    snap = library.snapshot(templates_dir, name)
-    found = str(snap.json(library.META_FILE).get("version", ""))
-    return found == version and sha256 in (None, snap.sha256)
-
-
 def _git(cwd: Path, *args: str) -> bytes:
     try:
         done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, check=True, timeout=120)
@@ -126,22 +119,29 @@ def _git(cwd: Path, *args: str) -> bytes:
 def _find_commit(
     templates_dir: Path, name: str, version: str, sha256: str | None, into: Path
 ) -> str:
-    """Extract into ``into`` the library of the newest commit holding the version; its id."""
+    """Extract into ``into`` the library of the newest commit holding the version; its id.
+
+    Commits are searched newest first among those that touched the library, so a version
+    comes with the latest layouts, styles and clauses committed alongside it.
+    """
     top = Path(_git(templates_dir, "rev-parse", "--show-toplevel").decode().strip())
     prefix = templates_dir.relative_to(top.resolve()).as_posix()
     prefix = "" if prefix == "." else prefix
     folder = f"{prefix}/{library.COMMUNICATIONS}/{name}".lstrip("/")
-    commits = _git(top, "log", "--format=%H", "--", folder).decode().split()
+    commits = _git(top, "log", "--format=%H", "--", prefix or ".").decode().split()
+    holds: dict[str, bool] = {}  # the folder's git tree id -> holds the version
     for commit in commits:
-        if into.exists():
-            shutil.rmtree(into)
-        _extract(top, commit, prefix, into)
         try:
-            snap = library.snapshot(into, name)
-            found = str(snap.json(library.META_FILE).get("version", ""))
+            tree = _git(top, "rev-parse", "--verify", "--quiet", f"{commit}:{folder}").strip()
         except TemplateError:
-            continue
-        if found == version and (sha256 is None or snap.sha256 == sha256):
+            continue  # no such communication in that commit
+        if tree not in holds:
+            with TemporaryDirectory(prefix="missiva-proof-") as tmp:
+                root = _extract(top, commit, folder, Path(tmp) / "extract") / prefix
+                holds[tree] = _folder_holds(root, name, version, sha256)
+        if holds[tree]:
+            _extract(top, commit, prefix, into.parent / "extract")
+            shutil.move(into.parent / "extract" / prefix, into)
             return commit
     wanted = f"version {version}" + (f" with content {sha256[:12]}" if sha256 else "")
     raise TemplateError(
@@ -150,13 +150,23 @@ def _find_commit(
     )
 
 
-def _extract(top: Path, commit: str, prefix: str, into: Path) -> None:
-    """The library folder ``prefix`` as it was at ``commit``, written to ``into``."""
-    data = _git(top, "archive", "--format=tar", commit, "--", prefix or ".")
+def _folder_holds(templates_dir: Path, name: str, version: str, sha256: str | None) -> bool:
+    """Whether the library's folder of ``name`` holds ``version`` (with content ``sha256``)."""
+    try:
+        snap = library.snapshot(templates_dir, name)
+        found = str(snap.json(library.META_FILE).get("version", ""))
+    except TemplateError:
+        return False
+    return found == version and sha256 in (None, snap.sha256)
+
+
+def _extract(top: Path, commit: str, path: str, into: Path) -> Path:
+    """The files under ``path`` (repository-relative) at ``commit``, written below ``into``
+    at their repository paths; ``into``."""
+    data = _git(top, "archive", "--format=tar", commit, "--", path or ".")
     with tarfile.open(fileobj=io.BytesIO(data)) as tar:
-        tar.extractall(into.parent / "extract", filter="data")
-    shutil.move(into.parent / "extract" / prefix if prefix else into.parent / "extract", into)
-    shutil.rmtree(into.parent / "extract", ignore_errors=True)
+        tar.extractall(into, filter="data")
+    return into
 
 
 def stamp_pending_blocks(templates_dir: Path) -> list[str]:
