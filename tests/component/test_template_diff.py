@@ -48,7 +48,7 @@ def edit(path: Path, old: str, new: str) -> None:
 
 def change_clause_and_layout(library: Path) -> None:
     """New privacy wording (version 2, not approved yet), a new heading colour in the brand
-    styles (e-mail, letter, web) and a new sender prefix in the SMS layout."""
+    styles (e-mail, letter, web) and an SMS layout prefix that takes a second segment."""
     for ext in ("html", "txt"):
         edit(
             library / f"regulatory/privacy_notice.{ext}",
@@ -64,7 +64,8 @@ def change_clause_and_layout(library: Path) -> None:
         "h1, .subject { color: #0b5c8e;",
         "h1, .subject { color: #b42318;",
     )
-    edit(library / "layouts/sms.txt", "{{ brand.name }}: ", "{{ brand.name }} informs you: ")
+    prefix = "{{ brand.name }} informs you, as the insurer of your home and your car: "
+    edit(library / "layouts/sms.txt", "{{ brand.name }}: ", prefix)  # 2 SMS segments
 
 
 def test_clause_and_layout_change_shows_in_every_channel(library: Path, tmp_path: Path) -> None:
@@ -110,8 +111,9 @@ def test_clause_and_layout_change_shows_in_every_channel(library: Path, tmp_path
         "-" + sms["text"]["from"],
         "+" + sms["text"]["to"],
     ]
-    assert sms["text"]["to"].startswith("Missiva informs you: ")
-    assert sms["from"]["segments"] >= 1 and sms["to"]["encoding"] == "GSM-7"
+    assert sms["text"]["to"].startswith("Missiva informs you, as the insurer")
+    assert (sms["from"]["segments"], sms["to"]["segments"], sms["segments_changed"]) == (1, 2, True)
+    assert sms["to"]["encoding"] == "GSM-7"
     assert summary["required_fields"] == {"changed": False, "by_rendition": {}}
 
     page = (out / "index.html").read_text()

@@ -95,8 +95,9 @@ h3 { font-size: 15px; margin: 16px 0 4px; }
 <section id="{{ lang }}-{{ rendition }}">
 <h3>{{ rendition }} <span class="{{ 'changed' if e.changed else 'same' }}">
   {{- "changed" if e.changed else "unchanged" }}</span>
-{% if rendition == "sms" %}· segments {{ e.get("from", {}).get("segments", "—") }} →
-  {{ e.get("to", {}).get("segments", "—") }} ({{ e.get("from", {}).get("encoding", "—") }} →
+{% if rendition == "sms" %}· <span class="{{ 'changed' if e.segments_changed }}">segments
+  {{ e.get("from", {}).get("segments", "—") }} → {{ e.get("to", {}).get("segments", "—") }}
+  </span> ({{ e.get("from", {}).get("encoding", "—") }} →
   {{ e.get("to", {}).get("encoding", "—") }}){% endif %}
 {% if e.pages is defined %}· pages {{ e.pages.from }} → {{ e.pages.to }}{% endif %}</h3>
 {% for key in ("from", "to") %}{% if e.errors[key] %}
