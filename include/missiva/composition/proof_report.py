@@ -50,8 +50,10 @@ h3 { font-size: 15px; margin: 16px 0 4px; }
 </head>
 <body>
 <header>
-  <h1>{{ s.communication }}: {{ s.from.version }} ({{ s.from.label }}) → {{ s.to.version }}
-    ({{ s.to.label }}) · {{ "CHANGED" if s.changed else "no change" }}</h1>
+  <h1>{{ s.communication }}: {{ s.from.version }}
+    {%- if s.from.label != s.from.version %} ({{ s.from.label }}){% endif %} →
+    {{ s.to.version }}{% if s.to.label != s.to.version %} ({{ s.to.label }}){% endif %} ·
+    {{ "CHANGED" if s.changed else "no change" }}</h1>
   {% for key in ("from", "to") %}{% set side = s[key] %}
   <p>{{ key }}: version {{ side.version }}, {{ side.source }}, content {{ side.sha256[:12] }},
     {{ side.status }}{% if side.approved_by %} by {{ side.approved_by }} at {{ side.approved_at }}
