@@ -148,6 +148,11 @@ def test_older_version_from_history_and_trouble_exit_code(library: Path, tmp_pat
     assert main([*args, "--out", str(tmp_path / "x"), "--templates", str(library)]) == 2
     with pytest.raises(TemplateError, match=r"version 0\.9\.0 is not in the git history"):
         diff_templates(library, "welcome", "0.9.0", "working", tmp_path / "y")
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "mine.txt").write_text("not a report")
+    with pytest.raises(TemplateError, match="not empty and not an earlier report"):
+        diff_templates(library, "welcome", "approved", "working", tmp_path / "notes")
+    assert (tmp_path / "notes" / "mine.txt").read_text() == "not a report"
 
 
 def test_draft_is_listed_with_its_changes_and_approved_on_the_reviewed_report(

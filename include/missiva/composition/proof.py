@@ -19,6 +19,7 @@ samples of both versions, or a real customer's record) and writes a report folde
 import difflib
 import io
 import json
+import shutil
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -53,9 +54,12 @@ def diff_templates(
     record: Mapping[str, Any] | None = None,
     record_label: str = "sample",
 ) -> dict[str, Any]:
-    """Write the proof report of ``name`` from ``from_label`` to ``to_label``; its summary."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    """Write the proof report of ``name`` from ``from_label`` to ``to_label``; its summary.
+
+    ``out_dir`` must be empty, new, or an earlier report (replaced: what is hashed on
+    approval is this report only).
+    """
+    out = _fresh_folder(Path(out_dir))
     with (
         open_side(templates_dir, name, from_label) as old,
         open_side(templates_dir, name, to_label) as new,
@@ -108,6 +112,15 @@ def report_hash(report_dir: Path) -> str:
         raise TemplateError(f"{root}: not a diff report (no {SUMMARY_FILE})")
     files = {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
     return library.content_hash(files)
+
+
+def _fresh_folder(out: Path) -> Path:
+    if out.is_dir() and any(out.iterdir()):
+        if not (out / SUMMARY_FILE).is_file():
+            raise TemplateError(f"{out}: not empty and not an earlier report; give a new folder")
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+    return out
 
 
 def read_summary(report_dir: Path) -> dict[str, Any]:
