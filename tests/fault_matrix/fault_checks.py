@@ -17,11 +17,14 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import PurePosixPath
 
 from missiva.records.keys import fallback_base
 from missiva.records.ledger import Ledger
 from missiva.records.run_report import summarize
+from missiva.records.store import open_store
+from missiva.records.workspace import workspace
+from missiva.settings import Settings
 
 #: the matrix in table order: case id -> the fault
 CASES = {
@@ -67,9 +70,10 @@ class Received:
     paper: Counter
 
 
-def printed(print_dir: Path) -> Counter:
-    """Letters in the print folder, by communication id."""
-    return Counter(p.stem for p in print_dir.rglob("*.pdf"))
+def printed(settings: Settings) -> Counter:
+    """Letters in the print folder (local, or beside an S3 archive), by communication id."""
+    folder = workspace(open_store(settings.archive_url), settings.print_dir, "print")
+    return Counter(PurePosixPath(k).stem for k in folder.list_keys() if k.endswith(".pdf"))
 
 
 def check(

@@ -92,4 +92,4 @@ def kill_worker(
 
 
 def received(settings: Settings, smtp: FaultySmtp, sms: FaultySms) -> Received:
-    return Received(smtp.received_ids(), sms.received_ids(), printed(settings.print_dir))
+    return Received(smtp.received_ids(), sms.received_ids(), printed(settings))
