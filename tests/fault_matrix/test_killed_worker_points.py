@@ -128,12 +128,9 @@ def test_kill_after_reply(postgres_day, smtp, sms):
     assert Ledger(settings.ledger_url).get(target.communication_id).status == "review"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a worker killed after recording a refused e-mail `failed` and before its "
-    "fallback is in the ledger: no retry composes the fallback, the customer gets nothing",
-)
 def test_kill_during_fallback(postgres_day, smtp, sms):
+    """The retry finds the refused e-mail ``failed`` with no fallback recorded, and
+    falls back then."""
     settings = postgres_day.restore()
     refused = _emails(settings)[2]
     smtp.refuse = {refused.recipient}
