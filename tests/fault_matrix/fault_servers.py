@@ -17,6 +17,7 @@ import socket
 import struct
 import threading
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.policy import default as default_policy
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -38,7 +39,7 @@ class Hold:
 
     point: str
     seconds: float | None = None
-    action: object = None  # Callable[[], None] | None
+    action: Callable[[], None] | None = None
 
 
 @dataclass
