@@ -71,7 +71,10 @@ def test_kill_before_data(postgres_day, smtp, sms):
 
 
 def test_kill_during_data(postgres_day, smtp, sms):
-    """The client may or may not have written the end of the data: ``review``."""
+    """Killed while the server reads the message: the worker cannot know whether the
+    end of the data left it (a SIGKILLed process's socket still delivers what its kernel
+    buffered, so the server usually gets the whole message): ``review``, received at
+    most once."""
     settings = postgres_day.restore()
     first = _kill_at_smtp_point(settings, smtp, sms, DURING_DATA)
     _check("kill-during-data", first, settings, smtp, sms, expect_review=1)
