@@ -3,11 +3,12 @@ outbox (``deliver_stage``): a faulty first attempt, then the task's retries on h
 servers, then :func:`fault_checks.check` (zero duplicates at the servers, zero losses,
 every record accounted for). Message 3 is the one a per-message fault hits."""
 
+import socket
+
 import pytest
 from fault_checks import check
 from fault_runs import RUN, deliver, received, recover
 from fault_servers import AFTER_DATA, BEFORE_DATA, DROP_AFTER_DATA, Hold
-from support import free_port
 
 from missiva.records.ledger import Ledger
 
@@ -36,8 +37,9 @@ def run_case(case, settings, smtp, sms, *, expect_review=0):
 
 def test_smtp_down(sqlite_day, smtp, sms):
     settings = sqlite_day.restore()
-    nothing_listens = free_port()
-    first = deliver(settings, nothing_listens, sms, 1)
+    with socket.socket() as bound_not_listening:
+        bound_not_listening.bind(("127.0.0.1", 0))
+        first = deliver(settings, bound_not_listening.getsockname()[1], sms, 1)
     assert first == "raised DeliveryHeld"
     assert not smtp.received
     recover(settings, smtp, sms)
