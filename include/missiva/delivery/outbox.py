@@ -14,7 +14,7 @@ keeps failing, holds back only its own communications (:mod:`missiva.delivery.ho
 import json
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from functools import partial
@@ -232,6 +232,12 @@ class _Outbox:
         if registry.get(comm.channel).sends_notice:
             self._deliver_composed(notice_key(comm.idempotency_key))
 
+    def resume_fallback(self, comm: Communication) -> None:
+        """``comm`` was refused and recorded ``failed`` by a worker that died before its
+        fallback was in the ledger: release its contact and fall back now."""
+        self.policy.release(comm.communication_id)
+        self._fall_back(comm, comm.reason or f"{comm.channel} refused")
+
     def _fail(self, comm: Communication, reason: str) -> None:
         """This message can never go out on its channel: record it failed, release the
         contact, and fall back to the next channel."""
@@ -270,6 +276,19 @@ class _Outbox:
         reason = f"fallback after {why}; {chosen.reason}"
         self._composer()(self.ledger, record, key, Route(chosen.channel, chosen.recipient, reason))
         self._deliver_composed(key)
+
+
+def _fallbacks_lost(ledger: Ledger, comms: Iterable[Communication]) -> list[Communication]:
+    """The communications the outbox recorded ``failed`` (they were ``sending``) that are
+    still the last attempt of their content: their fallback was never recorded."""
+    last: dict[str, Communication] = {}
+    for comm in sorted(comms, key=lambda c: c.created_at):
+        last[fallback_base(comm.idempotency_key)] = comm
+    return [
+        c
+        for c in last.values()
+        if c.status == FAILED and any(e.kind == SENDING for e in ledger.events(c.communication_id))
+    ]
 
 
 def _title(comm: Communication) -> str:
@@ -342,6 +361,8 @@ def deliver_stage(
         pending = [c for c in comms if c.status == COMPOSED]
         for comm in [c for c in comms if c.status == SENDING]:
             outbox.recover(comm)
+        for comm in _fallbacks_lost(ledger, comms):
+            outbox.resume_fallback(comm)
         for comm in pending:
             outbox.deliver(comm)
         counts = Counter(c.status for c in ledger.by_keys(keys).values())
