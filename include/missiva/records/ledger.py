@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from missiva.records import chain_key
 from missiva.records.chain import append_event
 from missiva.records.database import ADVISORY_LOCK, CHAIN_LOCK, ensure_schema, open_engine
-from missiva.records.errors import LedgerError
+from missiva.records.errors import LeaseLost, LedgerError
 from missiva.records.models import (
     Communication,
     CommunicationBlock,
@@ -43,7 +43,6 @@ from missiva.records.status import (
     DELIVERY_REPORTS,
     NOT_HANDED_OVER,
     REPORT_EFFECTS,
-    SENDING,
     check,
     check_known,
 )
@@ -143,21 +142,28 @@ class Ledger(LedgerQueries):
         *,
         note: Mapping[str, Any] | None = None,
         progress: Progress | None = None,
+        held_by: str | None = None,
         **fields: Any,
     ) -> None:
         """Move a communication from ``expected`` to ``new`` status, atomically.
 
         ``fields`` are columns set on the row; ``note`` goes into the event only (e.g. a
         deferral's ``not_before``). ``progress``: the send's stage and lease, recorded in
-        the same transaction (its owner goes into the event); a move out of ``sending``
-        without one ends the send's progress. Raises :class:`LedgerError` for a
+        the same transaction (its owner goes into the event). ``held_by``: only while
+        this owner holds the send's lease (else :class:`LeaseLost`); without
+        ``progress``, the send is over (its progress is removed). Raises :class:`LedgerError` for a
         transition not declared in :mod:`missiva.records.status`, or when the row is not
         ``expected``."""
         if "block_versions" in fields:
             raise LedgerError("block versions are recorded once, by add()")
         check(expected, new)
         now = utc_now()
+        row = SendProgress.communication_id == communication_id
         with self._write() as session:
+            if held_by is not None:
+                holder = session.scalar(select(SendProgress.owner).where(row))
+                if holder != held_by:
+                    raise LeaseLost(f"{communication_id}: {held_by} no longer holds its send")
             result = session.execute(
                 update(Communication)
                 .where(Communication.communication_id == communication_id)
@@ -168,19 +174,18 @@ class Ledger(LedgerQueries):
                 raise LedgerError(
                     f"{communication_id} is not {expected!r}; refusing to set {new!r}"
                 )
-            row = SendProgress.communication_id == communication_id
             if progress is not None:
                 values = {"communication_id": communication_id, "updated_at": now}
                 session.merge(SendProgress(**values, **vars(progress)))
                 if progress.owner:
                     note = {**(note or {}), "lease_owner": progress.owner}
-            elif expected == SENDING:
+            elif held_by is not None:  # the send is over
                 session.execute(delete(SendProgress).where(row))
             append_event(session, self.key, communication_id, new, **fields, **(note or {}))
 
     def advance(self, communication_id: str, progress: Progress) -> None:
         """Record how far a send under ``progress.owner``'s lease got (and renew the
-        lease); :class:`LedgerError` when the sender no longer holds it (recovered)."""
+        lease); :class:`LeaseLost` when the sender no longer holds it (recovered)."""
         with self._write() as session:
             result = session.execute(
                 update(SendProgress)
@@ -189,7 +194,7 @@ class Ledger(LedgerQueries):
                 .values(updated_at=utc_now(), **vars(progress))
             )
             if result.rowcount != 1:
-                raise LedgerError(f"{communication_id}: {progress.owner} no longer holds its send")
+                raise LeaseLost(f"{communication_id}: {progress.owner} no longer holds its send")
 
     def fallback_composed(self, communication_id: str) -> None:
         """The fallback a failure owed is in the ledger: nothing is owed any more."""
