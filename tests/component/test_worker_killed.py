@@ -17,6 +17,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from support import free_port
 
+from missiva.delivery import leases
 from missiva.delivery import outbox as dispatch
 from missiva.delivery.smtp_transport import SmtpSettings
 from missiva.journeys import ONBOARDING
@@ -155,8 +156,9 @@ def test_interrupted_sms_is_sent_again_with_the_same_key(
         patch.setattr(Ledger, "transition", killed_before_recording)
         dispatch.deliver_stage(ONBOARDING, RUN, settings, 0, lambda: smtp, sms=sms)
     assert ledger.get(text.communication_id).status == "sending"
+    later = datetime.now(UTC) + leases.LEASE  # this process lives on: its lease must expire
     dispatch.deliver_stage(
-        ONBOARDING, replace(RUN, try_number=2), settings, 0, lambda: smtp, sms=sms
+        ONBOARDING, replace(RUN, try_number=2), settings, 0, lambda: smtp, sms=sms, now=later
     )
     again = ledger.get(text.communication_id)
     assert again.status == "sent"
