@@ -182,7 +182,7 @@ def test_a_fallback_owed_survives_the_worker_dying_after_the_failure(
 
 
 def test_missiva_review_settles_with_who_and_why_and_resends_once(
-    missiva_home, sms_provider, composed_run, capsys
+    missiva_home, sms_provider, composed_run, capsys, unused_port
 ):
     settings, (sms, _) = missiva_home, sms_provider
     composed_run(settings, customers=24, seed=5, run=RUN)
@@ -197,10 +197,14 @@ def test_missiva_review_settles_with_who_and_why_and_resends_once(
         assert listed[0]["reason"].startswith("outcome unknown")
         (lost,) = first
         before = Counter(server.received)[ledger.get(lost).recipient]
-        smtp = f"127.0.0.1:{server.port}"
-        argv = ["review", "resolve", lost, "--resend", "--smtp", smtp]
-        argv += ["--by", "maria.rossi", "--why", "not in the server log (queue ids m1-m9)"]
-        assert main(argv) == 0
+        why = ["--by", "maria.rossi", "--why", "not in the server log (queue ids m1-m9)"]
+        down = ["review", "resolve", lost, "--resend", "--smtp", f"127.0.0.1:{unused_port}"]
+        assert main(down + why) == 1, "the server is down: decided, not sent"
+        assert "resend recorded but not sent yet" in capsys.readouterr().out
+        assert ledger.get(lost).status == "composed"
+        argv = ["review", "resolve", lost, "--resend", "--smtp", f"127.0.0.1:{server.port}"]
+        argv += why
+        assert main(argv) == 0, "the same command again, the server up"
         assert capsys.readouterr().out.strip() == f"{lost}: resend -> sent"
         assert main(argv) == 1, "no longer in review: not resent again"
         assert "is not awaiting review (it is sent)" in capsys.readouterr().out

@@ -4,7 +4,8 @@ server whose reply was lost), settled by a person with who and why in the ledger
 :func:`awaiting_review` lists them; :func:`resolve` records the decision as a chained
 event: ``sent`` (the server log shows it accepted), ``failed`` (it never arrived), or
 ``resend`` (``composed`` again, then sent once through the outbox of the run that
-composed it).
+composed it; one that cannot go out yet stays ``composed``, and the same command
+tries again).
 """
 
 from collections.abc import Callable
@@ -15,7 +16,7 @@ from typing import Any
 from missiva.delivery.outbox import Providers, _clock, _Outbox, delivering
 from missiva.journeys import journey_named
 from missiva.records.ledger import Ledger
-from missiva.records.models import Communication
+from missiva.records.models import Communication, detail_value
 from missiva.records.status import COMPOSED, FAILED, REVIEW, SENT
 from missiva.records.store import open_store
 from missiva.run_context import RunContext
@@ -66,23 +67,43 @@ def resolve(
     store = open_store(settings.archive_url)
     with delivering(settings, store, providers) as (ledger, policy, adapters, holds):
         comm = ledger.get(communication_id)
-        if comm is None or comm.status != REVIEW:
-            status = comm.status if comm else "unknown"
-            raise ReviewError(f"{communication_id} is not awaiting review (it is {status})")
-        fields: dict[str, Any] = {"reason": f"review: {decision} ({by}: {why})"}
-        if decision == "sent":
-            fields["sent_at"] = comm.updated_at  # when its data went to the server
-        note = {"resolved_by": by, "why": why, "decision": decision}
-        ledger.transition(communication_id, REVIEW, DECISIONS[decision], note=note, **fields)
+        if not (decision == "resend" and _resend_pending(ledger, comm)):
+            if comm is None or comm.status != REVIEW:
+                status = comm.status if comm else "unknown"
+                raise ReviewError(f"{communication_id} is not awaiting review (it is {status})")
+            fields: dict[str, Any] = {"reason": f"review: {decision} ({by}: {why})"}
+            if decision == "sent":
+                fields["sent_at"] = comm.updated_at  # when its data went to the server
+            note = {"resolved_by": by, "why": why, "decision": decision}
+            ledger.transition(communication_id, REVIEW, DECISIONS[decision], note=note, **fields)
         if decision == "resend":
-            run = _origin(ledger, comm)
             journey = journey_named(comm.journey)
             outbox = _Outbox(
-                journey, run, settings, store, ledger, adapters, policy, _clock(None), holds
+                journey,
+                _origin(ledger, comm),
+                settings,
+                store,
+                ledger,
+                adapters,
+                policy,
+                _clock(None),
+                holds,
             )
             outbox.deliver(ledger.get(communication_id))
-            holds.raise_if_any(f"resending {communication_id}")
+            if ledger.get(communication_id).status == COMPOSED:
+                raise ReviewError(
+                    f"{communication_id}: resend recorded but not sent yet ({holds.summary()}); "
+                    "run the same command again"
+                )
         return Resolution(communication_id, decision, ledger.get(communication_id).status)
+
+
+def _resend_pending(ledger: Ledger, comm: Communication | None) -> bool:
+    """A resend was decided but could not go out (the channel failed): still ``composed``."""
+    if comm is None or comm.status != COMPOSED:
+        return False
+    decisions = [detail_value(e.detail, "decision") for e in ledger.events(comm.communication_id)]
+    return [d for d in decisions if d][-1:] == ["resend"]
 
 
 def _origin(ledger: Ledger, comm: Communication) -> RunContext:
