@@ -41,8 +41,9 @@ class _Session(socketserver.StreamRequestHandler):
                 self.reply("250 recipient ok")
             elif verb == b"DATA":
                 self.reply("354 go ahead")
-                while self.rfile.readline() not in (b".\r\n", b""):
-                    pass
+                while (data := self.rfile.readline()) != b".\r\n":
+                    if not data:
+                        return  # the data never ended: discarded, as a real server does
                 faults.got(recipient)
                 if faults.hits(ordinal, "reply"):
                     return  # the connection closes: the reply is lost

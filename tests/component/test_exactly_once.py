@@ -13,6 +13,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 from collections import Counter
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -236,3 +237,28 @@ def test_review_resolved_as_sent_or_failed_needs_a_reason(missiva_home, composed
     assert sent.reason == "review: sent (ops: 250 in log)"
     assert failed.status == "failed" and failed.reason == "review: failed (ops: bounced)"
     assert ledger.verify_chain() == []
+
+
+def test_a_sender_that_lost_its_lease_sends_no_data(missiva_home, sms_provider, composed_run):
+    """A sender too slow for its lease (held at RCPT) finds, when the server is ready for
+    the data, that another worker took the send over: it sends nothing and leaves the
+    communication to its new holder."""
+    settings, (sms, _) = missiva_home, sms_provider
+    composed_run(settings, customers=24, seed=5, run=RUN)
+    ledger = Ledger(settings.ledger_url)
+    with faulty_smtp("rcpt", at=1) as server:
+        slow = threading.Thread(target=deliver, args=(settings, server.port, sms, 1))
+        slow.start()
+        assert server.stalled.wait(60)
+        (held,) = [c for c in ledger.communications() if c.status == "sending"]
+        (progress,) = ledger.send_progress([held.communication_id]).values()
+        ledger.transition(held.communication_id, "sending", "composed", held_by=progress.owner)
+        taken = Progress(BEFORE_DATA, "other-host:7:onboarding/x/deliver#2", progress.lease_until)
+        ledger.transition(held.communication_id, "composed", "sending", progress=taken)
+        server.release.set()
+        slow.join(60)
+    assert not slow.is_alive()
+    assert ledger.get(held.communication_id).status == "sending", "the new holder's"
+    assert held.recipient not in server.received, "no data from the sender without lease"
+    others = set(emails(ledger)) - {held.recipient}
+    assert sorted(server.received) == sorted(others), "the rest sent once, on a new connection"

@@ -107,6 +107,10 @@ class SmtpAdapter:
         except (smtplib.SMTPException, OSError) as exc:  # disconnected, timeout, reset
             self._drop()
             raise TransientFailure(f"SMTP connection lost: {exc}") from exc
+        except BaseException:  # interrupted mid-transaction (e.g. the lease lost)
+            sender.abort()
+            self._sender = None
+            raise
         return SendResult(reply)
 
 

@@ -56,6 +56,13 @@ class SmtpSender:
                 self._client.close()
             self._client = None
 
+    def abort(self) -> None:
+        """Close the connection without QUIT (mid-transaction, a QUIT would be data):
+        the server discards a message whose data did not end."""
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
     def send(
         self,
         envelope_from: str,
