@@ -7,6 +7,26 @@ from typing import Any
 
 from missiva.settings import Settings
 
+#: what ``review list`` shows of each communication
+LISTED = (
+    "communication_id",
+    "reference",
+    "journey",
+    "run_id",
+    "channel",
+    "recipient",
+    "updated_at",
+    "reason",
+)
+
+
+def _user() -> str:
+    """Who runs the command, as the operating system knows them."""
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):
+        return ""
+
 
 def _review(args: argparse.Namespace, settings: Settings) -> int:
     from missiva.delivery.review import (
@@ -20,11 +40,7 @@ def _review(args: argparse.Namespace, settings: Settings) -> int:
     if args.review_command == "list":
         with Ledger(settings.ledger_url) as ledger:
             items = awaiting_review(ledger, journey=args.journey, run_id=args.run)
-        rows = [
-            {k: c.as_dict()[k] for k in ("communication_id", "reference", "journey", "run_id",
-                                         "channel", "recipient", "updated_at", "reason")}
-            for c in items
-        ]  # fmt: skip
+        rows = [{k: c.as_dict()[k] for k in LISTED} for c in items]
         if args.json:
             print(json.dumps(rows, indent=2))
         else:
@@ -42,7 +58,7 @@ def _review(args: argparse.Namespace, settings: Settings) -> int:
             settings,
             args.communication_id,
             args.decision,
-            by=args.by,
+            by=args.by if args.by is not None else _user(),
             why=args.why,
             providers=providers,
         )
@@ -73,7 +89,7 @@ def add_review(sub: Any) -> None:
             f"--{name}", dest="decision", action="store_const", const=name, help=meaning
         )
     resolving.add_argument("--why", required=True, help="the evidence (recorded)")
-    resolving.add_argument("--by", default=getpass.getuser(), help="who decides (recorded)")
+    resolving.add_argument("--by", help="who decides (recorded; default: the system user)")
     resolving.add_argument("--smtp", help="host:port of the SMTP server for --resend "
                            "(default: the Airflow Connection)")  # fmt: skip
     review.set_defaults(handler=_review)
