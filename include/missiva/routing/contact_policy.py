@@ -313,12 +313,11 @@ class ContactPolicy:
         """
         now = _utc(now)
         args = (customer_id, channel, purpose, content_key, communication_id, timezone, now)
-        args += (legally_required,)
         try:
             with self._writer.begin() as conn:
                 if self._postgres:
                     conn.execute(ADVISORY_LOCK, {"key": customer_lock(customer_id)})
-                decision, record = self._evaluate(conn, *args)
+                decision, record = self._evaluate(conn, *args, legally_required)
                 if record:
                     conn.execute(
                         insert(LOG).values(
@@ -334,7 +333,7 @@ class ContactPolicy:
         except IntegrityError:
             # only reachable by a writer that bypassed the lock: the constraint holds
             with self.engine.connect() as conn:
-                decision, record = self._evaluate(conn, *args)
+                decision, record = self._evaluate(conn, *args, legally_required)
             if record:
                 raise
             return decision
@@ -399,17 +398,12 @@ class ContactPolicy:
         )
         window = human_window(cap.window)
         if used >= cap.limit and legally_required:
-            reason = (
-                f"legally required: exempt from the frequency cap ({purpose} contact "
-                f"{used + 1}, over the cap of {cap.limit} in {window})"
-            )
-            return Decision("allow", reason, exempt=True), True
+            why = f"legally required: exempt from the frequency cap ({purpose} contact "
+            why += f"{used + 1}, over the cap of {cap.limit} in {window})"
+            return Decision("allow", why, exempt=True), True
         if used >= cap.limit:
-            return Decision(
-                "suppress",
-                f"frequency cap: {_plural(cap.limit, f'{purpose} contact')} "
-                f"in {human_window(cap.window)}",
-            ), False
+            capped = f"frequency cap: {_plural(cap.limit, f'{purpose} contact')} in {window}"
+            return Decision("suppress", capped), False
         return Decision("allow", f"{purpose} contact {used + 1} of {cap.limit} in {window}"), True
 
     def _quiet(self, channel: str, timezone: str | None, now: datetime) -> Decision | None:
