@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+from missiva.delivery.review_cli import add_review
 from missiva.devtools.bench_cli import add_bench
 from missiva.files import write_atomic
 from missiva.paths import PROJECT_ROOT, TEMPLATES_DIR
@@ -275,6 +276,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_templates(sub)
     _add_preview(sub)
     add_bench(sub)
+    add_review(sub)
     _add_events(sub)
     _add_sinks(sub)
     _add_new_journey(sub)

@@ -5,7 +5,7 @@ communication is settled by a later delivery report (``missiva events ingest``).
 
 import json
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -17,6 +17,7 @@ from missiva.delivery.smtp_transport import SmtpSettings
 from missiva.journeys import JOURNEYS, ONBOARDING
 from missiva.records.ledger import Ledger
 from missiva.records.run_report import summarize
+from missiva.records.send_progress import BEFORE_DATA, Progress
 from missiva.routing.contact_policy import ContactPolicy
 from missiva.run_context import RunContext
 from missiva.settings import DEFAULT_CONTACT_POLICY
@@ -174,3 +175,27 @@ def test_letters_deferred_by_quiet_hours_go_into_a_late_print_batch(
     printed = sorted(c for e in manifest["envelopes"] for c in e["communication_ids"])
     assert printed == sorted(c.communication_id for c in letters)
     assert pipeline.print_stage(ONBOARDING, RUN, settings) == []  # the run's task again: nothing
+
+
+def test_a_deferred_send_left_by_a_dead_worker_is_recovered(composed, smtp_server, sms_provider):
+    """The deferred run's retry takes over what its dead worker left ``sending`` (here
+    before the data, its lease expired): sent once, not left in flight."""
+    settings, ledger = composed
+    sms, _ = sms_provider
+    _deliver(settings, smtp_server, sms, EVENING)
+    scheduler = replace(RUN, dag_id="deferred_deliveries", run_id="scheduled__next", try_number=1)
+    chunks = later.stage_due(JOURNEYS, scheduler, settings, now=NEXT_MORNING)
+    waiting = [c for c in ledger.communications() if c.status == "deferred"]
+    email = next(c for c in waiting if c.channel == "email")
+    expired = NEXT_MORNING - timedelta(minutes=1)
+    dead = Progress(BEFORE_DATA, "another-host:1:deferred_deliveries/x/deliver_due#1", expired)
+    ledger.transition(email.communication_id, "deferred", "sending", progress=dead)
+    smtp = SmtpSettings(smtp_server.host, smtp_server.port, timeout=10)
+    retry = replace(scheduler, try_number=2)
+    for chunk in chunks:
+        later.deliver_due_chunk(
+            JOURNEYS, retry, settings, chunk, lambda: smtp, sms=sms, now=NEXT_MORNING
+        )
+    assert ledger.get(email.communication_id).status == "sent"
+    recipients = [m.rcpt_tos[0] for m in smtp_server.handler.messages]
+    assert recipients.count(email.recipient) == 1

@@ -12,6 +12,7 @@ from missiva.journeys import ONBOARDING
 from missiva.records.keys import fallback_key
 from missiva.records.ledger import Ledger
 from missiva.records.run_report import summarize
+from missiva.records.send_progress import FALLBACK_OWED, Progress
 from missiva.records.store import open_store
 from missiva.routing.rules import route
 from missiva.run_context import RunContext
@@ -56,16 +57,18 @@ def test_refused_email_falls_back_to_paper_once(missiva_home, smtp_server_factor
 def test_a_fallback_lost_with_its_worker_is_made_by_the_retry_once(
     missiva_home, smtp_server_factory, composed_run
 ):
-    """The worker recorded the refused e-mail ``failed`` and died before its fallback
-    was in the ledger (the fault matrix kills a real one there, on Postgres): the retry
-    falls back, and a further retry does not fall back again."""
+    """The worker recorded the refused e-mail ``failed`` (and, in the same transaction,
+    its fallback owed) and died before the fallback was in the ledger (the fault matrix
+    kills a real one there, on Postgres): the retry falls back, and a further retry does
+    not fall back again."""
     settings = missiva_home
     composed_run(settings, customers=24, seed=3, run=RUN)
     ledger = Ledger(settings.ledger_url)
     victim = next(c for c in ledger.communications() if c.channel == "email")
     ledger.transition(victim.communication_id, "composed", "sending")
     reason = "email refused: recipient refused: 550 no such user"
-    ledger.transition(victim.communication_id, "sending", "failed", reason=reason)
+    owed = Progress(FALLBACK_OWED)
+    ledger.transition(victim.communication_id, "sending", "failed", reason=reason, progress=owed)
 
     with smtp_server_factory() as server:
         smtp = SmtpSettings(server.host, server.port, timeout=10)

@@ -155,6 +155,7 @@ def test_interrupted_sms_is_sent_again_with_the_same_key(
         patch.setattr(Ledger, "transition", killed_before_recording)
         dispatch.deliver_stage(ONBOARDING, RUN, settings, 0, lambda: smtp, sms=sms)
     assert ledger.get(text.communication_id).status == "sending"
+    # the retry runs in this same process: the attempt that held the lease is over
     dispatch.deliver_stage(
         ONBOARDING, replace(RUN, try_number=2), settings, 0, lambda: smtp, sms=sms
     )

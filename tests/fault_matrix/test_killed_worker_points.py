@@ -19,7 +19,6 @@ How each kill lands where it should, without a test hook in the code under test:
 
 from collections.abc import Callable
 
-import pytest
 from fault_checks import check
 from fault_runs import RUN, deliver, kill_worker, received, recover
 from fault_servers import AFTER_DATA, BEFORE_DATA, DURING_DATA, Hold
@@ -59,11 +58,6 @@ def _kill_at_smtp_point(settings, smtp, sms, point: str) -> str:
     return first
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a worker killed before the data leaves its e-mail `review` for ever, though "
-    "the server never got it: it should be sent on the retry",
-)
 def test_kill_before_data(postgres_day, smtp, sms):
     settings = postgres_day.restore()
     first = _kill_at_smtp_point(settings, smtp, sms, BEFORE_DATA)

@@ -5,7 +5,6 @@ every record accounted for). Message 3 is the one a per-message fault hits."""
 
 import socket
 
-import pytest
 from fault_checks import check
 from fault_runs import RUN, deliver, received, recover
 from fault_servers import AFTER_DATA, BEFORE_DATA, DROP_AFTER_DATA, Hold
@@ -14,13 +13,8 @@ from missiva.records.ledger import Ledger
 
 STALL = 3.0  # seconds a stalled reply waits: past the client's timeout (fault_runs)
 
+
 #: what a sent-then-lost reply does today, fixed in the outbox separately
-RESENT_AFTER_DATA = (
-    "a reply lost after the data is taken for a transient failure and the message is "
-    "resent on the retry (a duplicate at the server) instead of ending `review`"
-)
-
-
 def run_case(case, settings, smtp, sms, *, expect_review=0):
     """The faulty attempt (already set up on the servers), recovery, the check."""
     first = deliver(settings, smtp.port, sms, 1)
@@ -72,14 +66,12 @@ def test_smtp_timeout_before_data(sqlite_day, smtp, sms):
     assert row.first == "raised DeliveryHeld"
 
 
-@pytest.mark.xfail(strict=True, reason=RESENT_AFTER_DATA)
 def test_smtp_timeout_after_data(sqlite_day, smtp, sms):
     settings = sqlite_day.restore()
     smtp.holds = {3: Hold(AFTER_DATA, STALL)}
     run_case("smtp-timeout-after-data", settings, smtp, sms, expect_review=1)
 
 
-@pytest.mark.xfail(strict=True, reason=RESENT_AFTER_DATA)
 def test_smtp_drop_after_data(sqlite_day, smtp, sms):
     settings = sqlite_day.restore()
     smtp.holds = {3: Hold(DROP_AFTER_DATA, 0)}

@@ -42,6 +42,7 @@ TABLES = {
     "journey_runs",
     "contact_log",
     "chain_state",
+    "send_progress",
     VERSION_TABLE,
 }
 

@@ -90,6 +90,24 @@ def test_transactional_cap_per_day(policy: ContactPolicy) -> None:
     assert reserve(policy, 6, purpose="marketing").allowed
 
 
+def test_a_legally_required_communication_is_exempt_from_the_cap(policy: ContactPolicy) -> None:
+    """A claim decision the law requires goes out over the cap, says why, and counts."""
+    for n in range(5):
+        assert reserve(policy, n, T0 + timedelta(minutes=n)).allowed
+    assert reserve(policy, 5, T0 + timedelta(hours=1)).kind == "suppress"
+    legal = reserve(policy, 6, T0 + timedelta(hours=1), channel="paper", legally_required=True)
+    assert legal == Decision(
+        "allow",
+        "legally required: exempt from the frequency cap (transactional contact 6, over the "
+        "cap of 5 in 1 day)",
+        exempt=True,
+    )
+    assert len(policy.contacts("C1")) == 6  # recorded, and counted against what follows
+    assert reserve(policy, 7, T0 + timedelta(hours=2)).kind == "suppress"
+    # under the cap, a legally required contact is an ordinary one
+    assert not reserve(policy, 8, customer_id="C2", legally_required=True).exempt
+
+
 def test_the_window_rolls(policy: ContactPolicy) -> None:
     for n in range(5):
         assert reserve(policy, n, T0 + timedelta(minutes=n)).allowed

@@ -31,6 +31,7 @@ TABLES = {
     "journey_runs",
     "contact_log",
     "chain_state",
+    "send_progress",
     VERSION_TABLE,
 }
 

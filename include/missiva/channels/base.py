@@ -13,10 +13,17 @@ must do next:
 - ``ChannelConfigurationError``: the channel itself is broken for everyone (bad
   credentials, wrong endpoint). Neither retry each message nor fall back customer by
   customer: fail the task so operations fix the connection.
+- ``OutcomeUnknown``: the message was handed over but the provider's answer was lost
+  (the connection dropped while waiting for the reply). Sending again may duplicate:
+  record ``review``, never retry automatically.
+
+An adapter whose provider cannot de-duplicate calls ``delivery.handing_over()`` just
+before the provider could take the message (for SMTP: before the data), so the ledger
+knows whether a dead worker's send may have reached it.
 """
 
 import random
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Protocol, Self, runtime_checkable
@@ -32,6 +39,8 @@ class Delivery:
     payload: bytes
     content_type: str
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    #: called just before the message can reach the provider (records the stage)
+    handing_over: Callable[[], None] = lambda: None
 
 
 @dataclass(frozen=True)
@@ -82,6 +91,10 @@ class TransientFailure(DeliveryError):
 
 class ChannelConfigurationError(DeliveryError):
     """The channel is misconfigured for every recipient (credentials, endpoint)."""
+
+
+class OutcomeUnknown(DeliveryError):
+    """Handed over, but the provider's reply was lost: it may or may not have the message."""
 
 
 @runtime_checkable

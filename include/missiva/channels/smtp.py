@@ -4,10 +4,11 @@ failure split.
 The payload is the archived RFC 5322 message, sent as is to ``recipient`` (with
 SMTPUTF8 for a non-ASCII local part; a server without it refuses it for good). SMTP's
 own reply classes decide: 5xx for the recipient or the message -> ``PermanentFailure``;
-4xx or a lost connection -> ``TransientFailure`` (the next send reconnects); the
-server refusing our envelope sender -> ``ChannelConfigurationError``. No retry loop
-here: an SMTP retry after a lost DATA reply may duplicate, so that is the task's call
-(the Message-ID is deterministic, which lets receivers de-duplicate).
+4xx, or a lost connection before the data -> ``TransientFailure`` (the next send
+reconnects); a connection lost after the data, before the server's reply ->
+``OutcomeUnknown`` (a retry may duplicate: the outbox records ``review``); the server
+refusing our envelope sender -> ``ChannelConfigurationError``. No retry loop here. The
+Message-ID is deterministic, which lets receivers de-duplicate.
 """
 
 import contextlib
@@ -21,11 +22,12 @@ from missiva.channels import registry
 from missiva.channels.base import (
     ChannelConfigurationError,
     Delivery,
+    OutcomeUnknown,
     PermanentFailure,
     SendResult,
     TransientFailure,
 )
-from missiva.delivery.smtp_transport import SmtpSender, SmtpSettings
+from missiva.delivery.smtp_transport import ReplyLost, SmtpSender, SmtpSettings
 
 
 def _reply(code: int, message: bytes | str) -> str:
@@ -73,7 +75,12 @@ class SmtpAdapter:
             raise RuntimeError("SmtpAdapter is not open; use it as a context manager")
         sender = self._sender or self._connect()
         try:
-            reply = sender.send(self.envelope_from, delivery.recipient, delivery.payload)
+            reply = sender.send(
+                self.envelope_from, delivery.recipient, delivery.payload, delivery.handing_over
+            )
+        except ReplyLost as exc:
+            self._drop()
+            raise OutcomeUnknown(f"SMTP {exc}") from exc
         except smtplib.SMTPRecipientsRefused as exc:
             code, message = next(iter(exc.recipients.values()))
             failure = PermanentFailure if code >= 500 else TransientFailure
@@ -100,6 +107,10 @@ class SmtpAdapter:
         except (smtplib.SMTPException, OSError) as exc:  # disconnected, timeout, reset
             self._drop()
             raise TransientFailure(f"SMTP connection lost: {exc}") from exc
+        except BaseException:  # interrupted mid-transaction (e.g. the lease lost)
+            sender.abort()
+            self._sender = None
+            raise
         return SendResult(reply)
 
 

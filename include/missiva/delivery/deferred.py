@@ -25,7 +25,7 @@ from missiva.delivery.outbox import (
 from missiva.flow import DEFAULT_MAX_CHUNKS, print_stage, staging
 from missiva.journey import Journey
 from missiva.records.ledger import Ledger
-from missiva.records.status import DEFERRED, SENT
+from missiva.records.status import DEFERRED, SENDING, SENT
 from missiva.records.store import ArtifactStore, open_store
 from missiva.run_context import RunContext
 from missiva.settings import Settings
@@ -89,22 +89,27 @@ def deliver_due_chunk(
     store: ArtifactStore | None = None,
     now: datetime | None = None,
 ) -> dict:
-    """Send the chunk's communications still ``deferred`` (a retry skips those sent),
-    each through the outbox of the journey run that composed it; the statuses after."""
+    """Send the chunk's communications still ``deferred`` (a retry skips those sent, and
+    recovers those a dead worker left ``sending``), each through the outbox of the
+    journey run that composed it; the statuses after."""
     by_name = {j.name: j for j in journeys}
     clock = _clock(now)
     store = store or open_store(settings.archive_url)
     ids = _staged_ids(run, settings, store, chunk)
     with delivering(settings, store, _providers(smtp, sms, providers)) as session:
         ledger, policy, adapters, holds = session
-        due = [c for c in map(ledger.get, ids) if c is not None and c.status == DEFERRED]
+        due = [c for c in map(ledger.get, ids) if c is not None and c.status in (DEFERRED, SENDING)]
+        progress = ledger.send_progress(c.communication_id for c in due)
         for comm in due:
             origin = _origin(ledger, run, comm.dag_id, comm.run_id)
             journey = by_name[comm.journey]
             outbox = _Outbox(
                 journey, origin, settings, store, ledger, adapters, policy, clock, holds
             )
-            outbox.deliver(comm)
+            if comm.status == SENDING:
+                outbox.recover(comm, progress.get(comm.communication_id))
+            else:
+                outbox.deliver(comm)
         counts = Counter(ledger.get(c.communication_id).status for c in due)
     log.info("deferred chunk %d: %d due, now %s", chunk, len(due), dict(counts))
     holds.raise_if_any(f"deferred chunk {chunk} ({dict(counts)})")

@@ -3,18 +3,23 @@
 Only ``composed`` (or due ``deferred``) communications are sent. Just before each send
 the contact policy (:mod:`missiva.routing.contact_policy`) reserves the contact: ``suppress``
 ends the communication ``suppressed`` with the policy's reason, ``defer`` records it
-``deferred`` with ``not_before`` (the ``deferred_deliveries`` DAG sends it later). Each
-send is bracketed by ``sending`` and ``sent``/``failed``. A permanent refusal, or a
-message this channel cannot carry (an encoding error), marks the communication failed,
-releases its reservation and composes its fallback channel; a communication left
-``sending`` by a dead worker is recovered. A channel that is down, or a recipient that
-keeps failing, holds back only its own communications (:mod:`missiva.delivery.holds`).
+``deferred`` with ``not_before`` (the ``deferred_deliveries`` DAG sends it later); a
+legally required communication is exempt from the frequency caps (recorded on its
+``sending`` event). Each send is bracketed by ``sending`` (under the sender's lease,
+:mod:`missiva.delivery.leases`) and ``sent``/``failed``, and records the moment the
+message is handed over (:mod:`missiva.records.send_progress`): a lost reply after it
+makes the send ``review``, never resent. A permanent refusal, or a message this channel
+cannot carry (an encoding error), marks the communication failed and owes its fallback
+in the same transaction, releases its reservation and composes the fallback. A dead
+sender's ``sending`` is recovered: resent when it provably never reached the server,
+``review`` otherwise. A channel that is down, or a recipient that keeps failing, holds
+back only its own communications (:mod:`missiva.delivery.holds`).
 """
 
 import json
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from functools import partial
@@ -27,13 +32,16 @@ from missiva.channels.base import (
     ChannelConfigurationError,
     Delivery,
     DeliveryError,
+    OutcomeUnknown,
     PermanentFailure,
     SendResult,
     TransientFailure,
 )
+from missiva.delivery import leases
 from missiva.delivery.holds import Holds
 from missiva.flow import Composition, staging
 from missiva.journey import PORTAL_NOTICE, Journey
+from missiva.records.errors import LeaseLost
 from missiva.records.keys import (
     delivery_keys,
     fallback_base,
@@ -43,6 +51,13 @@ from missiva.records.keys import (
 )
 from missiva.records.ledger import Ledger
 from missiva.records.models import Communication
+from missiva.records.send_progress import (
+    BEFORE_DATA,
+    FALLBACK_OWED,
+    HANDED_OVER,
+    Progress,
+    SendProgress,
+)
 from missiva.records.status import (
     COMPOSED,
     DEFERRED,
@@ -104,6 +119,7 @@ class _Outbox:
         self.journey, self.run, self.settings = journey, run, settings
         self.store, self.ledger, self.adapters = store, ledger, adapters
         self.policy, self.now, self.holds = policy, now, holds
+        self.owner = leases.owner(run)
         self._composition: Composition | None = None
 
     def _notify(self, comm: Communication, link: str) -> None:
@@ -120,7 +136,9 @@ class _Outbox:
         chosen = route(notice, registry.notice_channels(), self.journey.purpose)
         self._composer()(self.ledger, notice, notice_key(comm.idempotency_key), chosen)
 
-    def _send(self, comm: Communication, data: bytes, adapter: ChannelAdapter) -> SendResult:
+    def _send(
+        self, comm: Communication, data: bytes, adapter: ChannelAdapter, stage: "_Stage"
+    ) -> SendResult:
         channel = registry.get(comm.channel)
         delivery = Delivery(
             comm.communication_id,
@@ -134,34 +152,51 @@ class _Outbox:
                 "dag_id": comm.dag_id,
                 "business_key": comm.business_key,
             },
+            handing_over=stage.handing_over,
         )
         result = adapter.send(delivery)
         if channel.sends_notice:
             self._notify(comm, result.provider_message_id)
         return result
 
-    def recover(self, comm: Communication) -> None:
-        """A communication left ``sending`` by a worker that died mid-send. Printing is
-        idempotent and the SMS provider de-duplicates on the idempotency key: send again.
-        An e-mail may or may not have been accepted by the server: never resend it; flag
-        it for review (a later delivery report settles it)."""
-        if registry.get(comm.channel).resend_safe:
-            self.ledger.transition(comm.communication_id, SENDING, COMPOSED)
-            self.deliver(self.ledger.get(comm.communication_id))
-            return
-        reason = (
-            "outcome unknown: the worker stopped after handing the message to the server and "
-            f"before recording the result (try {comm.try_number}); not resent — its "
-            "Message-ID lets the mail system de-duplicate; check the server log"
-        )
-        self.ledger.transition(comm.communication_id, SENDING, REVIEW, reason=reason)
+    def recover(self, comm: Communication, progress: SendProgress | None) -> bool:
+        """A communication left ``sending``: nothing when its sender is alive (False).
+        A dead sender's send that provably never reached the server (before the data),
+        or on a channel where sending again has no second effect (printing; the SMS
+        provider de-duplicates on the idempotency key), is sent again; an e-mail handed
+        over may have been accepted: ``review``, never resent."""
+        if not leases.dead(progress, self.now()):
+            return False
+        holder = progress.owner if progress else None
+        stage = progress.stage if progress else "stage unrecorded"
+        try:
+            if stage == BEFORE_DATA or registry.get(comm.channel).resend_safe:
+                why = f"recovered from {holder or 'a sender without lease'} ({stage})"
+                self.ledger.transition(
+                    comm.communication_id, SENDING, COMPOSED, held_by=holder, reason=why
+                )
+                self.deliver(self.ledger.get(comm.communication_id))
+                return True
+            reason = (
+                f"outcome unknown: the worker stopped after handing the message to the "
+                f"server ({stage}) and before its reply (try {comm.try_number}); not "
+                "resent — its Message-ID lets the mail system de-duplicate; check the "
+                "server log"
+            )
+            self.ledger.transition(
+                comm.communication_id, SENDING, REVIEW, held_by=holder, reason=reason
+            )
+        except LeaseLost:  # another worker recovered it first
+            log.info("%s: recovered by another worker", comm.communication_id)
+        return True
 
-    def _admitted(self, comm: Communication) -> bool:
-        """Reserve the contact under the policy; record a suppression or deferral. A
-        channel that needs no consent (a portal document: its notice is the contact) is
-        not under the policy."""
+    def _admitted(self, comm: Communication) -> dict | None:
+        """Reserve the contact under the policy; record a suppression or deferral (None).
+        A channel that needs no consent (a portal document: its notice is the contact)
+        is not under the policy. What to note on the send: a legally required
+        communication's exemption from the frequency caps."""
         if not registry.get(comm.channel).needs_consent:
-            return True
+            return {}
         record = json.loads(self.store.get(comm.input_uri, comm.data_sha256))
         decision = self.policy.reserve(
             comm.customer_id,
@@ -171,6 +206,7 @@ class _Outbox:
             comm.communication_id,
             record.get("timezone"),
             self.now(),
+            legally_required=self.journey.required_channel(comm.communication) == comm.channel,
         )
         if decision.kind == "suppress":
             reason = f"contact policy: {decision.reason}"
@@ -183,7 +219,9 @@ class _Outbox:
                 reason=f"contact policy: {decision.reason}",
                 note={"not_before": decision.not_before.isoformat()},
             )
-        return decision.allowed
+        if not decision.allowed:
+            return None
+        return {"contact_policy": decision.reason} if decision.exempt else {}
 
     def deliver(self, comm: Communication) -> None:
         """Send one ``composed``/``deferred`` communication the policy admits:
@@ -197,13 +235,24 @@ class _Outbox:
         except DeliveryError as exc:  # cannot connect, or not configured: the channel waits
             self.holds.hold_channel(comm, exc)
             return
-        if not self._admitted(comm):
+        note = self._admitted(comm)
+        if note is None:
             return
         data = self.store.get(comm.artifact_uri, comm.artifact_sha256)
         who = {"task_id": self.run.task_id, "try_number": self.run.try_number}
-        self.ledger.transition(comm.communication_id, comm.status, SENDING, **who)
+        stage = _Stage(self, comm.communication_id)
+        lease = stage.lease(BEFORE_DATA)
+        self.ledger.transition(
+            comm.communication_id, comm.status, SENDING, progress=lease, note=note, **who
+        )
         try:
-            result = self._send(comm, data, adapter)
+            result = self._send(comm, data, adapter, stage)
+        except LeaseLost as exc:  # taken over while this sender was too slow: theirs now
+            log.warning("%s", exc)
+            return
+        except OutcomeUnknown as exc:
+            self._review(comm, f"outcome unknown: {exc}; not resent")
+            return
         except PermanentFailure as exc:
             self._fail(comm, f"{comm.channel} refused: {exc}")
             return
@@ -211,19 +260,21 @@ class _Outbox:
             self._fail(comm, f"{comm.channel} cannot carry it: {type(exc).__name__}: {exc}")
             return
         except (TransientFailure, ChannelConfigurationError) as exc:  # not sent: later
-            self.ledger.transition(comm.communication_id, SENDING, COMPOSED)
+            self._settle(comm, COMPOSED)
             if isinstance(exc, TransientFailure):
                 self.holds.failed(comm, exc)
             else:
                 self.holds.hold_channel(comm, exc)
             return
-        except BaseException:  # outcome known not to be a send: retry later
-            self.ledger.transition(comm.communication_id, SENDING, COMPOSED)
+        except BaseException as exc:  # interrupted: unknown once handed over, else not sent
+            if stage.handed_over:
+                self._review(comm, f"outcome unknown: interrupted after the data ({exc!r})")
+            else:
+                self._settle(comm, COMPOSED)
             raise
         self.holds.succeeded(comm.channel)
-        self.ledger.transition(
-            comm.communication_id,
-            SENDING,
+        self._settle(
+            comm,
             SENT,
             note=result.note,
             provider_message_id=result.provider_message_id,
@@ -232,18 +283,34 @@ class _Outbox:
         if registry.get(comm.channel).sends_notice:
             self._deliver_composed(notice_key(comm.idempotency_key))
 
-    def resume_fallback(self, comm: Communication) -> None:
-        """``comm`` was refused and recorded ``failed`` by a worker that died before its
-        fallback was in the ledger: release its contact and fall back now."""
-        self.policy.release(comm.communication_id)
-        self._fall_back(comm, comm.reason or f"{comm.channel} refused")
+    def _settle(self, comm: Communication, new: str, **fields: Any) -> None:
+        """End this sender's ``sending`` (only while it still holds the lease)."""
+        self.ledger.transition(comm.communication_id, SENDING, new, held_by=self.owner, **fields)
+
+    def _review(self, comm: Communication, reason: str) -> None:
+        log.warning("%s needs review: %s", comm.communication_id, reason)
+        self._settle(comm, REVIEW, reason=reason)
 
     def _fail(self, comm: Communication, reason: str) -> None:
-        """This message can never go out on its channel: record it failed, release the
-        contact, and fall back to the next channel."""
-        self.ledger.transition(comm.communication_id, SENDING, FAILED, reason=reason)
-        self.policy.release(comm.communication_id)
-        self._fall_back(comm, reason)
+        """This message can never go out on its channel: record it failed and its
+        fallback owed (one transaction), then release the contact and fall back."""
+        owed = None if self.journey.required_channel(comm.communication) else FALLBACK_OWED
+        self.ledger.transition(
+            comm.communication_id,
+            SENDING,
+            FAILED,
+            held_by=self.owner,
+            progress=Progress(owed) if owed else None,
+            reason=reason,
+        )
+        self.owed_fallback(self.ledger.get(comm.communication_id))
+
+    def owed_fallback(self, failed: Communication) -> None:
+        """Release a failed communication's contact and compose (and send) the fallback
+        its failure owes; a worker that died in between leaves it owed for the rerun."""
+        self.policy.release(failed.communication_id)
+        self._fall_back(failed, failed.reason)
+        self.ledger.fallback_composed(failed.communication_id)
 
     def _composer(self) -> Composition:
         if self._composition is None:
@@ -278,17 +345,20 @@ class _Outbox:
         self._deliver_composed(key)
 
 
-def _fallbacks_lost(ledger: Ledger, comms: Iterable[Communication]) -> list[Communication]:
-    """The communications the outbox recorded ``failed`` (they were ``sending``) that are
-    still the last attempt of their content: their fallback was never recorded."""
-    last: dict[str, Communication] = {}
-    for comm in sorted(comms, key=lambda c: c.created_at):
-        last[fallback_base(comm.idempotency_key)] = comm
-    return [
-        c
-        for c in last.values()
-        if c.status == FAILED and any(e.kind == SENDING for e in ledger.events(c.communication_id))
-    ]
+class _Stage:
+    """One send's lease and stage: the adapter reports the hand-over through it."""
+
+    def __init__(self, outbox: _Outbox, communication_id: str) -> None:
+        self.outbox, self.communication_id = outbox, communication_id
+        self.handed_over = False
+
+    def lease(self, stage: str) -> Progress:
+        return leases.lease(self.outbox.owner, stage, self.outbox.now())
+
+    def handing_over(self) -> None:
+        """Recorded before the data leaves (:class:`LeaseLost` if no longer ours)."""
+        self.outbox.ledger.advance(self.communication_id, self.lease(HANDED_OVER))
+        self.handed_over = True
 
 
 def _title(comm: Communication) -> str:
@@ -359,13 +429,27 @@ def deliver_stage(
             journey, run, settings, store, ledger, adapters, policy, _clock(now), holds
         )
         pending = [c for c in comms if c.status == COMPOSED]
-        for comm in [c for c in comms if c.status == SENDING]:
-            outbox.recover(comm)
-        for comm in _fallbacks_lost(ledger, comms):
-            outbox.resume_fallback(comm)
+        progress = ledger.send_progress(c.communication_id for c in comms)
+        live = [
+            c
+            for c in comms
+            if c.status == SENDING and not outbox.recover(c, progress.get(c.communication_id))
+        ]
+        for comm in [c for c in comms if c.status == FAILED]:
+            if getattr(progress.get(comm.communication_id), "stage", None) == FALLBACK_OWED:
+                outbox.owed_fallback(comm)
         for comm in pending:
             outbox.deliver(comm)
         counts = Counter(c.status for c in ledger.by_keys(keys).values())
     log.info("chunk %d delivered: %s", chunk, dict(counts))
     holds.raise_if_any(f"chunk {chunk} ({dict(counts)})")
+    if live:
+        raise SendInProgress(
+            f"chunk {chunk}: {len(live)} communication(s) still being sent by a live worker "
+            f"(e.g. {live[0].communication_id}); retry once it has finished"
+        )
     return dict(counts)
+
+
+class SendInProgress(TransientFailure):
+    """Another live worker holds some of the chunk's sends: retry the task later."""

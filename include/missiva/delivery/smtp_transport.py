@@ -1,5 +1,6 @@
 """SMTP e-mail over one reused connection."""
 
+import re
 import smtplib
 import ssl
 from collections.abc import Callable
@@ -55,10 +56,25 @@ class SmtpSender:
                 self._client.close()
             self._client = None
 
-    def send(self, envelope_from: str, recipient: str, message: bytes) -> str:
+    def abort(self) -> None:
+        """Close the connection without QUIT (mid-transaction, a QUIT would be data):
+        the server discards a message whose data did not end."""
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def send(
+        self,
+        envelope_from: str,
+        recipient: str,
+        message: bytes,
+        handing_over: Callable[[], None] = lambda: None,
+    ) -> str:
         """Send ``message`` as is; return the server's DATA reply (its queue id). An
         address with a non-ASCII local part goes with SMTPUTF8 (``SMTPNotSupportedError``
-        when the server does not offer it)."""
+        when the server does not offer it). ``handing_over`` is called once the server
+        is ready for the data, before any of it leaves; a connection lost after that
+        raises :class:`ReplyLost`."""
         client = self._client
         if client is None:
             raise RuntimeError("SmtpSender is not open; use it as a context manager")
@@ -72,8 +88,30 @@ class SmtpSender:
         if code not in (250, 251):
             client.rset()
             raise smtplib.SMTPRecipientsRefused({recipient: (code, reply)})
-        code, reply = client.data(message)
+        code, reply = client.docmd("data")
+        if code != 354:
+            client.rset()
+            raise smtplib.SMTPDataError(code, reply)
+        handing_over()
+        try:
+            code, reply = _data(client, message)
+        except (smtplib.SMTPServerDisconnected, OSError) as exc:
+            raise ReplyLost(f"connection lost after the data, before the reply: {exc}") from exc
         if code != 250:
             client.rset()
             raise smtplib.SMTPDataError(code, reply)
         return reply.decode(errors="replace")
+
+
+class ReplyLost(smtplib.SMTPException):
+    """The message went out but the server's reply to it never came back."""
+
+
+def _data(client: smtplib.SMTP, message: bytes) -> tuple[int, bytes]:
+    """The message after a 354, dot-stuffed and terminated (as ``SMTP.data`` sends it),
+    and the server's reply."""
+    stuffed = re.sub(rb"(?m)^\.", b"..", message)
+    if not stuffed.endswith(b"\r\n"):
+        stuffed += b"\r\n"
+    client.send(stuffed + b".\r\n")
+    return client.getreply()

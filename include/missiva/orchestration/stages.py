@@ -143,7 +143,8 @@ def print_late_batches(chunks: list[int]) -> int:
 def report() -> dict:
     """Print the run's summary from the ledger, anchor the chain head, then delete the
     run's staging (the customer records it was extracted from: personal data must not
-    outlive the run)."""
+    outlive the run). Communications awaiting review fail the task (no retry): the run
+    is not a success until a person settles them and clears this task."""
     from missiva.flow import staging
     from missiva.records.anchors import RUN, write_anchor
     from missiva.records.ledger import Ledger
@@ -159,6 +160,14 @@ def report() -> dict:
     staged = staging(run, settings, store)
     removed = staged.space.clear()
     log.info("staging deleted: %d object(s) at %s", removed, staged.space.location(""))
+    if summary.awaiting_review:
+        message = (
+            f"{len(summary.awaiting_review)} communication(s) await review (outcome unknown, "
+            f"not resent): `missiva review list --run {run.run_id}`; resolve each, then clear "
+            "this task"
+        )
+        log.warning("%s", message)
+        raise AirflowFailException(message)
     return summary.as_dict()
 
 

@@ -7,3 +7,7 @@ class LedgerError(Exception):
 
 class LedgerSchemaError(LedgerError):
     """The database's schema revision is unknown to this version of Missiva."""
+
+
+class LeaseLost(LedgerError):
+    """A sender no longer holds the send it is making (a recovery took it over)."""

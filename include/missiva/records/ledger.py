@@ -13,12 +13,12 @@ reads in :mod:`~missiva.records.queries`, the hash chain in
 """
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from missiva.records import chain_key
 from missiva.records.chain import append_event
 from missiva.records.database import ADVISORY_LOCK, CHAIN_LOCK, ensure_schema, open_engine
-from missiva.records.errors import LedgerError
+from missiva.records.errors import LeaseLost, LedgerError
 from missiva.records.models import (
     Communication,
     CommunicationBlock,
@@ -36,7 +36,8 @@ from missiva.records.models import (
     detail_value,
     utc_now,
 )
-from missiva.records.queries import LedgerQueries
+from missiva.records.queries import LedgerQueries, _chunks
+from missiva.records.send_progress import FALLBACK_OWED, Progress, SendProgress
 from missiva.records.status import (
     BOUNCED,
     DELIVERY_REPORTS,
@@ -140,18 +141,29 @@ class Ledger(LedgerQueries):
         new: str,
         *,
         note: Mapping[str, Any] | None = None,
+        progress: Progress | None = None,
+        held_by: str | None = None,
         **fields: Any,
     ) -> None:
         """Move a communication from ``expected`` to ``new`` status, atomically.
 
         ``fields`` are columns set on the row; ``note`` goes into the event only (e.g. a
-        deferral's ``not_before``). Raises :class:`LedgerError` for a transition not
-        declared in :mod:`missiva.records.status`, or when the row is not ``expected``."""
+        deferral's ``not_before``). ``progress``: the send's stage and lease, recorded in
+        the same transaction (its owner goes into the event). ``held_by``: only while
+        this owner holds the send's lease (else :class:`LeaseLost`); without
+        ``progress``, the send is over (its progress is removed). Raises :class:`LedgerError` for a
+        transition not declared in :mod:`missiva.records.status`, or when the row is not
+        ``expected``."""
         if "block_versions" in fields:
             raise LedgerError("block versions are recorded once, by add()")
         check(expected, new)
         now = utc_now()
+        row = SendProgress.communication_id == communication_id
         with self._write() as session:
+            if held_by is not None:
+                holder = session.scalar(select(SendProgress.owner).where(row))
+                if holder != held_by:
+                    raise LeaseLost(f"{communication_id}: {held_by} no longer holds its send")
             result = session.execute(
                 update(Communication)
                 .where(Communication.communication_id == communication_id)
@@ -162,6 +174,13 @@ class Ledger(LedgerQueries):
                 raise LedgerError(
                     f"{communication_id} is not {expected!r}; refusing to set {new!r}"
                 )
+            if progress is not None:
+                values = {"communication_id": communication_id, "updated_at": now}
+                session.merge(SendProgress(**values, **vars(progress)))
+                if progress.owner:
+                    note = {**(note or {}), "lease_owner": progress.owner}
+            elif held_by is not None:  # the send is over
+                session.execute(delete(SendProgress).where(row))
             append_event(session, self.key, communication_id, new, **fields, **(note or {}))
 
     def record_file(self, communication_id: str, kind: str, **detail: Any) -> None:
@@ -170,6 +189,40 @@ class Ledger(LedgerQueries):
         row is unchanged."""
         with self._write() as session:
             append_event(session, self.key, communication_id, kind, **detail)
+
+    def advance(self, communication_id: str, progress: Progress) -> None:
+        """Record how far a send under ``progress.owner``'s lease got (and renew the
+        lease); :class:`LeaseLost` when the sender no longer holds it (recovered)."""
+        with self._write() as session:
+            result = session.execute(
+                update(SendProgress)
+                .where(SendProgress.communication_id == communication_id)
+                .where(SendProgress.owner == progress.owner)
+                .values(updated_at=utc_now(), **vars(progress))
+            )
+            if result.rowcount != 1:
+                raise LeaseLost(f"{communication_id}: {progress.owner} no longer holds its send")
+
+    def fallback_composed(self, communication_id: str) -> None:
+        """The fallback a failure owed is in the ledger: nothing is owed any more."""
+        with self._write() as session:
+            session.execute(
+                delete(SendProgress).where(
+                    SendProgress.communication_id == communication_id,
+                    SendProgress.stage == FALLBACK_OWED,
+                )
+            )
+
+    def send_progress(self, communication_ids: Iterable[str]) -> dict[str, SendProgress]:
+        """The recorded progress of these communications' sends, by communication id."""
+        with Session(self.engine) as session:
+            return {
+                row.communication_id: row
+                for ids in _chunks(communication_ids)
+                for row in session.scalars(
+                    select(SendProgress).where(SendProgress.communication_id.in_(ids))
+                )
+            }
 
     def record_delivery_report(self, communication_id: str, kind: str, **detail: Any) -> bool:
         """Record what a provider reported about a communication; False if already recorded.

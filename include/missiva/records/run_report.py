@@ -3,6 +3,8 @@
 What this run did is kept apart from what earlier runs of the same interval did (a
 re-run reads "sent by this run: 0", not the earlier run's count again), one reason is one
 line whatever order its channels were tried in, and portal notices read as sentences.
+Communications awaiting review (outcome unknown) are counted apart, with the command
+that settles them: a run with unresolved review items is not a success.
 """
 
 import re
@@ -12,7 +14,7 @@ from dataclasses import dataclass, field
 from missiva.records.keys import COPY_MARK, NOTICE_MARK, fallback_base
 from missiva.records.ledger import Ledger
 from missiva.records.models import Communication
-from missiva.records.status import FINAL, IN_FLIGHT, SENT
+from missiva.records.status import FINAL, IN_FLIGHT, REVIEW, SENT
 
 
 class AccountingError(Exception):
@@ -33,6 +35,8 @@ class RunSummary:
     #: portal notices by (channel or None, status, reason when not sent)
     notices: Counter = field(default_factory=Counter)
     reasons: dict[str, Counter] = field(default_factory=dict)
+    #: the run's communications (notices and copies included) whose outcome is unknown
+    awaiting_review: list[str] = field(default_factory=list)
 
     @property
     def sent_by_this_run(self) -> int:
@@ -63,6 +67,7 @@ class RunSummary:
             "portal_notices": dict(self.notices_by_channel()),
             "reasons": {status: dict(c) for status, c in self.reasons.items()},
             "sent_by_this_run": self.sent_by_this_run,
+            "awaiting_review": list(self.awaiting_review),
         }
 
     def lines(self) -> list[str]:
@@ -88,6 +93,12 @@ class RunSummary:
             if self.statuses[status]:
                 out.append(f"  {status}: {self.statuses[status]}")
                 out += [f"    {n} x {reason}" for reason, n in self.reasons[status].most_common()]
+        if self.awaiting_review:
+            out.append(
+                f"  AWAITING REVIEW: {len(self.awaiting_review)} communication(s) whose outcome "
+                f"is unknown: `missiva review list --run {self.run_id}`, then "
+                "`missiva review resolve ID --sent|--resend|--failed --why ...`"
+            )
         return out
 
 
@@ -148,6 +159,7 @@ def summarize(ledger: Ledger, dag_id: str, run_id: str) -> RunSummary:
     attempts: dict[str, list[Communication]] = {}
     scope = ledger.for_scope(run.journey, run.business_key)
     own = [c for c in scope if (c.dag_id, c.run_id) == (dag_id, run_id)]
+    summary.awaiting_review = [c.communication_id for c in own if c.status == REVIEW]
     for comm in sorted(own, key=_made):
         attempts.setdefault(fallback_base(comm.idempotency_key), []).append(comm)
     for content, tries in attempts.items():

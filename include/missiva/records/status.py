@@ -2,10 +2,13 @@
 
 The outbox moves a communication ``composed`` (or ``deferred``) -> ``sending`` ->
 ``sent``/``failed``; the contact policy may end it ``suppressed`` or hold it
-``deferred``; a worker that died mid-send leaves ``sending``, recovered as ``composed``
-(resent) or ``review`` (outcome unknown). Provider delivery reports then settle
-``review`` and turn an undeliverable ``sent`` into ``bounced``
-(:data:`REPORT_EFFECTS`). The ledger refuses every other change (:func:`check`).
+``deferred``; a send whose outcome is unknown (the server's reply to the handed-over
+data lost, or its sender dead after the hand-over) becomes ``review``; a dead sender's
+``sending`` that provably never reached the server is ``composed`` again (resent).
+Provider delivery reports then settle ``review`` and turn an undeliverable ``sent``
+into ``bounced`` (:data:`REPORT_EFFECTS`); a person settles ``review`` as ``sent``,
+``failed`` or ``composed`` (send it again) with ``missiva review resolve``. The ledger
+refuses every other change (:func:`check`).
 """
 
 from missiva.records.errors import LedgerError
@@ -18,7 +21,7 @@ SENT = "sent"
 SUPPRESSED = "suppressed"
 QUARANTINED = "quarantined"
 FAILED = "failed"
-#: the worker died after handing an e-mail over: sent or not, a person (or a report) decides
+#: the e-mail was handed over but its outcome is unknown: a person (or a report) decides
 REVIEW = "review"
 BOUNCED = "bounced"
 
@@ -45,6 +48,7 @@ _OUTBOX = {
     COMPOSED: (SENDING, SUPPRESSED, DEFERRED),
     DEFERRED: (SENDING, SUPPRESSED, DEFERRED),
     SENDING: (SENT, FAILED, COMPOSED, REVIEW),
+    REVIEW: (SENT, FAILED, COMPOSED),  # settled by a person (``missiva review resolve``)
 }
 #: Every allowed (from, to) status change
 TRANSITIONS = frozenset(

@@ -11,7 +11,9 @@ Three rules, checked in this order for a customer, a channel and a purpose
    they apply to (default: the channels declared with ``quiet_hours``): the
    send is *deferred*, not dropped, with the next allowed moment as ``not_before``.
 3. **Frequency caps** per purpose over a rolling window (default 5 transactional a day,
-   2 marketing a week): a contact at ``t`` counts while ``now - window < t``.
+   2 marketing a week): a contact at ``t`` counts while ``now - window < t``. A legally
+   required communication is exempt (``legally_required``): it is allowed, recorded
+   and counted, and its decision says so (``exempt``).
 
 :meth:`ContactPolicy.reserve` checks and records in one transaction under a
 per-customer lock (Postgres: ``pg_advisory_xact_lock``; SQLite: ``BEGIN IMMEDIATE``),
@@ -188,6 +190,8 @@ class Decision:
     kind: Literal["allow", "suppress", "defer"]
     reason: str
     not_before: datetime | None = None
+    #: allowed over the frequency cap because the law requires the communication
+    exempt: bool = False
 
     @property
     def allowed(self) -> bool:
@@ -282,11 +286,12 @@ class ContactPolicy:
         now: datetime | None = None,
         *,
         communication_id: str | None = None,
+        legally_required: bool = False,
     ) -> Decision:
         """What :meth:`reserve` would answer now, without recording anything."""
         with self.engine.connect() as conn:
             args = (customer_id, channel, purpose, content_key, communication_id, timezone)
-            return self._evaluate(conn, *args, _utc(now))[0]
+            return self._evaluate(conn, *args, _utc(now), legally_required)[0]
 
     def reserve(
         self,
@@ -297,11 +302,14 @@ class ContactPolicy:
         communication_id: str,
         timezone: str | None = None,
         now: datetime | None = None,
+        *,
+        legally_required: bool = False,
     ) -> Decision:
         """Check the policy and, when allowed, record the contact at ``now``: atomically.
 
         Idempotent per ``communication_id``: reserving again (a retried task) answers
-        ``allow`` without recording a second contact.
+        ``allow`` without recording a second contact. ``legally_required``: exempt from
+        the frequency cap (the contact is still recorded and counted).
         """
         now = _utc(now)
         args = (customer_id, channel, purpose, content_key, communication_id, timezone, now)
@@ -309,7 +317,7 @@ class ContactPolicy:
             with self._writer.begin() as conn:
                 if self._postgres:
                     conn.execute(ADVISORY_LOCK, {"key": customer_lock(customer_id)})
-                decision, record = self._evaluate(conn, *args)
+                decision, record = self._evaluate(conn, *args, legally_required)
                 if record:
                     conn.execute(
                         insert(LOG).values(
@@ -325,7 +333,7 @@ class ContactPolicy:
         except IntegrityError:
             # only reachable by a writer that bypassed the lock: the constraint holds
             with self.engine.connect() as conn:
-                decision, record = self._evaluate(conn, *args)
+                decision, record = self._evaluate(conn, *args, legally_required)
             if record:
                 raise
             return decision
@@ -367,6 +375,7 @@ class ContactPolicy:
         communication_id: str | None,
         timezone: str | None,
         now: datetime,
+        legally_required: bool = False,
     ) -> tuple[Decision, bool]:
         """The decision, and whether a new contact must be recorded for it."""
         cap = self.config.caps.get(purpose)
@@ -387,13 +396,14 @@ class ContactPolicy:
                 LOG.c.at > now - cap.window,
             )
         )
-        if used >= cap.limit:
-            return Decision(
-                "suppress",
-                f"frequency cap: {_plural(cap.limit, f'{purpose} contact')} "
-                f"in {human_window(cap.window)}",
-            ), False
         window = human_window(cap.window)
+        if used >= cap.limit and legally_required:
+            why = f"legally required: exempt from the frequency cap ({purpose} contact "
+            why += f"{used + 1}, over the cap of {cap.limit} in {window})"
+            return Decision("allow", why, exempt=True), True
+        if used >= cap.limit:
+            capped = f"frequency cap: {_plural(cap.limit, f'{purpose} contact')} in {window}"
+            return Decision("suppress", capped), False
         return Decision("allow", f"{purpose} contact {used + 1} of {cap.limit} in {window}"), True
 
     def _quiet(self, channel: str, timezone: str | None, now: datetime) -> Decision | None:

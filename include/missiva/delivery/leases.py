@@ -1,0 +1,56 @@
+"""Leases on sends: who is sending a communication, until when, and whether that sender
+is dead (so that recovery never acts on a live send).
+
+A sender takes the lease when it marks a communication ``sending`` and renews it at each
+stage. It is dead when its lease has expired, or when it ran on this host as a process
+that no longer exists (a killed worker is recovered at once, without waiting out the
+lease) or as this very process (a task process runs one task at a time: that attempt
+has ended). A ``sending`` row without a lease (recorded before leases existed) is a
+dead sender's.
+"""
+
+import os
+import socket
+from datetime import datetime, timedelta
+
+from missiva.records.send_progress import Progress, SendProgress
+from missiva.run_context import RunContext
+
+#: how long a send may take before another worker may take it over (SMTP: a few
+#: timeouts of 30 s at most); renewed at each stage
+LEASE = timedelta(minutes=10)
+
+
+def owner(run: RunContext) -> str:
+    """``host:pid:dag/run/task#try``: the process sending, and the task it sends for."""
+    task = f"{run.dag_id}/{run.run_id}/{run.task_id}#{run.try_number}"
+    return f"{socket.gethostname()}:{os.getpid()}:{task}"
+
+
+def lease(holder: str, stage: str, now: datetime) -> Progress:
+    return Progress(stage, holder, now + LEASE)
+
+
+def _process_gone(holder: str) -> bool:
+    """The holder ran on this host as a process that no longer exists, or as this one
+    (which recovers before it sends: that attempt is over)."""
+    host, _, rest = holder.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    if int(pid) == os.getpid():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, under another user
+        return False
+    return False
+
+
+def dead(progress: SendProgress | None, now: datetime) -> bool:
+    """Whether the sender holding this send is gone (see the module's docstring)."""
+    if progress is None or progress.owner is None or progress.lease_until is None:
+        return True
+    return progress.lease_until <= now or _process_gone(progress.owner)
