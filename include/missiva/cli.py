@@ -11,6 +11,7 @@ from typing import Any
 from missiva.devtools.bench_cli import add_bench
 from missiva.files import write_atomic
 from missiva.paths import PROJECT_ROOT, TEMPLATES_DIR
+from missiva.privacy.cli import add_privacy
 from missiva.settings import Settings
 
 
@@ -281,6 +282,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_templates(sub)
     _add_preview(sub)
     add_bench(sub)
+    add_privacy(sub)
     _add_events(sub)
     _add_sinks(sub)
     _add_new_journey(sub)
