@@ -39,15 +39,17 @@ def _run_context() -> RunContext:
 
 def _settings_and_store() -> tuple[Settings, "ArtifactStore"]:
     """The settings (the ledger of the ``missiva_ledger`` Connection, if any, under the
-    key of ``missiva_ledger_key``), and the archive (the ``missiva_archive`` Connection
-    or the default)."""
+    key of ``missiva_ledger_key``, customers' keys under ``missiva_master_key``), and
+    the archive (the ``missiva_archive`` Connection or the default)."""
     from missiva.orchestration.connections import (
         artifact_store,
         install_ledger_key,
+        install_master_key,
         task_settings,
     )
 
     install_ledger_key()
+    install_master_key()
     settings = task_settings()
     return settings, artifact_store(settings)
 
