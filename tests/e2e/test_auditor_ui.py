@@ -37,6 +37,7 @@ from auditor_fixtures import (
 from browser import CHROMIUM_ARGS, VIEWPORTS, chromium_path, reflow_and_axe
 from ledger_fixtures import raw_sql
 
+from missiva.privacy.sealing import SealedStore, sealed
 from missiva.records.ledger import Ledger
 from missiva.records.models import Communication
 from missiva.records.store import LocalArtifactStore
@@ -61,13 +62,15 @@ class Stack:
     def page_url(self, comm: Communication, suffix: str = "") -> str:
         return f"{self.url}/missiva/communications/{comm.communication_id}{suffix}"
 
+    def store(self) -> SealedStore:
+        archive = LocalArtifactStore(self.home.settings.home / "archive")
+        return sealed(archive, Ledger(self.home.settings.ledger_url))
+
     def archived(self, comm: Communication) -> bytes:
-        store = LocalArtifactStore(self.home.settings.home / "archive")
-        return store.get(comm.artifact_uri, comm.artifact_sha256)
+        return self.store().get(comm.artifact_uri, comm.artifact_sha256)
 
     def input_record(self, comm: Communication) -> dict:
-        store = LocalArtifactStore(self.home.settings.home / "archive")
-        return json.loads(store.get(comm.input_uri, comm.data_sha256))
+        return json.loads(self.store().get(comm.input_uri, comm.data_sha256))
 
     def attached_pdf(self, comm: Communication) -> bytes:
         message = email.message_from_bytes(self.archived(comm), policy=default_policy)
