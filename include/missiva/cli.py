@@ -418,7 +418,6 @@ def _add_sinks(sub: Any) -> None:
     sink.add_argument("--port", type=int, default=8025)
     sink.add_argument("--maildir")
     sink.set_defaults(handler=_smtp_sink)
-
     sms_sink = sub.add_parser("sms-sink", help="a local SMS provider storing messages as JSON")
     sms_sink.add_argument("--host", default="127.0.0.1")
     sms_sink.add_argument("--port", type=int, default=8026)

@@ -129,6 +129,7 @@ def erase(ledger: Ledger, store: SealedStore, customer_id: str, by: str, reason:
     comms = ledger.trace(customer_id)
     values = _personal_values(store, comms)
     at = utc_now()
+    note = f"customer erased on {at.date().isoformat()} by {by} ({reason})"
     suppressed = 0
     with ledger.write() as session:
         before = set(
@@ -140,12 +141,15 @@ def erase(ledger: Ledger, store: SealedStore, customer_id: str, by: str, reason:
             )
         )
         for comm in comms:
+            if comm.communication_id in before:
+                continue  # erased before (a new identity's rows are not)
             changes = _redacted(comm, values, ledger.key, customer_id)
+            redacted = sorted(changes)
+            kept = changes.get("reason", comm.reason)
+            changes["reason"] = f"{kept}; {note}" if kept else note
             if comm.status in (COMPOSED, DEFERRED):
-                changes |= {"status": SUPPRESSED, "reason": f"customer erased: {reason}"}
+                changes |= {"status": SUPPRESSED, "reason": f"{note}: not sent"}
                 suppressed += 1
-            if not changes and comm.communication_id in before:
-                continue  # erased before, nothing new to redact
             session.execute(
                 update(Communication)
                 .where(Communication.communication_id == comm.communication_id)
@@ -158,7 +162,7 @@ def erase(ledger: Ledger, store: SealedStore, customer_id: str, by: str, reason:
                 ERASED,
                 by=by,
                 reason=reason,
-                redacted=sorted(set(changes) - {"status"}),
+                redacted=redacted,
                 status=changes.get("status", comm.status),
             )
         destroyed = store.keyring.destroy(session, customer_id, by, reason)
