@@ -19,6 +19,7 @@ from missiva.composition.renditions import channel_artifact
 from missiva.journey import Journey
 from missiva.paths import safe_name
 from missiva.privacy.erase import erased_suppression
+from missiva.privacy.keys import CustomerErased
 from missiva.privacy.sealing import SealedStore, sealed
 from missiva.records.keys import (
     COPY_MARK,
@@ -353,10 +354,15 @@ def print_stage(
     letters = []
     printed = registry.names(printed=True)
     with Ledger(settings.ledger_url) as ledger:
+        store = sealed(store, ledger)
         for comm in ledger.for_scope(journey.name, business_key(journey, run)):
             if comm.channel not in printed or comm.status != SENT:
                 continue
-            record = json.loads(store.get(comm.input_uri, comm.data_sha256))
+            try:
+                record = json.loads(store.get(comm.input_uri, comm.data_sha256))
+            except CustomerErased as exc:  # erased after it was sent: never printed
+                log.warning("letter %s not printed: customer %s", comm.communication_id, exc)
+                continue
             letters.append(
                 Letter(
                     communication_id=comm.communication_id,
