@@ -62,7 +62,7 @@ from missiva.orchestration.auditor_access import (
     write_audit_log,
 )
 from missiva.orchestration.connections import artifact_store, install_master_key, ledger_url
-from missiva.privacy.keys import CustomerErased
+from missiva.privacy.keys import CustomerErased, Withheld
 from missiva.privacy.sealing import sealed
 from missiva.records import audit
 from missiva.records.ledger import Ledger
@@ -191,12 +191,21 @@ def _archived(uri: str | None, sha256: str | None) -> bytes:
         raise HTTPException(404, "nothing archived for this communication")
     try:
         return store().get(uri, sha256)
-    except CustomerErased as exc:  # the object remains, sealed under a destroyed key
-        raise HTTPException(410, f"customer {exc}") from exc
+    except Withheld as exc:  # erased (sealed under a destroyed key) or purged
+        raise HTTPException(410, _withheld(exc)) from exc
     except ArtifactIntegrityError as exc:  # missing or altered: never served
         raise HTTPException(409, str(exc)) from exc
     except StoreError as exc:
         raise HTTPException(503, f"artifact store: {exc}") from exc
+
+
+def _withheld(exc: Withheld) -> str:
+    if isinstance(exc, CustomerErased):
+        return (
+            f"Customer {exc}: the archived object remains, sealed under a destroyed key, "
+            "and can no longer be opened."
+        )
+    return f"Archived object {exc}."
 
 
 @dataclass(frozen=True)
@@ -215,11 +224,8 @@ def _verified(uri: str | None, sha256: str | None) -> Verified:
         return Verified()
     try:
         return Verified(store().get(uri, sha256))
-    except CustomerErased as exc:
-        return Verified(
-            erased=f"Customer {exc}: the archived object remains, sealed under a "
-            "destroyed key, and can no longer be opened."
-        )
+    except Withheld as exc:
+        return Verified(erased=_withheld(exc))
     except StoreError as exc:
         return Verified(problem=str(exc))
 

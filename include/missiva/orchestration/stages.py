@@ -209,3 +209,29 @@ def whole_run(journey: Journey) -> dict:
         deliver(journey, chunk)
     print_batches(journey)
     return report()
+
+
+def purge_expired() -> dict:
+    """Remove what outlived its retention (``missiva privacy purge``) as of the run's
+    data interval end; what was deleted, kept locked, and whose key was destroyed."""
+    from missiva.privacy.retention import purge
+    from missiva.privacy.sealing import sealed
+    from missiva.records.ledger import Ledger
+
+    settings, store = _settings_and_store()
+    with Ledger(settings.ledger_url) as ledger:
+        result = purge(
+            ledger,
+            sealed(store, ledger),
+            settings.retention,
+            _run_context().interval_end,
+            dry_run=False,
+        )
+    print("\n".join(result.lines()))
+    return {
+        "expired": result.expired,
+        "deleted": len(result.deleted),
+        "locked": len(result.locked),
+        "keys_destroyed": len(result.erased),
+        "held": len(result.held),
+    }

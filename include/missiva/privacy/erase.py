@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import select, update
 
 from missiva.privacy.holds import held
-from missiva.privacy.keys import CustomerErased, Keyring
+from missiva.privacy.keys import Keyring, Withheld
 from missiva.privacy.sealing import SealedStore
 from missiva.records.chain import append_event
 from missiva.records.ledger import Ledger
@@ -88,7 +88,7 @@ def _personal_values(store: SealedStore, comms: list[Communication]) -> set[str]
             continue
         try:
             record = json.loads(store.get(comm.input_uri, comm.data_sha256))
-        except CustomerErased:
+        except Withheld:  # erased or purged before
             continue
         values |= {
             str(v)

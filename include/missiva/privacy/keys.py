@@ -28,7 +28,15 @@ from missiva.records.models import iso_utc, utc_now
 _WRAP_AAD = b"missiva-customer-key/1\0"
 
 
-class CustomerErased(StoreError):
+class Withheld(StoreError):
+    """An archived object that is, by design, no longer readable."""
+
+
+class Purged(Withheld):
+    """The object was removed when its retention period expired (a chained event says so)."""
+
+
+class CustomerErased(Withheld):
     """The customer's data key was destroyed: what was sealed under it cannot be read."""
 
     def __init__(self, customer_id: str, at: datetime, by: str, reason: str) -> None:

@@ -24,8 +24,9 @@ from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from sqlalchemy import select
 
-from missiva.privacy.keys import CustomerErased, DataKey, Keyring
+from missiva.privacy.keys import CustomerErased, DataKey, Keyring, Purged
 from missiva.records.artifacts import (
     DEFAULT_CONTENT_TYPE,
     Artifact,
@@ -36,6 +37,10 @@ from missiva.records.artifacts import (
     sha256_hex,
 )
 from missiva.records.ledger import Ledger
+from missiva.records.models import Event
+
+#: the chained event recording objects removed at the end of their retention
+PURGED = "purged"
 
 MAGIC = b"MSVSEAL1"
 _HEADER = len(MAGIC) + 16 + 12
@@ -117,19 +122,44 @@ class SealedStore:
             )
         return data
 
+    def purged(self, uri: str) -> str | None:
+        """When a chained ``purged`` event recorded removing ``uri`` (``None``: never)."""
+        address = address_of(uri)
+        if address is None:
+            return None
+        query = select(Event.at).where(Event.kind == PURGED, Event.detail.contains(address))
+        with self.keyring.ledger.engine.connect() as conn:
+            at = conn.scalar(query.limit(1))
+        return at.date().isoformat() if at else None
+
+    def _missing(self, uri: str, exc: ArtifactIntegrityError) -> Purged:
+        """:class:`Purged` when the retention purge removed ``uri``, else ``exc`` again."""
+        when = self.purged(uri)
+        if when is None:
+            raise exc
+        return Purged(f"purged on {when}: its retention period expired")
+
     def get(self, uri: str, sha256: str) -> bytes:
-        """The plaintext, checked against ``sha256``; ``CustomerErased`` once erased."""
-        sealed = self._sealed_bytes(uri, sha256)
-        if sealed is None:
-            return self.inner.get(uri, sha256)
+        """The plaintext, checked against ``sha256``; ``CustomerErased`` once erased,
+        ``Purged`` once removed at the end of its retention."""
+        try:
+            sealed = self._sealed_bytes(uri, sha256)
+            if sealed is None:
+                return self.inner.get(uri, sha256)
+        except ArtifactIntegrityError as exc:
+            raise self._missing(uri, exc) from exc
         return self._open(uri, sha256, sealed)
 
     def verify(self, uri: str, sha256: str) -> None:
         """The ciphertext against its address and, while the key exists, the plaintext
-        against ``sha256``."""
-        sealed = self._sealed_bytes(uri, sha256)
-        if sealed is None:
-            self.inner.verify(uri, sha256)
+        against ``sha256``; an object the retention purge removed passes."""
+        try:
+            sealed = self._sealed_bytes(uri, sha256)
+            if sealed is None:
+                self.inner.verify(uri, sha256)
+                return
+        except ArtifactIntegrityError as exc:
+            self._missing(uri, exc)
             return
         with suppress(CustomerErased):  # the ciphertext is intact, the plaintext gone
             self._open(uri, sha256, sealed)

@@ -11,7 +11,7 @@ from email.policy import default as default_policy
 from typing import Any
 
 from missiva.channels import registry
-from missiva.privacy.keys import CustomerErased
+from missiva.privacy.keys import CustomerErased, Withheld
 from missiva.privacy.sealing import sealed
 from missiva.records.anchors import VERIFIED, anchor_log, last_verified, read_anchors, write_anchor
 from missiva.records.chain import Anchor, Head
@@ -131,6 +131,7 @@ def evidence(ledger: Ledger, store: ArtifactStore, customer_id: str) -> bytes:
     store = sealed(store, ledger)
     files: dict[str, bytes] = {}
     erased: CustomerErased | None = None
+    withheld: dict[str, str] = {}
     for comm in comms:
         folder = comm.communication_id
         record = show(ledger, comm.communication_id)
@@ -142,11 +143,13 @@ def evidence(ledger: Ledger, store: ArtifactStore, customer_id: str) -> bytes:
                 data = store.get(comm.artifact_uri, comm.artifact_sha256)
                 for name, content in _artifact_files(comm, data).items():
                     files[f"{folder}/{name}"] = content
-        except CustomerErased as exc:
-            erased = exc
+        except Withheld as exc:
+            withheld[folder] = str(exc)
+            erased = exc if isinstance(exc, CustomerErased) else erased
     manifest = {
         "customer_id": customer_id,
         "erasure": erased.notice if erased else None,
+        "withheld": withheld,
         "communications": [c.communication_id for c in comms],
         "ledger_head": asdict(head) if (head := ledger.head()) else None,
         "files": {name: hashlib.sha256(data).hexdigest() for name, data in sorted(files.items())},
