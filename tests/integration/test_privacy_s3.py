@@ -4,6 +4,7 @@ cannot be deleted and cannot be decrypted; ``audit verify`` passes; evidence and
 re-rendering state the erasure; another customer is untouched (``privacy_scenario``)."""
 
 from dataclasses import replace
+from datetime import UTC, datetime
 
 import botocore.exceptions
 import pytest
@@ -11,7 +12,9 @@ from privacy_scenario import delivered_day, erase_and_check
 from support import settings_for
 
 from missiva.privacy.keys import CustomerErased
+from missiva.privacy.retention import purge
 from missiva.privacy.sealing import MAGIC, address_of, sealed
+from missiva.records.audit import verify
 from missiva.records.ledger import Ledger
 from missiva.records.store import open_store
 from missiva.records.store_s3 import S3ArtifactStore
@@ -46,3 +49,17 @@ def test_erasure_on_a_compliance_locked_s3_archive(s3_env, pg_url, tmp_path) -> 
             assert raw.get(uri, address_of(uri)).startswith(MAGIC), "still there, sealed"
             with pytest.raises(CustomerErased):
                 sealed(raw, ledger).get(uri, sha256)
+
+        # past every retention: the locked archive refuses deletion, so the purge
+        # destroys the keys instead; the ledger still verifies
+        store = sealed(raw, ledger)
+        later = datetime(2037, 1, 1, tzinfo=UTC)
+        result = purge(ledger, store, settings.retention, later, dry_run=False)
+        assert result.locked and not result.deleted, "compliance-locked objects stay"
+        sent = {c.customer_id for c in ledger.communications() if c.status == "sent"}
+        assert sent <= set(result.erased) | {target.customer_id}
+        for comm in ledger.communications():
+            if comm.artifact_uri:
+                with pytest.raises(CustomerErased, match=r"retention period expired|request"):
+                    store.get(comm.artifact_uri, comm.artifact_sha256)
+        assert verify(ledger, raw, full=True).problems == []
