@@ -89,6 +89,8 @@ def erase_and_check(settings: Settings, ledger: Ledger, raw: ArtifactStore) -> C
         assert sealed_bytes.startswith(MAGIC)
         assert not [p for p in personal if p in sealed_bytes]
     ciphertext = _ciphertext(raw, target.artifact_uri)
+    reader = sealed(raw, ledger)  # a long-lived reader (the auditor page's) that opened it
+    assert reader.get(target.artifact_uri, target.artifact_sha256)
     before = {c.communication_id: c.as_dict() for c in ledger.trace(target.customer_id)}
     assert verify(ledger, raw, full=True).problems == []
 
@@ -115,7 +117,7 @@ def erase_and_check(settings: Settings, ledger: Ledger, raw: ArtifactStore) -> C
     # the objects remain, intact, but no key opens them
     assert _ciphertext(raw, target.artifact_uri) == ciphertext
     with pytest.raises(CustomerErased, match=f"erased on .* by {DPO}"):
-        sealed(raw, ledger).get(target.artifact_uri, target.artifact_sha256)
+        reader.get(target.artifact_uri, target.artifact_sha256)
     with pytest.raises(AuditError, match=f"cannot be re-rendered: customer erased on .* {DPO}"):
         rerender(ledger, settings, target.communication_id)
     pack = zipfile.ZipFile(io.BytesIO(evidence(ledger, raw, target.customer_id)))

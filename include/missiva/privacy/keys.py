@@ -153,13 +153,15 @@ class Keyring:
         return row
 
     def by_id(self, key_id: str) -> DataKey:
-        """The key ``key_id``; :class:`CustomerErased` once destroyed."""
-        if key_id in self._by_id:
-            return self._by_id[key_id]
+        """The key ``key_id``; :class:`CustomerErased` once destroyed. Asks the ledger
+        every time (an erasure by another process takes effect at once); only the
+        unwrapped key is cached."""
         with Session(self.ledger.engine) as session:
             row = session.get(CustomerKey, key_id)
         if row is None:
             raise StoreError(f"no data key {key_id} in the ledger")
+        if row.wrapped is not None and key_id in self._by_id:
+            return self._by_id[key_id]
         return self._open(row)
 
     def destroy(self, session: Session, customer_id: str, by: str, reason: str) -> int:
