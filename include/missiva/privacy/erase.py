@@ -93,7 +93,10 @@ def _personal_values(store: SealedStore, comms: list[Communication]) -> set[str]
         values |= {
             str(v)
             for k, v in record.items()
-            if PERSONAL_FIELD.search(k) and isinstance(v, str | int) and str(v).strip()
+            if PERSONAL_FIELD.search(k)
+            and isinstance(v, str | int)
+            and not isinstance(v, bool)
+            and str(v).strip()
         }
     return {v for v in values if len(v) >= _MIN_VALUE and not v.startswith("erased-")}
 
