@@ -112,9 +112,17 @@ class Keyring:
             ).first()
 
     def erased(self, customer_id: str) -> CustomerErased | None:
-        """Why ``customer_id`` may not be contacted (their newest key is erased), if so."""
+        """Why ``customer_id`` may not be contacted (their newest key is erased), if so;
+        a live key found is kept for :meth:`current`."""
+        if customer_id in self._current:
+            return None
         row = self.newest(customer_id)
-        return CustomerErased.of(row) if row is not None and row.wrapped is None else None
+        if row is None:
+            return None
+        if row.wrapped is None:
+            return CustomerErased.of(row)
+        self._current[customer_id] = self._open(row)
+        return None
 
     def current(self, customer_id: str) -> DataKey:
         """The customer's live key, made on first use; :class:`CustomerErased` if erased."""
