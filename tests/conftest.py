@@ -35,6 +35,8 @@ os.environ.update(
         "MISSIVA_CONTACT_POLICY": str(REPO / "include" / "contact_policy_no_quiet_hours.toml"),
         # the chain key of every ledger the tests open (a Postgres ledger requires one)
         "MISSIVA_LEDGER_KEY": "missiva-test-ledger-key",
+        # the master key wrapping customers' data keys (a Postgres ledger requires one)
+        "MISSIVA_MASTER_KEY": "missiva-test-master-key",
     }
 )
 

@@ -12,6 +12,7 @@ from missiva.delivery.review_cli import add_review
 from missiva.devtools.bench_cli import add_bench
 from missiva.files import write_atomic
 from missiva.paths import PROJECT_ROOT, TEMPLATES_DIR
+from missiva.privacy.cli import add_privacy
 from missiva.settings import Settings
 from missiva.templates_cli import add_template_review
 
@@ -277,6 +278,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_preview(sub)
     add_bench(sub)
     add_review(sub)
+    add_privacy(sub)
     _add_events(sub)
     _add_sinks(sub)
     _add_new_journey(sub)
@@ -407,7 +409,6 @@ def _add_sinks(sub: Any) -> None:
     sink.add_argument("--port", type=int, default=8025)
     sink.add_argument("--maildir")
     sink.set_defaults(handler=_smtp_sink)
-
     sms_sink = sub.add_parser("sms-sink", help="a local SMS provider storing messages as JSON")
     sms_sink.add_argument("--host", default="127.0.0.1")
     sms_sink.add_argument("--port", type=int, default=8026)

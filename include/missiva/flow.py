@@ -18,6 +18,9 @@ from missiva.composition.errors import RegulatoryBlockError, SmsLimitError
 from missiva.composition.renditions import channel_artifact
 from missiva.journey import Journey
 from missiva.paths import safe_name
+from missiva.privacy.erase import erased_suppression
+from missiva.privacy.keys import CustomerErased
+from missiva.privacy.sealing import SealedStore, sealed
 from missiva.records.keys import (
     COPY_MARK,
     business_key,
@@ -65,10 +68,21 @@ def canonical_json(record: dict[str, Any]) -> bytes:
 
 
 def _base_fields(
-    journey: Journey, run: RunContext, record: dict[str, Any], key: str, store: ArtifactStore
+    journey: Journey,
+    run: RunContext,
+    record: dict[str, Any],
+    key: str,
+    store: SealedStore,
+    withheld: dict[str, Any] | None = None,
 ) -> dict:
-    """What every ledger row carries, the input record archived as canonical JSON."""
-    data = store.put(canonical_json(record), content_type="application/json")
+    """What every ledger row carries, the input record archived as canonical JSON (sealed
+    under the customer's key); ``withheld``: archived in its place, in the clear (what is
+    kept of an erased customer's record)."""
+    if withheld is None:
+        owner = record.get("customer_id")
+        data = store.put(canonical_json(record), content_type="application/json", owner=owner)
+    else:
+        data = store.put(canonical_json(withheld), content_type="application/json")
     return {
         "communication_id": communication_id(key),
         "idempotency_key": key,
@@ -145,6 +159,7 @@ def validate_stage(
     scope = business_key(journey, run)
     keys = {int(r["row_id"]): idempotency_key(journey, run, r) for r in records}
     with Ledger(settings.ledger_url) as ledger:
+        sealing = sealed(store, ledger)
         quarantine_keys = {row: quarantine_key(key, row) for row, key in keys.items()}
         known = ledger.by_keys([*keys.values(), *quarantine_keys.values()])
         elsewhere = {
@@ -160,7 +175,7 @@ def validate_stage(
             reasons = outcome.quarantined.get(row)
             if reasons and row not in elsewhere:
                 ledger.add(
-                    **_base_fields(journey, run, record, quarantine_keys[row], store),
+                    **_base_fields(journey, run, record, quarantine_keys[row], sealing),
                     status=QUARANTINED,
                     reason="; ".join(reasons),
                 )
@@ -222,8 +237,17 @@ class Composition:
         """Record the communication ``key`` as composed (or suppressed), once; ``invalid``
         are the customer's (channel, address) pairs that hard-bounced before. A record
         that cannot be routed or rendered ends ``failed`` or ``quarantined`` with the
-        reason (:func:`composition_failure`); only :data:`SYSTEMIC_FAULTS` raise."""
-        fields = _base_fields(self.journey, self.run, record, key, self.store)
+        reason (:func:`composition_failure`); only :data:`SYSTEMIC_FAULTS` raise. An
+        erased customer is suppressed without archiving anything
+        (:func:`~missiva.privacy.erase.erased_suppression`)."""
+        store = sealed(self.store, ledger)
+        erased = erased_suppression(store.keyring, record)
+        if erased is not None:
+            withheld, reason = erased
+            fields = _base_fields(self.journey, self.run, record, key, store, withheld)
+            ledger.add(**fields, status=SUPPRESSED, reason=reason)
+            return SUPPRESSED
+        fields = _base_fields(self.journey, self.run, record, key, store)
         communication = self.journey.communication_for(record)
         try:
             chosen = chosen or route(
@@ -267,7 +291,9 @@ class Composition:
         communication = self.journey.communication_for(record)
         comm_id = fields["communication_id"]
         metadata = {"journey": self.journey.name, "communication-id": comm_id}
-        archived = self.store.put(data, content_type=content_type, metadata=metadata)
+        archived = sealed(self.store, ledger).put(
+            data, content_type=content_type, metadata=metadata, owner=record.get("customer_id")
+        )
         ledger.add(
             **fields,
             status=COMPOSED,
@@ -305,7 +331,7 @@ def compose_stage(
         todo = [(k, r) for k, r in keys.items() if k not in existing]
         counts = Counter({"already_recorded": len(keys) - len(todo)})
         if todo:
-            composition = Composition(journey, run, settings, store)
+            composition = Composition(journey, run, settings, sealed(store, ledger))
             invalid = ledger.invalid_contacts([r["customer_id"] for _, r in todo])
             counts.update(
                 composition(ledger, record, key, invalid=invalid.get(record["customer_id"], ()))
@@ -330,10 +356,15 @@ def print_stage(
     letters = []
     printed = registry.names(printed=True)
     with Ledger(settings.ledger_url) as ledger:
+        store = sealed(store, ledger)
         for comm in ledger.for_scope(journey.name, business_key(journey, run)):
             if comm.channel not in printed or comm.status != SENT:
                 continue
-            record = json.loads(store.get(comm.input_uri, comm.data_sha256))
+            try:
+                record = json.loads(store.get(comm.input_uri, comm.data_sha256))
+            except CustomerErased as exc:  # erased after it was sent: never printed
+                log.warning("letter %s not printed: customer %s", comm.communication_id, exc)
+                continue
             letters.append(
                 Letter(
                     communication_id=comm.communication_id,

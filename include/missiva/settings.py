@@ -8,6 +8,7 @@ from missiva.paths import INCLUDE_DIR, TEMPLATES_DIR, missiva_home
 
 #: The production contact policy (caps, quiet hours); ``MISSIVA_CONTACT_POLICY`` overrides it
 DEFAULT_CONTACT_POLICY = INCLUDE_DIR / "contact_policy.toml"
+DEFAULT_RETENTION = INCLUDE_DIR / "retention.toml"
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,8 @@ class Settings:
     sender: str
     message_id_domain: str
     contact_policy: Path = DEFAULT_CONTACT_POLICY
+    #: retention period per communication (``missiva privacy purge``)
+    retention: Path = DEFAULT_RETENTION
     #: the customer portal's address, for the links in portal notices
     portal_url: str = "https://portal.missiva.example"
     #: the template library communications are composed from
@@ -49,4 +52,5 @@ class Settings:
             message_id_domain=os.environ.get("MISSIVA_MESSAGE_ID_DOMAIN", "missiva.example"),
             contact_policy=Path(os.environ.get("MISSIVA_CONTACT_POLICY", DEFAULT_CONTACT_POLICY)),
             portal_url=os.environ.get("MISSIVA_PORTAL_URL", "https://portal.missiva.example"),
+            retention=Path(os.environ.get("MISSIVA_RETENTION", DEFAULT_RETENTION)),
         )

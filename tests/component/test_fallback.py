@@ -9,6 +9,7 @@ from missiva.delivery import outbox as dispatch
 from missiva.delivery.smtp_transport import SmtpSettings
 from missiva.devtools.seed import seed
 from missiva.journeys import ONBOARDING
+from missiva.privacy.sealing import sealed
 from missiva.records.keys import fallback_key
 from missiva.records.ledger import Ledger
 from missiva.records.run_report import summarize
@@ -133,7 +134,7 @@ def test_email_then_sms_refused_ends_on_paper_once(
     settings = missiva_home
     chunks = composed_run(settings, customers=40, seed=3, run=RUN, chunk_size=50).chunks
     ledger = Ledger(settings.ledger_url)
-    store = open_store(settings.archive_url)
+    store = sealed(open_store(settings.archive_url), ledger)
     scripted_sms_provider.default_status = 422  # every number rejected
     sms = scripted_sms_provider.settings
 

@@ -35,6 +35,7 @@ from missiva.devtools import sms_sink
 from missiva.devtools.seed import SeedReport, seed
 from missiva.flow import print_stage
 from missiva.journeys import ONBOARDING
+from missiva.privacy.sealing import sealed
 from missiva.records.ledger import Ledger
 from missiva.records.models import Communication
 from missiva.records.run_report import summarize
@@ -251,7 +252,8 @@ def test_letters_are_batched_and_no_unsafe_character_reaches_print_data(day: Day
 def test_a_display_name_with_an_address_in_it_gives_one_recipient(day: Day) -> None:
     (comm,) = day.of("comma_name")
     assert comm.status == "sent" and comm.channel == "email"
-    archived = open_store(day.settings.archive_url).get(comm.artifact_uri, comm.artifact_sha256)
+    store = sealed(open_store(day.settings.archive_url), day.ledger)
+    archived = store.get(comm.artifact_uri, comm.artifact_sha256)
     parsed = email.message_from_bytes(archived, policy=default)
     (address,) = parsed["To"].addresses
     assert address.addr_spec == comm.recipient

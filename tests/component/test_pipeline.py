@@ -36,6 +36,7 @@ from missiva.delivery.smtp_transport import SmtpSettings
 from missiva.devtools.seed import SeedReport
 from missiva.flow import compose_stage, extract_stage, validate_stage
 from missiva.journeys import ONBOARDING
+from missiva.privacy.sealing import sealed
 from missiva.records.ledger import Ledger
 from missiva.records.run_report import AccountingError, summarize
 from missiva.records.store import LocalArtifactStore
@@ -242,7 +243,7 @@ def test_delivered_bytes_are_the_archived_bytes(sc: Scenario, received: dict[str
     only dot-stuffs bytes (it fixes line endings of ``str`` messages only) and the server
     un-stuffs them, so the DATA content equals the archived bytes exactly.
     """
-    store = LocalArtifactStore(sc.settings.home / "archive")
+    store = sealed(LocalArtifactStore(sc.settings.home / "archive"), sc.ledger)
     folder = sc.settings.print_dir / "onboarding" / "2026-11-02"
     sent = [c for c in sc.ledger.communications() if c.status == "sent"]
     for comm in sent:

@@ -16,6 +16,7 @@ from missiva.delivery import outbox as dispatch
 from missiva.delivery.smtp_transport import SmtpSettings
 from missiva.devtools.seed import seed
 from missiva.journeys import ONBOARDING
+from missiva.privacy.sealing import sealed
 from missiva.records import audit
 from missiva.records.keys import fallback_key, notice_key
 from missiva.records.ledger import Ledger
@@ -55,7 +56,7 @@ def test_portal_document_in_the_inbox_and_one_notice_with_its_link(
         assert sorted(sms_folder.glob("*.json")) == texts
 
     ledger = Ledger(settings.ledger_url)
-    store = open_store(settings.archive_url)
+    store = sealed(open_store(settings.archive_url), ledger)
     inbox = PortalInbox(store.put, settings.portal_dir, base_url=settings.portal_url)
     documents = [c for c in ledger.communications() if c.channel == "portal"]
     assert documents and all(c.status == "sent" for c in documents)
@@ -117,7 +118,8 @@ def test_a_refused_notice_falls_back_to_sms_and_a_retry_sends_it_once(
         settings, customers=30, seed=5, journey=PORTAL_ONLY, run=RUN, chunk_size=50
     )
     chunks = composed.chunks
-    ledger, store = Ledger(settings.ledger_url), open_store(settings.archive_url)
+    ledger = Ledger(settings.ledger_url)
+    store = sealed(open_store(settings.archive_url), ledger)
 
     def notice_by_email_then_sms(doc) -> bool:
         record = json.loads(store.get(doc.input_uri, doc.data_sha256))

@@ -22,6 +22,7 @@ from missiva.delivery.smtp_transport import SmtpSettings
 from missiva.flow import compose_stage
 from missiva.journeys import ONBOARDING
 from missiva.paths import TEMPLATES_DIR
+from missiva.privacy.sealing import sealed
 from missiva.records import audit
 from missiva.records.ledger import Ledger
 from missiva.records.store import open_store
@@ -133,7 +134,7 @@ def test_a_toy_channel_routes_composes_delivers_and_audits(world, capsys):
     assert (comm.status, comm.channel, comm.recipient) == ("sent", "pigeon", "Milano Centrale")
     assert comm.route_reason.startswith("preferred channel pigeon")
     assert comm.template_version == "1.1.1-pigeon"
-    store = open_store(settings.archive_url)
+    store = sealed(open_store(settings.archive_url), ledger)
     archived = store.get(comm.artifact_uri, comm.artifact_sha256)
     assert archived.decode() == "Welcome to Missiva, Anna\nCoo, Anna!\n"
     assert [p.name for p in world.drop.iterdir()] == [f"{comm.communication_id}.pigeon"]

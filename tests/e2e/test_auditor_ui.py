@@ -39,6 +39,8 @@ from ledger_fixtures import raw_sql
 
 from missiva.flow import print_stage
 from missiva.journeys import ONBOARDING
+from missiva.privacy.erase import erase
+from missiva.privacy.sealing import SealedStore, sealed
 from missiva.records.ledger import Ledger
 from missiva.records.models import Communication
 from missiva.records.store import LocalArtifactStore
@@ -63,13 +65,15 @@ class Stack:
     def page_url(self, comm: Communication, suffix: str = "") -> str:
         return f"{self.url}/missiva/communications/{comm.communication_id}{suffix}"
 
+    def store(self) -> SealedStore:
+        archive = LocalArtifactStore(self.home.settings.home / "archive")
+        return sealed(archive, Ledger(self.home.settings.ledger_url))
+
     def archived(self, comm: Communication) -> bytes:
-        store = LocalArtifactStore(self.home.settings.home / "archive")
-        return store.get(comm.artifact_uri, comm.artifact_sha256)
+        return self.store().get(comm.artifact_uri, comm.artifact_sha256)
 
     def input_record(self, comm: Communication) -> dict:
-        store = LocalArtifactStore(self.home.settings.home / "archive")
-        return json.loads(store.get(comm.input_uri, comm.data_sha256))
+        return json.loads(self.store().get(comm.input_uri, comm.data_sha256))
 
     def attached_pdf(self, comm: Communication) -> bytes:
         message = email.message_from_bytes(self.archived(comm), policy=default_policy)
@@ -508,3 +512,29 @@ def test_auditor_pages_reflow_at_320_px(auditor_checks: dict) -> None:
 def test_auditor_pages_have_no_axe_violations(auditor_checks: dict) -> None:
     violations = {key: result["violations"] for key, result in auditor_checks.items()}
     assert violations == {key: [] for key in auditor_checks}
+
+
+def test_an_erased_customer_shows_the_erasure(auditor_page, stack: Stack) -> None:
+    """Runs after the accessibility checks: erases one e-mailed customer no other test
+    opens; the page says when and by whom, and nothing of the archive is served."""
+    sent = [c for c in stack.home.communications if c.status == "sent"]
+    comm = next(
+        c for c in sent if c.channel == "email" and c not in (stack.home.first("email"), sent[-1])
+    )
+    settings = stack.home.settings
+    with Ledger(settings.ledger_url) as ledger:
+        archive = sealed(LocalArtifactStore(settings.home / "archive"), ledger)
+        erase(ledger, archive, comm.customer_id, "dpo@missiva.example", "request 2026-118")
+    page = auditor_page
+    page.goto(stack.page_url(comm))
+    notice = page.inner_text("[data-testid=erased]")
+    assert notice.startswith("Customer erased on ") and "by dpo@missiva.example" in notice
+    assert page.inner_text("[data-testid=integrity]") == "sealed, key destroyed"
+    assert "Customer erased on " in page.inner_text("[data-testid=record-erased]")
+    assert page.inner_text("[data-testid=recipient]").startswith("erased-")
+    assert page.locator("[data-testid=download-artifact]").count() == 0
+    assert page.locator("[data-testid=row-check]").count() == 0, "the ledger still verifies"
+    with httpx.Client(headers=bearer(stack, "auditor")) as client:
+        refused = client.get(stack.page_url(comm, "/artifact?download=1"))
+    assert refused.status_code == 410
+    assert "erased on" in refused.json()["detail"]

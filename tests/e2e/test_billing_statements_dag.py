@@ -17,6 +17,7 @@ from support import mail_by_recipient, pdf_text, run_dag
 
 from missiva.channels.portal import PortalInbox
 from missiva.composition import Composer
+from missiva.privacy.sealing import sealed
 from missiva.records.audit import rerender
 from missiva.records.keys import NOTICE_MARK
 from missiva.records.ledger import Ledger
@@ -57,7 +58,7 @@ def test_october_statements_end_to_end(journey_env):
     accounts = _accounts(home)
     by_id = {a["account_id"]: a for a in accounts.values()}
     ledger = Ledger(f"sqlite:///{home / 'ledger.db'}")
-    store = LocalArtifactStore(home / "archive")
+    store = sealed(LocalArtifactStore(home / "archive"), ledger)
     comms = ledger.communications(journey="billing_statements")
     notices = [c for c in comms if c.idempotency_key.endswith(NOTICE_MARK)]
     rows = {c.source_row_id: c for c in comms if c not in notices}

@@ -15,6 +15,7 @@ import pytest
 from support import RUN_AT, mail_by_recipient, pdf_text, run_dag
 
 from missiva.channels.portal import PortalInbox
+from missiva.privacy.sealing import sealed
 from missiva.records.keys import COPY_MARK
 from missiva.records.ledger import Ledger
 from missiva.records.store import LocalArtifactStore
@@ -59,7 +60,7 @@ def test_each_claim_event_answered_once_on_its_channel(journey_env, monkeypatch)
     assert run_dag("claims_letters").state == "success"
 
     ledger = Ledger(f"sqlite:///{home / 'ledger.db'}")
-    store = LocalArtifactStore(home / "archive")
+    store = sealed(LocalArtifactStore(home / "archive"), ledger)
     events = _events(home, "2026-11-02 00:00:00", "2026-11-03 00:00:00")
     letters = _letters(ledger)
     answers, copies, notices = letters["answer"], letters["copy"], letters["notice"]

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 import pytest
 from support import mail_by_recipient, pdf_text, run_dag
 
+from missiva.privacy.sealing import sealed
 from missiva.records.ledger import Ledger
 from missiva.records.store import LocalArtifactStore
 
@@ -46,7 +47,7 @@ def _request(requested_at: datetime, **conf):
 def test_on_demand_documents_by_request(journey_env):
     home, report = journey_env
     ledger = Ledger(f"sqlite:///{home / 'ledger.db'}")
-    store = LocalArtifactStore(home / "archive")
+    store = sealed(LocalArtifactStore(home / "archive"), ledger)
 
     # A certificate of the customer's second policy, by the preferred channel (e-mail).
     emailer = _clean_customer(

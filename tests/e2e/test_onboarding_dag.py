@@ -16,6 +16,7 @@ import pytest
 from pypdf import PdfReader
 from support import mail_by_recipient, pdf_text, run_dag, sms_by_reference
 
+from missiva.privacy.sealing import sealed
 from missiva.records import audit, chain_key
 from missiva.records.ledger import Ledger
 from missiva.records.store import LocalArtifactStore
@@ -43,7 +44,7 @@ def test_onboarding_journey_end_to_end(journey_env):
 
     customers = _customers(home)
     ledger = Ledger(f"sqlite:///{home / 'ledger.db'}")
-    store = LocalArtifactStore(home / "archive")
+    store = sealed(LocalArtifactStore(home / "archive"), ledger)
     rows = {c.source_row_id: c for c in ledger.communications(journey="onboarding")}
     in_interval = {rid for rid, c in customers.items() if c["joined_at"].startswith("2026-11-02")}
     assert set(rows) == in_interval, "every extracted record ends in the ledger, no other"

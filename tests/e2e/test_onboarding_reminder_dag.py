@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 import pytest
 from support import mail_by_recipient, pdf_text, run_dag, sms_by_reference
 
+from missiva.privacy.sealing import sealed
 from missiva.records.ledger import Ledger
 from missiva.records.store import LocalArtifactStore
 
@@ -66,7 +67,7 @@ def test_onboarding_reminder_once_unless_complete(journey_env):
     assert len(sent) >= len(reminders) - len(defective) > 0
     mail = mail_by_recipient(home / "mail")
     sms_received = sms_by_reference(home / "sms")
-    store = LocalArtifactStore(home / "archive")
+    store = sealed(LocalArtifactStore(home / "archive"), ledger)
     print_dir = home / "print" / "onboarding" / "2026-11-09"
     for comm in sent:
         if comm.channel == "email":

@@ -16,6 +16,7 @@ from email.policy import default as default_policy
 import pytest
 from support import mail_by_recipient, pdf_text, run_dag, sms_by_reference
 
+from missiva.privacy.sealing import sealed
 from missiva.records.ledger import Ledger
 from missiva.records.store import LocalArtifactStore
 
@@ -59,7 +60,7 @@ def test_renewal_notices_end_to_end(journey_env):
     home, _ = journey_env
     core_db = home / "core.db"
     ledger = Ledger(f"sqlite:///{home / 'ledger.db'}")
-    store = LocalArtifactStore(home / "archive")
+    store = sealed(LocalArtifactStore(home / "archive"), ledger)
     _run(DEMO_DAY)
 
     comms = _subjects(ledger)

@@ -10,6 +10,7 @@ import pytest
 from support import run_dag
 
 from missiva.devtools.cluster_env import postgres_connection
+from missiva.privacy.sealing import sealed
 from missiva.records.audit import verify
 from missiva.records.ledger import Ledger
 from missiva.records.store_s3 import S3ArtifactStore
@@ -53,7 +54,7 @@ def test_onboarding_archives_to_s3_with_object_lock(journey_env, seaweedfs, pg_u
     with pytest.raises(botocore.exceptions.ClientError):
         client.delete_object(Bucket=BUCKET, Key=locked, VersionId=version)
 
-    store = S3ArtifactStore(client, BUCKET, prefix="onboarding")
+    store = sealed(S3ArtifactStore(client, BUCKET, prefix="onboarding"), ledger)
     checked = verify(ledger, store, settings=Settings.from_env())
     assert checked.problems == [] and checked.files.unrecorded == []
     assert checked.files.manifests == 1  # the day's print batch, in the bucket's work/print/

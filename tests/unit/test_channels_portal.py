@@ -24,7 +24,7 @@ class RecordingStore:
         self.calls: list[tuple[bytes, str]] = []
         self.lock = threading.Lock()
 
-    def __call__(self, data: bytes, content_type: str) -> str:
+    def __call__(self, data: bytes, content_type: str, owner: str) -> str:
         with self.lock:
             self.calls.append((data, content_type))
         return f"mem://{hashlib.sha256(data).hexdigest()}"
@@ -133,7 +133,7 @@ def test_concurrent_deliveries_to_one_customer_lose_nothing(
 
 def test_with_the_real_artifact_store(tmp_path: Path) -> None:
     archive = LocalArtifactStore(tmp_path / "archive")
-    inbox = PortalInbox(lambda data, _type: archive.put(data).uri, tmp_path / "inbox")
+    inbox = PortalInbox(lambda data, _type, _owner: archive.put(data).uri, tmp_path / "inbox")
     inbox.deliver("C-1", "comm-1", "Welcome", PDF)
     (entry,) = inbox.inbox("C-1")
     assert archive.get(entry["uri"], entry["sha256"]) == PDF

@@ -18,6 +18,7 @@ from ledger_fixtures import cid, fields, raw_sql, recorded_statements
 from sqlalchemy import inspect
 
 import missiva
+import missiva.privacy.models  # declares customer_keys and legal_holds on Base.metadata
 import missiva.routing.contact_policy  # declares contact_log on Base.metadata
 from missiva.records.errors import LedgerSchemaError
 from missiva.records.ledger import Ledger
@@ -32,6 +33,8 @@ TABLES = {
     "contact_log",
     "chain_state",
     "send_progress",
+    "customer_keys",
+    "legal_holds",
     VERSION_TABLE,
 }
 

@@ -31,7 +31,8 @@ INDEX_FORMAT = "missiva-portal-inbox/1"
 
 
 class PortalInbox:
-    """Customer inboxes: ``store_put(data, content_type) -> uri`` plus an index folder.
+    """Customer inboxes: ``store_put(data, content_type, customer) -> uri`` (the archive,
+    sealing the document under the customer's key) plus an index folder.
 
     Links are ``portal://inbox/<customer>/<communication>``, or under ``base_url``
     (``https://portal.example/inbox/<customer>/<communication>``) when given.
@@ -39,7 +40,7 @@ class PortalInbox:
 
     def __init__(
         self,
-        store_put: Callable[[bytes, str], str],
+        store_put: Callable[[bytes, str, str], str],
         index_dir: Path | Workspace,
         *,
         base_url: str | None = None,
@@ -112,7 +113,7 @@ class PortalInbox:
                 "communication_id": communication_id,
                 "title": title,
                 "content_type": content_type,
-                "uri": self.store_put(document, content_type),
+                "uri": self.store_put(document, content_type, customer_id),
                 "sha256": sha256,
                 "size": len(document),
                 "link": link,
@@ -175,7 +176,9 @@ def compose_web(request: registry.Rendering) -> registry.Rendered:
 def _open_inbox(opening: registry.Opening) -> PortalInbox:
     store = opening.store
     return PortalInbox(
-        lambda document, content_type: store.put(document, content_type=content_type).uri,
+        lambda document, content_type, owner: (
+            store.put(document, content_type=content_type, owner=owner).uri
+        ),
         workspace(store, opening.settings.portal_dir, "portal"),
         base_url=opening.settings.portal_url,
     )

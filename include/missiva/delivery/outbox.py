@@ -41,6 +41,7 @@ from missiva.delivery import leases
 from missiva.delivery.holds import Holds
 from missiva.flow import Composition, staging
 from missiva.journey import PORTAL_NOTICE, Journey
+from missiva.privacy.sealing import sealed
 from missiva.records.errors import LeaseLost
 from missiva.records.keys import (
     delivery_keys,
@@ -117,7 +118,7 @@ class _Outbox:
         holds: Holds,
     ) -> None:
         self.journey, self.run, self.settings = journey, run, settings
-        self.store, self.ledger, self.adapters = store, ledger, adapters
+        self.store, self.ledger, self.adapters = sealed(store, ledger), ledger, adapters
         self.policy, self.now, self.holds = policy, now, holds
         self.owner = leases.owner(run)
         self._composition: Composition | None = None
@@ -399,6 +400,7 @@ def delivering(
     adapters (one connection each, closed on exit) and the holds of failing channels."""
     with Ledger(settings.ledger_url) as ledger, ExitStack() as stack:
         policy = ContactPolicy(ledger, PolicyConfig.load(settings.contact_policy))
+        store = sealed(store, ledger)  # the portal seals each document for its customer
         adapters = _Adapters(stack, channel_factories(settings, store, providers))
         yield ledger, policy, adapters, Holds()
 

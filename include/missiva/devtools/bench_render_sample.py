@@ -39,20 +39,21 @@ def render_sample(ledger_url: str, dag_id: str, run_id: str, sample: int) -> dic
     """Render up to ``sample`` of the run's rendered communications again; CPU seconds."""
     from missiva.flow import Composition
     from missiva.journeys import JOURNEYS
+    from missiva.privacy.sealing import sealed
     from missiva.records.store import open_store
     from missiva.routing.rules import Route
     from missiva.run_context import RunContext
     from missiva.settings import Settings
 
     settings = Settings.from_env()
-    store = open_store(settings.archive_url)
     with Ledger(ledger_url) as ledger:
+        store = sealed(open_store(settings.archive_url), ledger)
         run = ledger.get_run(dag_id, run_id)
         rendered = rendered_in_run(ledger, dag_id, run_id)
-    picked = random.Random(0).sample(  # noqa: S311 - a reproducible sample, not a secret
-        rendered, min(sample, len(rendered))
-    )
-    inputs = [(c, json.loads(store.get(c.input_uri, c.data_sha256))) for c in picked]
+        picked = random.Random(0).sample(  # noqa: S311 - a reproducible sample, not a secret
+            rendered, min(sample, len(rendered))
+        )
+        inputs = [(c, json.loads(store.get(c.input_uri, c.data_sha256))) for c in picked]
     journey = next(j for j in JOURNEYS if j.name == run.journey)
     context = RunContext(dag_id, run_id, "bench", 1, run.interval_start, run.interval_end)
     composition = Composition(journey, context, settings, store)

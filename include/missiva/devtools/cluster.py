@@ -131,9 +131,12 @@ class Cluster:
         return f"s3://{self.bucket}?endpoint_url={self.s3_endpoint}&region={self.s3_region}"
 
     def open_ledger(self) -> Ledger:
-        """The cluster's ledger, under the chain key its processes use."""
+        """The cluster's ledger, under the chain key its processes use (and their master
+        key, installed for this process)."""
+        from missiva.privacy import master_key
         from missiva.records.ledger import Ledger
 
+        master_key.install(self.env["MISSIVA_MASTER_KEY"])
         return Ledger(self.ledger_url, key=self.env["MISSIVA_LEDGER_KEY"])
 
     def cli_env(self) -> dict[str, str]:

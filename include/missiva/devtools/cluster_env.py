@@ -78,6 +78,7 @@ def shared_env(
             "PATH": f"{BIN_DIR}{os.pathsep}{os.environ.get('PATH', '')}",
             # a Postgres ledger needs its chain key: this shell's, else the cluster's demo one
             "MISSIVA_LEDGER_KEY": os.environ.get("MISSIVA_LEDGER_KEY") or "cluster-demo-ledger-key",
+            "MISSIVA_MASTER_KEY": os.environ.get("MISSIVA_MASTER_KEY") or "cluster-demo-master-key",
             "MISSIVA_CONTACT_POLICY": str(
                 contact_policy or os.environ.get("MISSIVA_CONTACT_POLICY") or NO_QUIET_HOURS
             ),

@@ -61,7 +61,9 @@ from missiva.orchestration.auditor_access import (
     may_use_ui,
     write_audit_log,
 )
-from missiva.orchestration.connections import artifact_store, ledger_url
+from missiva.orchestration.connections import artifact_store, install_master_key, ledger_url
+from missiva.privacy.keys import CustomerErased, Withheld
+from missiva.privacy.sealing import sealed
 from missiva.records import audit, work_files
 from missiva.records.ledger import Ledger
 from missiva.records.store import ArtifactIntegrityError, ArtifactStore, StoreError
@@ -171,8 +173,10 @@ def ledger() -> Ledger:
 @cache
 def store() -> ArtifactStore:
     """The store the journeys archive to: the ``missiva_archive`` Connection, else
-    ``MISSIVA_ARCHIVE_URL`` (read once per API server process)."""
-    return artifact_store(Settings.from_env())
+    ``MISSIVA_ARCHIVE_URL`` (read once per API server process), opening sealed objects
+    with the customers' keys in the ledger."""
+    install_master_key()
+    return sealed(artifact_store(Settings.from_env()), ledger())
 
 
 def _held_in(comm: Any) -> tuple[str, list[str]] | None:
@@ -196,10 +200,21 @@ def _archived(uri: str | None, sha256: str | None) -> bytes:
         raise HTTPException(404, "nothing archived for this communication")
     try:
         return store().get(uri, sha256)
+    except Withheld as exc:  # erased (sealed under a destroyed key) or purged
+        raise HTTPException(410, _withheld(exc)) from exc
     except ArtifactIntegrityError as exc:  # missing or altered: never served
         raise HTTPException(409, str(exc)) from exc
     except StoreError as exc:
         raise HTTPException(503, f"artifact store: {exc}") from exc
+
+
+def _withheld(exc: Withheld) -> str:
+    if isinstance(exc, CustomerErased):
+        return (
+            f"Customer {exc}: the archived object remains, sealed under a destroyed key, "
+            "and can no longer be opened."
+        )
+    return f"Archived object {exc}."
 
 
 @dataclass(frozen=True)
@@ -208,6 +223,8 @@ class Verified:
 
     data: bytes | None = None
     problem: str | None = None
+    #: the customer was erased: the object is intact but no key opens it any more
+    erased: str | None = None
 
 
 def _verified(uri: str | None, sha256: str | None) -> Verified:
@@ -216,6 +233,8 @@ def _verified(uri: str | None, sha256: str | None) -> Verified:
         return Verified()
     try:
         return Verified(store().get(uri, sha256))
+    except Withheld as exc:
+        return Verified(erased=_withheld(exc))
     except StoreError as exc:
         return Verified(problem=str(exc))
 
@@ -373,6 +392,7 @@ def communication_page(
         attachments=attachments,
         record=masker.record(values),
         record_problem=record.problem,
+        record_erased=record.erased,
     )
 
 

@@ -12,6 +12,7 @@ from sqlalchemy.engine import URL
 
 from missiva.channels.sms import SmsSettings
 from missiva.delivery.smtp_transport import SmtpSettings
+from missiva.privacy import master_key
 from missiva.records.store import ArtifactStore, open_store
 from missiva.settings import Settings
 
@@ -180,6 +181,20 @@ def install_ledger_key(conn_id: str = LEDGER_KEY_CONN_ID) -> None:
     if not conn.password:
         raise ConnectionConfigError(f"connection {conn_id}: password (the ledger key) is required")
     chain_key.install(conn.password)
+
+
+def install_master_key(conn_id: str = master_key.CONN_ID) -> None:
+    """Make the password of the ``missiva_master_key`` Connection (or secret) the master key
+    wrapping customers' data keys (:mod:`missiva.privacy.master_key`); without it,
+    ``MISSIVA_MASTER_KEY`` or, for the embedded SQLite ledger only, the demo key."""
+    try:
+        conn = Connection.get(conn_id)
+    except AirflowNotFoundException:
+        master_key.install(None)
+        return
+    if not conn.password:
+        raise ConnectionConfigError(f"connection {conn_id}: password (the master key) is required")
+    master_key.install(conn.password)
 
 
 def artifact_store(settings: Settings, conn_id: str = ARCHIVE_CONN_ID) -> ArtifactStore:

@@ -39,15 +39,17 @@ def _run_context() -> RunContext:
 
 def _settings_and_store() -> tuple[Settings, "ArtifactStore"]:
     """The settings (the ledger of the ``missiva_ledger`` Connection, if any, under the
-    key of ``missiva_ledger_key``), and the archive (the ``missiva_archive`` Connection
-    or the default)."""
+    key of ``missiva_ledger_key``, customers' keys under ``missiva_master_key``), and
+    the archive (the ``missiva_archive`` Connection or the default)."""
     from missiva.orchestration.connections import (
         artifact_store,
         install_ledger_key,
+        install_master_key,
         task_settings,
     )
 
     install_ledger_key()
+    install_master_key()
     settings = task_settings()
     return settings, artifact_store(settings)
 
@@ -220,3 +222,29 @@ def whole_run(journey: Journey) -> dict:
         deliver(journey, chunk)
     print_batches(journey)
     return report()
+
+
+def purge_expired() -> dict:
+    """Remove what outlived its retention (``missiva privacy purge``) as of the run's
+    data interval end; what was deleted, kept locked, and whose key was destroyed."""
+    from missiva.privacy.retention import purge
+    from missiva.privacy.sealing import sealed
+    from missiva.records.ledger import Ledger
+
+    settings, store = _settings_and_store()
+    with Ledger(settings.ledger_url) as ledger:
+        result = purge(
+            ledger,
+            sealed(store, ledger),
+            settings.retention,
+            _run_context().interval_end,
+            dry_run=False,
+        )
+    print("\n".join(result.lines()))
+    return {
+        "expired": result.expired,
+        "deleted": len(result.deleted),
+        "locked": len(result.locked),
+        "keys_destroyed": len(result.erased),
+        "held": len(result.held),
+    }

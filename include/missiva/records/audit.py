@@ -12,6 +12,8 @@ from email.policy import default as default_policy
 from typing import Any
 
 from missiva.channels import registry
+from missiva.privacy.keys import CustomerErased, Withheld
+from missiva.privacy.sealing import sealed
 from missiva.records import work_files
 from missiva.records.anchors import VERIFIED, anchor_log, last_verified, read_anchors, write_anchor
 from missiva.records.chain import Anchor, Head
@@ -101,6 +103,7 @@ def verify(
     there is none). ``by``: when the ledger is intact, anchor its head as verified,
     naming who checked it (:func:`~missiva.records.anchors.write_anchor`)."""
     head = ledger.head()
+    store = sealed(store, ledger)  # sealed objects: ciphertext and, while keyed, plaintext
     anchors, problems = read_anchors(ledger.key, anchor_log(store))
     since = None if full else last_verified(anchors)
     problems += ledger.verify_chain(anchors=anchors, since=since)
@@ -149,23 +152,34 @@ def _artifact_files(comm: Communication, data: bytes) -> dict[str, bytes]:
 
 
 def evidence(ledger: Ledger, store: ArtifactStore, customer_id: str) -> bytes:
-    """A ZIP of everything about one customer, with a manifest of SHA-256 per file."""
+    """A ZIP of everything about one customer, with a manifest of SHA-256 per file; for
+    an erased customer the ledger's (pseudonymised) rows and the erasure, since the
+    archived objects no longer open."""
     comms = ledger.trace(customer_id)
     if not comms:
         raise AuditError(f"no communication for customer {customer_id!r} in the ledger")
+    store = sealed(store, ledger)
     files: dict[str, bytes] = {}
+    erased: CustomerErased | None = None
+    withheld: dict[str, str] = {}
     for comm in comms:
         folder = comm.communication_id
         record = show(ledger, comm.communication_id)
         files[f"{folder}/communication.json"] = json.dumps(record, indent=2).encode()
-        if comm.input_uri:
-            files[f"{folder}/input.json"] = store.get(comm.input_uri, comm.data_sha256)
-        if comm.artifact_uri:
-            data = store.get(comm.artifact_uri, comm.artifact_sha256)
-            for name, content in _artifact_files(comm, data).items():
-                files[f"{folder}/{name}"] = content
+        try:
+            if comm.input_uri:
+                files[f"{folder}/input.json"] = store.get(comm.input_uri, comm.data_sha256)
+            if comm.artifact_uri:
+                data = store.get(comm.artifact_uri, comm.artifact_sha256)
+                for name, content in _artifact_files(comm, data).items():
+                    files[f"{folder}/{name}"] = content
+        except Withheld as exc:
+            withheld[folder] = str(exc)
+            erased = exc if isinstance(exc, CustomerErased) else erased
     manifest = {
         "customer_id": customer_id,
+        "erasure": erased.notice if erased else None,
+        "withheld": withheld,
         "communications": [c.communication_id for c in comms],
         "ledger_head": asdict(head) if (head := ledger.head()) else None,
         "files": {name: hashlib.sha256(data).hexdigest() for name, data in sorted(files.items())},
@@ -224,8 +238,13 @@ def rerender(ledger: Ledger, settings: Settings, communication_id: str) -> Reren
     run = ledger.get_run(comm.dag_id, comm.run_id)
     if run is None:
         raise AuditError(f"run {comm.run_id} of {comm.dag_id} is not in the ledger")
-    store = open_store(settings.archive_url)
-    record = json.loads(store.get(comm.input_uri, comm.data_sha256))
+    store = sealed(open_store(settings.archive_url), ledger)
+    try:
+        record = json.loads(store.get(comm.input_uri, comm.data_sha256))
+    except CustomerErased as exc:
+        raise AuditError(
+            f"communication {communication_id} cannot be re-rendered: customer {exc}"
+        ) from exc
     journey = next(j for j in JOURNEYS if j.name == comm.journey)
     context = RunContext(
         comm.dag_id,

@@ -80,6 +80,11 @@ class Ledger(LedgerQueries):
                 session.execute(ADVISORY_LOCK, {"key": CHAIN_LOCK})
             yield session
 
+    def write(self) -> Any:
+        """A write transaction holding the chain's lock, for the tables other modules keep
+        in the ledger database (:mod:`missiva.privacy`)."""
+        return self._write()
+
     def record_run(self, **fields: Any) -> None:
         """Record (or refresh on re-run) what a DAG run extracted."""
         with self._write() as session:

@@ -30,7 +30,7 @@ VERSION_TABLE = "missiva_ledger_version"
 
 #: The newest revision in ``versions/``: the fast path of ``Ledger(url)`` compares the
 #: database's version with this constant without importing Alembic.
-HEAD = "0006_send_stages"
+HEAD = "0007_customer_keys"
 
 
 def alembic_config(*, connection: Connection | None = None, url: str | None = None) -> Config:

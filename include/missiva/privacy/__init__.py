@@ -1,0 +1,1 @@
+"""Privacy: per-customer keys sealing the archive, erasure by crypto-shredding, retention."""
