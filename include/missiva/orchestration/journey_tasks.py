@@ -1,7 +1,10 @@
 """The tasks of a journey DAG, the same for every journey:
 
-extract → validate → chunk.compose → chunk.deliver (a task group mapped per chunk: a
-chunk is delivered as soon as it is composed) → print_batches → report. Call
+extract → validate → release_policy, then either chunk.compose → chunk.deliver (a task
+group mapped per chunk: a chunk is delivered as soon as it is composed) or, when the
+run's release policy holds it, held.compose (every chunk) → held.release (a person
+approves or rejects; :mod:`missiva.orchestration.release_gate`) → held.deliver; then
+print_batches → report. Call
 :func:`journey_tasks` inside a ``@dag`` function, or :func:`request_task` for a
 latency-first journey (the same stages in one task).
 
@@ -11,12 +14,14 @@ How many chunks of one run compose (deliver) at once is the Airflow option
 """
 
 import pendulum
-from airflow.sdk import Param, task, task_group
+from airflow.sdk import Param, TaskGroup, task, task_group
 from airflow.sdk.configuration import conf
 
 from missiva.journey import Journey
 from missiva.orchestration import stages
 from missiva.orchestration.assets import archive_asset
+from missiva.orchestration.release_gate import ReleaseGate, hold_branch
+from missiva.release import DEFAULT_THRESHOLD, HOLD_CONDITIONS
 
 #: retries with exponential backoff for every journey task
 DEFAULT_ARGS = {
@@ -30,6 +35,29 @@ DEFAULT_ARGS = {
 def chunk_size_param() -> Param:
     """How many records a mapped compose/deliver task handles."""
     return Param(500, type="integer", minimum=1, maximum=5000)
+
+
+def release_params(when: tuple[str, ...] = (), threshold: int = DEFAULT_THRESHOLD) -> dict:
+    """The params declaring when a run waits for release (:mod:`missiva.release`):
+    ``when`` any of ``first_version``, ``over_threshold`` (more valid records than
+    ``threshold``), ``always``; none: never."""
+    return {
+        "release_when": Param(
+            list(when),
+            type="array",
+            items={"type": "string", "enum": list(HOLD_CONDITIONS)},
+            uniqueItems=True,
+            description="hold the run for release when: "
+            + ", ".join(HOLD_CONDITIONS)
+            + " (none: never)",
+        ),
+        "release_threshold": Param(
+            threshold,
+            type="integer",
+            minimum=0,
+            description="over_threshold holds a run of more valid records than this",
+        ),
+    }
 
 
 def whole_value(pattern: str) -> str:
@@ -76,7 +104,13 @@ def journey_tasks(journey: Journey) -> None:
         """One chunk of valid records: composed, then delivered at once."""
         deliver(compose(number))
 
-    # a day without valid records maps no chunk (skipped): still batch and report
+    @task.branch
+    def release_policy(chunks: list[int]) -> str:
+        """Pipelined delivery, or every chunk held for release (the run's params)."""
+        return hold_branch(journey, chunks, pipelined="chunk.compose", held="held.compose")
+
+    # a day without valid records maps no chunk (skipped), a rejected run delivers
+    # nothing: still batch and report
     @task(trigger_rule="none_failed")
     def print_batches() -> list[dict]:
         return stages.print_batches(journey)
@@ -85,7 +119,16 @@ def journey_tasks(journey: Journey) -> None:
     def report(batches: list[dict]) -> dict:
         return stages.report()
 
-    chunk.expand(number=validate(extract())) >> (batches := print_batches())
+    chunks = validate(extract())
+    policy = release_policy(chunks)
+    policy >> chunk.expand(number=chunks) >> (batches := print_batches())
+    with TaskGroup("held", tooltip="every chunk composed, then released by a person"):
+        gate = ReleaseGate(
+            task_id="release", journey=journey, policy_task_id=policy.operator.task_id
+        )
+        held_compose = compose.override(task_id="compose").expand(number=chunks)
+        held_deliver = deliver.override(task_id="deliver").expand(number=chunks)
+        policy >> held_compose >> gate >> held_deliver >> batches
     report(batches)
 
 

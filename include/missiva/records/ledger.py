@@ -13,7 +13,7 @@ reads in :mod:`~missiva.records.queries`, the hash chain in
 """
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
@@ -41,6 +41,7 @@ from missiva.records.status import (
     BOUNCED,
     DELIVERY_REPORTS,
     NOT_HANDED_OVER,
+    RELEASED,
     REPORT_EFFECTS,
     check,
     check_known,
@@ -163,6 +164,13 @@ class Ledger(LedgerQueries):
                     f"{communication_id} is not {expected!r}; refusing to set {new!r}"
                 )
             append_event(session, self.key, communication_id, new, **fields, **(note or {}))
+
+    def record_release(self, communication_ids: Iterable[str], **detail: Any) -> None:
+        """Chain a ``released`` event (who released them, when) on each communication, in
+        one transaction: the approval of a run held at its release gate."""
+        with self._write() as session:
+            for communication_id in communication_ids:
+                append_event(session, self.key, communication_id, RELEASED, **detail)
 
     def record_delivery_report(self, communication_id: str, kind: str, **detail: Any) -> bool:
         """Record what a provider reported about a communication; False if already recorded.

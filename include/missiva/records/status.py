@@ -4,8 +4,10 @@ The outbox moves a communication ``composed`` (or ``deferred``) -> ``sending`` -
 ``sent``/``failed``; the contact policy may end it ``suppressed`` or hold it
 ``deferred``; a worker that died mid-send leaves ``sending``, recovered as ``composed``
 (resent) or ``review`` (outcome unknown). Provider delivery reports then settle
-``review`` and turn an undeliverable ``sent`` into ``bounced``
-(:data:`REPORT_EFFECTS`). The ledger refuses every other change (:func:`check`).
+``review`` and turn an undeliverable ``sent`` into ``bounced`` (:data:`REPORT_EFFECTS`).
+A run held for release and rejected ends its communications ``composed`` ->
+``cancelled`` (who rejected it and why in the event). The ledger refuses every other
+change (:func:`check`).
 """
 
 from missiva.records.errors import LedgerError
@@ -21,14 +23,19 @@ FAILED = "failed"
 #: the worker died after handing an e-mail over: sent or not, a person (or a report) decides
 REVIEW = "review"
 BOUNCED = "bounced"
+#: never sent: the run holding it was rejected at its release gate
+CANCELLED = "cancelled"
 
 #: Statuses the outbox is done with (in the order a run summary lists them)
-FINAL = (SENT, SUPPRESSED, QUARANTINED, FAILED, BOUNCED, REVIEW)
+FINAL = (SENT, SUPPRESSED, QUARANTINED, FAILED, BOUNCED, REVIEW, CANCELLED)
 #: Statuses of communications not out yet: the outbox still has to act on them
 IN_FLIGHT = (DEFERRED, COMPOSED, SENDING)
 STATUSES = FINAL + IN_FLIGHT
 #: Statuses of communications never handed to a provider: no report can be about them
-NOT_HANDED_OVER = (COMPOSED, DEFERRED, SUPPRESSED, QUARANTINED)
+NOT_HANDED_OVER = (COMPOSED, DEFERRED, SUPPRESSED, QUARANTINED, CANCELLED)
+
+#: The event kind of a held run's communications when a releaser approved the run
+RELEASED = "released"
 
 #: What a provider may report about a communication (see :mod:`missiva.delivery.reports`)
 DELIVERY_REPORTS = ("delivered", "soft_bounce", "hard_bounce", "complaint", "rejected")
@@ -42,7 +49,7 @@ REPORT_EFFECTS = {
 }
 
 _OUTBOX = {
-    COMPOSED: (SENDING, SUPPRESSED, DEFERRED),
+    COMPOSED: (SENDING, SUPPRESSED, DEFERRED, CANCELLED),
     DEFERRED: (SENDING, SUPPRESSED, DEFERRED),
     SENDING: (SENT, FAILED, COMPOSED, REVIEW),
 }
