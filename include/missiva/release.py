@@ -79,7 +79,9 @@ def hold_stage(
 
 
 def versions_text(versions: Iterable[tuple[str, str]]) -> str:
-    return ", ".join(f"{template} version {version}" for template, version in sorted(versions))
+    return ", ".join(
+        f"{template} version {version}" for template, version in sorted(versions, key=str)
+    )
 
 
 def versions_of(
@@ -135,7 +137,7 @@ class ReleaseSummary:
             "",
             "| channel | composed |",
             "|---|---|",
-            *(f"| {ch} | {n} |" for ch, n in sorted(self.composed_by_channel.items())),
+            *(f"| {ch} | {n} |" for ch, n in sorted(self.composed_by_channel.items(), key=str)),
             "",
         ]
         not_composed = ", ".join(f"{s}: {n}" for s, n in sorted(self.not_composed.items()))
@@ -143,7 +145,7 @@ class ReleaseSummary:
         if self.first_versions:
             lines.append(f"First-time versions: {versions_text(self.first_versions)}.")
         lines += ["", "Sample proofs:"]
-        for (channel, template, version), comm_id in sorted(self.samples.items()):
+        for (channel, template, version), comm_id in sorted(self.samples.items(), key=str):
             url = base_url.rstrip("/") + COMMUNICATION_PAGE.format(comm_id)
             lines.append(f"- [{template} version {version} by {channel}]({url})")
         lines += ["", "**Approve** delivers them; **Reject** (give the reason) cancels them all."]
