@@ -40,7 +40,7 @@ def test_final_statuses_leave_only_as_delivery_reports_declare() -> None:
     leaving_final = {(old, new) for old, new in status.TRANSITIONS if old in status.FINAL}
     assert leaving_final == by_report
     assert leaving_final == {("sent", "bounced"), ("review", "bounced"), ("review", "sent")}
-    for final in ("suppressed", "quarantined", "failed", "bounced"):
+    for final in ("suppressed", "quarantined", "failed", "bounced", "cancelled"):
         assert not [new for old, new in status.TRANSITIONS if old == final]
 
 
