@@ -7,17 +7,21 @@ then waits; approved, its communications carry a ``released`` event naming who r
 them and are delivered; rejected, they end ``cancelled`` with who and why.
 """
 
+from __future__ import annotations
+
 from collections import Counter
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from missiva.journey import Journey, JourneyDefinitionError
-from missiva.records.ledger import Ledger
-from missiva.records.models import Communication
 from missiva.records.status import CANCELLED, COMPOSED
-from missiva.run_context import RunContext
-from missiva.settings import Settings
+
+if TYPE_CHECKING:  # the DAG files import the policy's constants: no SQLAlchemy then
+    from missiva.records.ledger import Ledger
+    from missiva.records.models import Communication
+    from missiva.run_context import RunContext
+    from missiva.settings import Settings
 
 #: a run is held when any of the conditions its params name holds
 FIRST_VERSION, OVER_THRESHOLD, ALWAYS = "first_version", "over_threshold", "always"
@@ -35,7 +39,7 @@ class ReleasePolicy:
     threshold: int = DEFAULT_THRESHOLD
 
     @classmethod
-    def from_params(cls, params: Mapping[str, Any]) -> "ReleasePolicy":
+    def from_params(cls, params: Mapping[str, Any]) -> ReleasePolicy:
         when = frozenset(params.get("release_when") or ())
         if unknown := when - set(HOLD_CONDITIONS):
             raise ValueError(
@@ -66,6 +70,7 @@ def hold_stage(
     the run's params, before anything is composed; empty when it is not held."""
     from missiva.composition import Composer
     from missiva.flow import staging
+    from missiva.records.ledger import Ledger
 
     policy = ReleasePolicy.from_params(run.params)
     if not policy.when:

@@ -87,15 +87,17 @@ class ReleaseGate(ApprovalOperator):
         return super().execute(context)
 
     def execute_complete(self, context: Any, event: dict[str, Any]) -> Any:
-        result = super().execute_complete(context, event)  # a rejection skips delivery
-        user = result["responded_by_user"] or {}
-        by = str(user.get("name") or user.get("id") or "unknown")
-        approved = result["chosen_options"] == [self.APPROVE]
-        why = str((result["params_input"] or {}).get("reason") or "")
-        count = stages.release_decision(approved, by, why)
-        verdict = "released" if approved else f"cancelled (rejected: {why or 'no reason given'})"
-        self.log.info("%d communications %s by %s", count, verdict, by)
-        return result
+        """Record the decision in the ledger, then let Airflow's operator go on (a
+        rejection skips delivery by raising, so the ledger is written first)."""
+        if "error" not in event:  # a response, not a timeout
+            user = event["responded_by_user"] or {}
+            by = str(user.get("name") or user.get("id") or "unknown")
+            approved = event["chosen_options"] == [self.APPROVE]
+            why = str((event["params_input"] or {}).get("reason") or "")
+            count = stages.release_decision(approved, by, why)
+            verdict = "released" if approved else f"cancelled (rejected: {why or 'no reason'})"
+            self.log.info("%d communications %s by %s", count, verdict, by)
+        return super().execute_complete(context, event)
 
 
 def hold_branch(journey: Journey, chunks: list[int], pipelined: str, held: str) -> str:
