@@ -14,10 +14,13 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
 from auditor_fixtures import ApiServer, api_server
+from browser import CHROMIUM_ARGS, chromium_path
 from support import mail_by_recipient, run_dag, sms_by_reference
 
 from missiva.records.ledger import Ledger
@@ -71,7 +74,7 @@ class Gate:
     """What the releaser saw while the run waited, and how it answered."""
 
     detail: dict = field(default_factory=dict)
-    answer: httpx.Response | None = None
+    answer: Any = None  # the API's answer, or the response the UI recorded
     seen: dict = field(default_factory=dict)
     error: BaseException | None = None
 
@@ -196,3 +199,53 @@ def test_only_a_releaser_may_respond_and_a_rejected_run_sends_nothing(server, ho
     assert summary.statuses["cancelled"] == len(held) and summary.sent_by_this_run == 0
     assert summary.reasons["cancelled"] == {why: len(held)}
     assert f"  cancelled: {len(held)}" in summary.lines()
+
+
+def test_a_releaser_approves_in_the_airflow_ui(server, home) -> None:
+    """The Required Actions page of the run's task: the summary, then **Approve**."""
+    from playwright.sync_api import sync_playwright
+
+    chromium = chromium_path()
+    screenshot = home / "required-action.png"
+
+    def approve_in_ui(releaser: httpx.Client, detail: dict, gate: Gate) -> None:
+        run_id = detail["task_instance"]["dag_run_id"]
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(f"{server.url}/auth/login")
+            page.fill("input[name=username]", "releaser")
+            page.fill("input[name=password]", server.passwords["releaser"])
+            page.click("button[type=submit]")
+            page.wait_for_url(f"{server.url}/")
+            page.goto(
+                f"{server.url}/dags/onboarding/runs/{quote(run_id, safe='')}"
+                "/tasks/held.release/required_actions"
+            )
+            page.get_by_text("communications composed and held").wait_for(timeout=60_000)
+            gate.seen["page"] = page.inner_text("body")
+            page.screenshot(path=str(screenshot), full_page=True)
+            page.get_by_role("button", name="Approve").click()
+            gate.answer = _answered(releaser, run_id)
+            browser.close()
+
+    run, gate = held_run(server, home, approve_in_ui)
+    assert "Held because: the journey holds every run for release." in gate.seen["page"]
+    assert gate.answer["chosen_options"] == ["Approve"]
+    assert gate.answer["responded_by_user"] == {"id": "releaser", "name": "releaser"}
+    assert run.state == "success"
+    with _ledger(home) as ledger:
+        statuses = {c.status for c in ledger.communications()}
+        assert "sent" in statuses and not statuses & {"composed", "cancelled"}
+
+
+def _answered(client: httpx.Client, run_id: str, timeout: float = 60) -> dict:
+    """The run's release request once a response is recorded."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = client.get(PENDING, params={"response_received": True}).json()
+        mine = [d for d in found["hitl_details"] if d["task_instance"]["dag_run_id"] == run_id]
+        if mine:
+            return mine[0]
+        time.sleep(0.5)
+    raise AssertionError("the click recorded no response")
