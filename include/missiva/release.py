@@ -146,10 +146,10 @@ class ReleaseSummary:
             "",
         ]
         not_composed = ", ".join(f"{s}: {n}" for s, n in sorted(self.not_composed.items()))
-        lines.append(f"Not to be sent: {not_composed or 'none'}.")
+        lines += [f"Not to be sent: {not_composed or 'none'}.", ""]
         if self.first_versions:
-            lines.append(f"First-time versions: {versions_text(self.first_versions)}.")
-        lines += ["", "Sample proofs:"]
+            lines += [f"First-time versions: {versions_text(self.first_versions)}.", ""]
+        lines.append("Sample proofs:")
         for (channel, template, version), comm_id in sorted(self.samples.items(), key=str):
             url = base_url.rstrip("/") + COMMUNICATION_PAGE.format(comm_id)
             lines.append(f"- [{template} version {version} by {channel}]({url})")

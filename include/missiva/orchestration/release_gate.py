@@ -65,8 +65,8 @@ class ReleaseGate(ApprovalOperator):
     ) -> None:
         form = ParamsDict(params)  # the DAG's, merged by Airflow; the form is the task's own
         form["reason"] = Param(
-            "",
-            type="string",
+            None,  # optional: the UI's form refuses an empty string for a "string"
+            type=["null", "string"],
             maxLength=500,
             description="why the run is rejected (recorded in the ledger)",
             source="task",
