@@ -8,13 +8,17 @@ import os
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
 import pytest
 from onboarding_extract import records, seeded  # noqa: F401  (shared fixtures)
 from renewal_extract import core_db  # noqa: F401  (shared fixture)
-from support import REPO, free_port
+from sqlalchemy import create_engine, make_url, text
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
+from support import ADMIN_URL, REPO, free_port
 
 _AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="missiva-test-airflow-"))
 os.environ.update(
@@ -71,3 +75,23 @@ def journey_env(airflow_db, tmp_path, monkeypatch):
     yield home, report
     controller.stop()
     sms_server.shutdown()
+
+
+@pytest.fixture(scope="session")
+def pg_admin() -> Iterator[Engine]:
+    """An AUTOCOMMIT engine on the server's maintenance database; skip/fail if unreachable."""
+    engine = create_engine(
+        ADMIN_URL, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 5}
+    )
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except OperationalError as exc:
+        engine.dispose()
+        where = make_url(ADMIN_URL).render_as_string(hide_password=True)
+        reason = f"Postgres not reachable at {where}: {str(exc.orig).strip()}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{reason} (CI=true: the Postgres tests must run)")
+        pytest.skip(f"{reason} (set MISSIVA_TEST_POSTGRES_URL; with CI=true this fails)")
+    yield engine
+    engine.dispose()

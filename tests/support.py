@@ -6,6 +6,8 @@ import json
 import mailbox
 import os
 import socket
+import sqlite3
+from contextlib import closing
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from email.message import EmailMessage
@@ -21,6 +23,10 @@ if TYPE_CHECKING:
     from missiva.journey import Journey
 
 REPO = Path(__file__).resolve().parents[1]
+#: the Postgres server's maintenance database, where test databases are created
+ADMIN_URL = os.environ.get(
+    "MISSIVA_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
 
 
 def free_port() -> int:
@@ -81,6 +87,28 @@ def pdf_text(data: bytes) -> str:
     from pypdf import PdfReader
 
     return "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(data)).pages)
+
+
+#: valid Italian mobile numbers for the customers :func:`move_to_sms` moves
+MOBILES = [f"+39347123456{n}" for n in range(6)]
+
+
+def move_to_sms(core_db: Path) -> None:
+    """Make the 2026-11-02 cohort's first good e-mail customers (up to six) prefer SMS,
+    with valid mobile numbers."""
+    with closing(sqlite3.connect(core_db)) as db, db:
+        rows = db.execute(
+            "SELECT c.row_id, c.customer_id FROM customers c JOIN consents s "
+            "ON s.customer_id = c.customer_id AND s.channel = 'sms' AND s.granted = 1 "
+            "AND s.purpose = 'transactional' WHERE c.preferred_channel = 'email' "
+            "AND c.do_not_contact = 0 AND c.joined_at >= '2026-11-02' "
+            "AND c.joined_at < '2026-11-03' ORDER BY c.row_id"
+        ).fetchall()
+        for (row_id, _), number in zip(rows, MOBILES, strict=False):
+            db.execute(
+                "UPDATE customers SET preferred_channel = 'sms', phone = ? WHERE row_id = ?",
+                [number, row_id],
+            )
 
 
 def settings_for(root: Path) -> Settings:

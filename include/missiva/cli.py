@@ -12,6 +12,7 @@ from missiva.devtools.bench_cli import add_bench
 from missiva.files import write_atomic
 from missiva.paths import PROJECT_ROOT, TEMPLATES_DIR
 from missiva.settings import Settings
+from missiva.templates_cli import add_template_review
 
 
 def _seed(args: argparse.Namespace, settings: Settings) -> int:
@@ -124,12 +125,11 @@ def _audit(args: argparse.Namespace, settings: Settings) -> int:
             return 1
         elif command == "verify":
             store = open_store(settings.archive_url)
-            result = audit.verify(ledger, store, full=args.full, by="missiva audit verify")
-            for problem in result.problems:
-                print(problem)
-            checked = (
-                f"{result.scope}: {result.communications} communications, {result.anchors} anchors"
-            )
+            by = "missiva audit verify"
+            result = audit.verify(ledger, store, full=args.full, by=by, settings=settings)
+            for line in result.problems + [f"unrecorded: {u}" for u in result.files.unrecorded]:
+                print(line)
+            checked = result.checked
             if result.problems:
                 first = result.problems[0]
                 print(
@@ -191,23 +191,17 @@ def _new_journey(args: argparse.Namespace, settings: Settings) -> int:
 def _templates(args: argparse.Namespace, settings: Settings) -> int:
     from missiva import composition
 
-    if args.templates_command in ("list", "blocks"):
-        listing = args.templates_command == "list"
-        rows = (composition.list_templates if listing else composition.block_status)(TEMPLATES_DIR)
+    if args.templates_command == "blocks":
+        rows = composition.block_status(TEMPLATES_DIR)
         if args.json:
             _print_json(rows)
             return 0
         for row in rows:
-            parts = row["renditions"] if listing else [f"owner {row['owner']}"]
             approval = f"approved by {row['approved_by']}" if row.get("approved_by") else ""
             print(
                 f"{row['name']:<24} {row['version']:<8} {row['status']:<9} "
-                f"{', '.join(parts):<45} {approval}".rstrip()
+                f"{'owner ' + row['owner']:<45} {approval}".rstrip()
             )
-        return 0
-    if args.templates_command == "approve":
-        record = composition.approve(TEMPLATES_DIR, args.name, args.version, args.by)
-        print(f"approved {args.name} {record['version']} by {record['approved_by']}")
         return 0
     if args.templates_command == "new-block":
         for path in composition.new_block(
@@ -352,19 +346,14 @@ def _add_templates(sub: Any) -> None:
     """``templates``: list, approve and lint the template library."""
     templates = sub.add_parser("templates", help="the template library: versions, approvals")
     templates_sub = templates.add_subparsers(dest="templates_command", required=True)
-    listing = templates_sub.add_parser("list", help="communications: version, status, renditions")
-    approve = templates_sub.add_parser("approve", help="record an approval of a version")
-    approve.add_argument("name")
-    approve.add_argument("--version", required=True)
-    approve.add_argument("--by", required=True, help="who approves (e-mail or name)")
+    add_template_review(templates_sub)  # list, diff, approve
     lint = templates_sub.add_parser(
         "lint", help="render everything against sample data and the journeys' extract columns"
     )
     lint.add_argument("--production", action="store_true", help="drafts are errors, not warnings")
     lint.add_argument("names", nargs="*", help="only these communications (default: all)")
     blocks = templates_sub.add_parser("blocks", help="regulatory blocks: owner, version, approval")
-    for p in (listing, blocks):
-        p.add_argument("--json", action="store_true", help="JSON, one object per entry")
+    blocks.add_argument("--json", action="store_true", help="JSON, one object per entry")
     approve_block = templates_sub.add_parser("approve-block", help="approve a regulatory block")
     approve_block.add_argument("block")
     approve_block.add_argument("--by", required=True)

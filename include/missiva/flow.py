@@ -321,8 +321,10 @@ def print_stage(
     """Merge the day's printed letters that no batch holds yet into print-ready batches
     with manifests (householded, sorted by postal code); the same letters always give
     the same files, and a letter sent later (deferred) goes into a late batch. The
-    letters' PDFs are read from the archive when needed, not held all at once."""
+    letters' PDFs are read from the archive when needed, not held all at once; each
+    manifest's hash is chained in the ledger (:mod:`missiva.records.work_files`)."""
     from missiva.channels.print_batch import Letter, batch_unprinted
+    from missiva.records.work_files import record_batches
 
     store = store or open_store(settings.archive_url)
     letters = []
@@ -343,9 +345,15 @@ def print_stage(
                 )
             )
     scope = business_key(journey, run)
-    folder = workspace(store, settings.print_dir, "print").sub(f"{run.dag_id}/{scope}/batches")
+    space, folder_key = (
+        workspace(store, settings.print_dir, "print"),
+        f"{run.dag_id}/{scope}/batches",
+    )
+    folder = space.sub(folder_key)
     label = safe_name(f"{run.dag_id}-{scope}")  # a run id has : and +
     batches = batch_unprinted(letters, folder, run_label=label)
+    with Ledger(settings.ledger_url) as ledger:  # the manifests' hashes, chained
+        record_batches(ledger, space, folder_key)
     log.info(
         "%d letters sent to paper, %d in %d new print batches in %s",
         len(letters),

@@ -7,15 +7,16 @@ archive from the environment exactly as an operator's shell would. Composing PDF
 slow part, so it happens once.
 
 Tampering never leaks between tests: ledger edits happen on a consistent copy of the
-SQLite file, named with ``--ledger``; archived objects (whose ``file://`` URIs are
-absolute, so a copied archive would not be the one the ledger names) are damaged in
-place and restored by the test's own fixture.
+SQLite file, named with ``--ledger``; archived objects are damaged in place and restored
+by the test's own fixture, or damaged in a copy of the whole home (the ledger's
+references are relative to the archive, so a moved home verifies as it is).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import sqlite3
 import zipfile
 from collections.abc import Iterator
@@ -24,8 +25,6 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
-from urllib.request import url2pathname
 
 import pytest
 from support import ONBOARDING_RUN
@@ -36,6 +35,7 @@ from missiva.delivery.smtp_transport import SmtpSettings
 from missiva.devtools.seed import SeedReport
 from missiva.flow import (
     canonical_json,
+    print_stage,
 )
 from missiva.journeys import ONBOARDING
 from missiva.records.ledger import Ledger
@@ -146,10 +146,11 @@ def cli(capsys: pytest.CaptureFixture[str], sc: Scenario):
     return run
 
 
-def object_path(sc: Scenario, uri: str) -> Path:
-    """The file behind an archived object's ``file://`` URI (checked to be in the archive)."""
-    path = Path(url2pathname(urlsplit(uri).path))
-    assert path.is_relative_to(sc.home / "archive"), uri
+def object_path(sc: Scenario, uri: str, home: Path | None = None) -> Path:
+    """The file behind an archived object's ``archive:`` reference, in the archive of
+    ``home`` (the scenario's unless given)."""
+    assert uri.startswith("archive:sha256/"), uri
+    path = (home or sc.home) / "archive" / uri.removeprefix("archive:")
     assert path.is_file(), uri
     return path
 
@@ -178,6 +179,15 @@ def ledger_copy(sc: Scenario, target: Path) -> str:
     with closing(sqlite3.connect(source)) as src, closing(sqlite3.connect(target)) as dst:
         src.backup(dst)
     return f"sqlite:///{target}"
+
+
+def home_copy(sc: Scenario, target: Path) -> Path:
+    """The scenario's whole ``MISSIVA_HOME`` copied to ``target`` (its ledger consistently)."""
+    shutil.copytree(sc.home, target)
+    ledger_copy(sc, target / "ledger.db")  # a consistent copy of the WAL-mode file
+    for suffix in ("-wal", "-shm"):
+        (target / f"ledger.db{suffix}").unlink(missing_ok=True)
+    return target
 
 
 def raw_sql(url: str, sql: str, *params: Any) -> int:
@@ -218,6 +228,61 @@ def test_verify_an_untouched_run_is_intact(sc: Scenario, cli) -> None:
     assert again.code == 0, again
     assert again.out.startswith("verify: intact (incremental from event ")
     assert ": 0 communications, " in again.out
+
+
+def test_a_moved_home_verifies_and_serves_its_own_archive(
+    sc: Scenario, cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``MISSIVA_HOME`` copied to another path: verify finds the ledger intact and every
+    object in the copy's archive (not the original's: damage in the copy is named)."""
+    moved = home_copy(sc, tmp_path / "elsewhere" / "missiva")
+    monkeypatch.setenv("MISSIVA_HOME", str(moved))
+
+    result = cli("audit", "verify", "--full")
+    assert result.code == 0, result
+    assert result.out.startswith(f"verify: intact (full: {len(sc.comms)} communications, ")
+
+    comm = sc.sent("paper")
+    object_path(sc, comm.artifact_uri, moved).write_bytes(b"%PDF-1.7 not the letter")
+    result = cli("audit", "verify", "--full")
+    assert result.code == 1
+    assert problem_lines(result) == [
+        f"communication {comm.communication_id}: artifact archived object "
+        f"{comm.artifact_uri} does not match its sha256"
+    ]
+    assert object_path(sc, comm.artifact_uri).read_bytes() != b"%PDF-1.7 not the letter"
+
+
+def test_print_manifests_are_chained_and_verify_names_a_tampered_one(
+    sc: Scenario, cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The day's letters batched (in a copy of the home): the manifest's hash is chained
+    when written; verify re-hashes it and the batch PDF it describes, naming either
+    when edited."""
+    monkeypatch.setenv("MISSIVA_HOME", str(home_copy(sc, tmp_path / "home")))
+    settings = Settings.from_env()
+    (batch,) = print_stage(ONBOARDING, RUN, settings)
+    assert batch["letters"] == len([c for c in sc.with_status("sent") if c.channel == "paper"])
+    with Ledger(settings.ledger_url) as ledger:
+        (event,) = ledger.events_of(["print_batch"])
+    result = cli("audit", "verify", "--full")
+    assert result.code == 0, result
+    assert ", 1 print manifests, 0 portal indexes; head anchored" in result.out
+
+    (manifest,) = settings.print_dir.rglob("*.manifest.json")
+    original = manifest.read_bytes()
+    manifest.write_bytes(original.replace(b'"sheets": ', b'"sheets": 1', 1))
+    result = cli("audit", "verify", "--full")
+    assert result.code == 1
+    assert problem_lines(result) == [
+        f"print manifest {manifest}: differs from the sha256 recorded in event "
+        f"{event.event_id} (the manifest was edited or replaced)"
+    ]
+    manifest.write_bytes(original)
+    pdf = manifest.with_name(json.loads(original)["pdf"]["file"])
+    pdf.write_bytes(pdf.read_bytes() + b"%")
+    result = cli("audit", "verify", "--full")
+    assert problem_lines(result) == [f"print batch {pdf}: differs from the sha256 of its manifest"]
 
 
 def test_verify_names_the_communication_whose_artifact_was_altered(sc: Scenario, cli) -> None:

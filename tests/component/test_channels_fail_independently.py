@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import email
 import json
-import sqlite3
 from collections import Counter
-from contextlib import closing
 from dataclasses import dataclass, field, replace
 from datetime import date
 from email.policy import default
@@ -27,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import ONBOARDING_RUN, free_port, settings_for
+from support import ONBOARDING_RUN, free_port, move_to_sms, settings_for
 
 from missiva.channels.base import RetryPolicy
 from missiva.channels.sms import SmsSettings
@@ -41,9 +39,6 @@ from missiva.journeys import ONBOARDING
 from missiva.records.ledger import Ledger
 from missiva.records.models import Communication
 from missiva.settings import Settings
-
-#: valid Italian mobile numbers for the customers moved to SMS
-MOBILES = [f"+39347123456{n}" for n in range(6)]
 
 
 @dataclass
@@ -69,23 +64,6 @@ class Scenario:
 
     def channel_of(self) -> dict[str, str]:
         return {c.communication_id: c.channel for c in self.comms()}
-
-
-def move_to_sms(core_db: Path) -> None:
-    """Make the day's first good e-mail customers prefer SMS, with valid mobile numbers."""
-    with closing(sqlite3.connect(core_db)) as db, db:
-        rows = db.execute(
-            "SELECT c.row_id, c.customer_id FROM customers c JOIN consents s "
-            "ON s.customer_id = c.customer_id AND s.channel = 'sms' AND s.granted = 1 "
-            "AND s.purpose = 'transactional' WHERE c.preferred_channel = 'email' "
-            "AND c.do_not_contact = 0 AND c.joined_at >= '2026-11-02' "
-            "AND c.joined_at < '2026-11-03' ORDER BY c.row_id"
-        ).fetchall()
-        for (row_id, _), number in zip(rows, MOBILES, strict=False):
-            db.execute(
-                "UPDATE customers SET preferred_channel = 'sms', phone = ? WHERE row_id = ?",
-                [number, row_id],
-            )
 
 
 def _received(server: Any, sms_dir: Path) -> tuple[Counter, Counter]:

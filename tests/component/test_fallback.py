@@ -53,6 +53,34 @@ def test_refused_email_falls_back_to_paper_once(missiva_home, smtp_server_factor
     assert summary.accounted == summary.extracted
 
 
+def test_a_fallback_lost_with_its_worker_is_made_by_the_retry_once(
+    missiva_home, smtp_server_factory, composed_run
+):
+    """The worker recorded the refused e-mail ``failed`` and died before its fallback
+    was in the ledger (the fault matrix kills a real one there, on Postgres): the retry
+    falls back, and a further retry does not fall back again."""
+    settings = missiva_home
+    composed_run(settings, customers=24, seed=3, run=RUN)
+    ledger = Ledger(settings.ledger_url)
+    victim = next(c for c in ledger.communications() if c.channel == "email")
+    ledger.transition(victim.communication_id, "composed", "sending")
+    reason = "email refused: recipient refused: 550 no such user"
+    ledger.transition(victim.communication_id, "sending", "failed", reason=reason)
+
+    with smtp_server_factory() as server:
+        smtp = SmtpSettings(server.host, server.port, timeout=10)
+        for try_number in (2, 3):
+            retry = replace(RUN, try_number=try_number)
+            dispatch.deliver_stage(ONBOARDING, retry, settings, 0, lambda: smtp)
+
+    (fallback,) = ledger.by_keys([fallback_key(victim.idempotency_key, "paper")]).values()
+    assert fallback.status == "sent" and f"fallback after {reason}" in fallback.route_reason
+    assert victim.recipient not in {r for m in server.handler.messages for r in m.rcpt_tos}
+    summary = summarize(ledger, "onboarding", "manual__fallback")
+    assert summary.fallbacks == {"email -> paper": 1}
+    assert summary.accounted == summary.extracted
+
+
 def test_a_hard_bounce_sends_the_next_communication_by_the_fallback(
     missiva_home, smtp_server_factory, composed_run
 ):

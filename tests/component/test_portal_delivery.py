@@ -16,6 +16,7 @@ from missiva.delivery import outbox as dispatch
 from missiva.delivery.smtp_transport import SmtpSettings
 from missiva.devtools.seed import seed
 from missiva.journeys import ONBOARDING
+from missiva.records import audit
 from missiva.records.keys import fallback_key, notice_key
 from missiva.records.ledger import Ledger
 from missiva.records.run_report import summarize
@@ -90,6 +91,20 @@ def test_portal_document_in_the_inbox_and_one_notice_with_its_link(
     assert summary.accounted == summary.extracted
     assert summary.notices_by_channel()["email: sent"] == notified
     assert summary.notices_by_channel()["sms: sent"] == len(texts) > 0
+
+    # every index is chained with its revision: verify re-hashes it and names one edited
+    checked = audit.verify(ledger, store, settings=settings)
+    assert checked.problems == [] and checked.files.unrecorded == []
+    assert checked.files.indexes == len(documents)
+    index = settings.portal_dir / f"{documents[0].customer_id}.json"
+    original = index.read_bytes()
+    assert json.loads(original)["revision"] == 1  # one write; the re-run rewrote nothing
+    index.write_bytes(original.replace(b'"title": "', b'"title": "Not ', 1))
+    (problem,) = audit.verify(ledger, store, settings=settings).problems
+    assert problem.startswith(f"portal index {index}: differs from revision 1 recorded in event ")
+    index.unlink()
+    (problem,) = audit.verify(ledger, store, settings=settings).problems
+    assert problem.startswith(f"portal index {index}: missing (recorded in event ")
 
 
 def test_a_refused_notice_falls_back_to_sms_and_a_retry_sends_it_once(

@@ -20,7 +20,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from email.policy import default as default_policy
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
 
 import httpx
 import pytest
@@ -28,6 +27,7 @@ from auditor_fixtures import (
     QUOTED_EMAIL,
     QUOTED_NATIONAL_PHONE,
     QUOTED_PHONE,
+    RUN,
     ApiServer,
     Home,
     add_demo_rows,
@@ -37,6 +37,8 @@ from auditor_fixtures import (
 from browser import CHROMIUM_ARGS, VIEWPORTS, chromium_path, reflow_and_axe
 from ledger_fixtures import raw_sql
 
+from missiva.flow import print_stage
+from missiva.journeys import ONBOARDING
 from missiva.records.ledger import Ledger
 from missiva.records.models import Communication
 from missiva.records.store import LocalArtifactStore
@@ -434,11 +436,34 @@ def test_an_edited_row_fails_verification(auditor_page, stack: Stack) -> None:
     assert page.locator("[data-testid=row-check]").count() == 0
 
 
+def test_a_letter_page_checks_its_print_batch_manifest(auditor_page, stack: Stack) -> None:
+    """The day's letters batched: a letter's page names the manifest holding it, checked
+    against the hash the ledger chained; an edited manifest is named there as failed."""
+    settings = stack.home.settings
+    assert len(print_stage(ONBOARDING, RUN, settings)) == 1
+    letter = stack.home.first("paper")
+    page = auditor_page
+    page.goto(stack.page_url(letter))
+    assert page.inner_text("[data-testid=held-in]").startswith("print manifest onboarding/")
+    assert page.inner_text("[data-testid=held-in-check]") == "matches the ledger"
+    (manifest,) = settings.print_dir.rglob("*.manifest.json")
+    original = manifest.read_bytes()
+    manifest.write_bytes(original.replace(b'"sheets": ', b'"sheets": 1', 1))
+    try:
+        page.goto(stack.page_url(letter))
+        assert page.inner_text("[data-testid=held-in-check]") == "check failed"
+        assert "the manifest was edited or replaced" in page.inner_text(
+            "[data-testid=held-in-problem]"
+        )
+    finally:
+        manifest.write_bytes(original)
+
+
 def test_an_altered_artifact_is_never_served(stack: Stack) -> None:
     """Runs last: it alters one archived letter (of a communication no other test uses)."""
     comm = [c for c in stack.home.communications if c.status == "sent"][-1]
     assert comm not in (stack.home.first("email"), stack.home.first("paper"))
-    path = Path(unquote(urlsplit(comm.artifact_uri).path))
+    path = stack.home.settings.home / "archive" / comm.artifact_uri.removeprefix("archive:")
     path.chmod(0o644)
     path.write_bytes(path.read_bytes() + b"%% altered")
     with httpx.Client(headers=bearer(stack, "auditor")) as client:

@@ -15,9 +15,9 @@ from collections.abc import Iterator
 
 import pytest
 from seaweedfs_server import SeaweedS3, SeaweedStartupError, running_seaweedfs, weed_binary
-from sqlalchemy import create_engine, make_url, text
+from sqlalchemy import make_url, text
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import OperationalError
+from support import ADMIN_URL
 
 
 @pytest.fixture(scope="session")
@@ -49,31 +49,6 @@ def s3_env(seaweedfs: SeaweedS3, monkeypatch: pytest.MonkeyPatch) -> SeaweedS3:
     monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     return seaweedfs
-
-
-ADMIN_URL = os.environ.get(
-    "MISSIVA_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-)
-
-
-@pytest.fixture(scope="session")
-def pg_admin() -> Iterator[Engine]:
-    """An AUTOCOMMIT engine on the server's maintenance database; skip/fail if unreachable."""
-    engine = create_engine(
-        ADMIN_URL, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 5}
-    )
-    try:
-        with engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
-    except OperationalError as exc:
-        engine.dispose()
-        where = make_url(ADMIN_URL).render_as_string(hide_password=True)
-        reason = f"Postgres not reachable at {where}: {str(exc.orig).strip()}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{reason} (CI=true: the Postgres tests must run)")
-        pytest.skip(f"{reason} (set MISSIVA_TEST_POSTGRES_URL; with CI=true this fails)")
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture

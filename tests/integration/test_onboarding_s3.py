@@ -13,6 +13,7 @@ from missiva.devtools.cluster_env import postgres_connection
 from missiva.records.audit import verify
 from missiva.records.ledger import Ledger
 from missiva.records.store_s3 import S3ArtifactStore
+from missiva.settings import Settings
 
 pytestmark = pytest.mark.e2e
 BUCKET = "missiva-onboarding-archive"
@@ -41,16 +42,28 @@ def test_onboarding_archives_to_s3_with_object_lock(journey_env, seaweedfs, pg_u
     sent = [c for c in ledger.communications() if c.status == "sent"]
     assert sent and not (home / "archive").exists(), "nothing archived locally"
     for comm in sent:
-        assert comm.artifact_uri.startswith(f"s3://{BUCKET}/onboarding/sha256/")
-        key = comm.artifact_uri.removeprefix(f"s3://{BUCKET}/")
+        assert (
+            comm.artifact_uri == f"archive:sha256/{comm.artifact_sha256[:2]}/{comm.artifact_sha256}"
+        )
+        key = comm.artifact_uri.replace("archive:", "onboarding/", 1)
         head = client.head_object(Bucket=BUCKET, Key=key)
         assert head["ObjectLockMode"] == "COMPLIANCE"
-    locked = sent[0].artifact_uri.removeprefix(f"s3://{BUCKET}/")
+    locked = sent[0].artifact_uri.replace("archive:", "onboarding/", 1)
     version = client.head_object(Bucket=BUCKET, Key=locked)["VersionId"]
     with pytest.raises(botocore.exceptions.ClientError):
         client.delete_object(Bucket=BUCKET, Key=locked, VersionId=version)
 
     store = S3ArtifactStore(client, BUCKET, prefix="onboarding")
-    assert verify(ledger, store).problems == []
+    checked = verify(ledger, store, settings=Settings.from_env())
+    assert checked.problems == [] and checked.files.unrecorded == []
+    assert checked.files.manifests == 1  # the day's print batch, in the bucket's work/print/
+    listed = client.list_objects_v2(Bucket=BUCKET, Prefix="onboarding/work/print/")["Contents"]
+    (manifest,) = [o["Key"] for o in listed if o["Key"].endswith(".manifest.json")]
+    body = client.get_object(Bucket=BUCKET, Key=manifest)["Body"].read()
+    client.put_object(
+        Bucket=BUCKET, Key=manifest, Body=body.replace(b'"pages": ', b'"pages": 9', 1)
+    )
+    (problem,) = verify(ledger, store, settings=Settings.from_env()).problems
+    assert problem.startswith(f"print manifest s3://{BUCKET}/{manifest}: differs from the sha256")
     staged = client.list_object_versions(Bucket=BUCKET, Prefix="onboarding/work/staging/")
     assert not staged.get("Versions") and not staged.get("DeleteMarkers"), "staging deleted"

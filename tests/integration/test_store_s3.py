@@ -55,11 +55,6 @@ LETTER = b"%PDF-1.7\n" + bytes(range(256)) + b"\n%%EOF\n"
 META = {"journey": "onboarding", "communication-id": "6f1c2b9e-0d4a-5e8f-9b7c-3a2d1e0f4c5b"}
 
 
-def key_of(artifact: Artifact) -> str:
-    """The object key, from the artifact's ``s3://bucket/key`` URI."""
-    return artifact.uri.split("/", 3)[3]
-
-
 def error_code(excinfo: pytest.ExceptionInfo[ClientError]) -> str:
     return excinfo.value.response["Error"]["Code"]
 
@@ -77,7 +72,9 @@ def test_round_trip_with_content_type_and_metadata(seaweedfs: SeaweedS3) -> None
 
     digest = hashlib.sha256(LETTER).hexdigest()
     key = f"archive/v1/sha256/{digest[:2]}/{digest}"
-    assert artifact == Artifact(uri=f"s3://{bucket}/{key}", sha256=digest, size=len(LETTER))
+    assert artifact == Artifact(
+        uri=f"archive:sha256/{digest[:2]}/{digest}", sha256=digest, size=len(LETTER)
+    )
     assert store.get(artifact.uri, artifact.sha256) == LETTER
     store.verify(artifact.uri, artifact.sha256)
     assert store.exists(digest)
@@ -117,7 +114,9 @@ def test_same_bytes_same_key_stored_once(seaweedfs: SeaweedS3) -> None:
     assert first == second
     assert other.uri != first.uri
     versions = client.list_object_versions(Bucket=bucket)
-    assert sorted(v["Key"] for v in versions["Versions"]) == sorted([key_of(first), key_of(other)])
+    assert sorted(v["Key"] for v in versions["Versions"]) == sorted(
+        [store.key_for(first.sha256), store.key_for(other.sha256)]
+    )
     assert not versions.get("DeleteMarkers")
     assert store.info(first.sha256).metadata == {"communication-id": "a"}
 
@@ -132,7 +131,7 @@ def test_get_detects_an_altered_object(seaweedfs: SeaweedS3) -> None:
     artifact = store.put(b"the archived letter", content_type="text/plain")
     client.put_object(
         Bucket=bucket,
-        Key=key_of(artifact),
+        Key=store.key_for(artifact.sha256),
         Body=b"the archived letteR",
         ContentType="text/plain",
         Metadata={"sha256": artifact.sha256},
@@ -144,7 +143,11 @@ def test_get_detects_an_altered_object(seaweedfs: SeaweedS3) -> None:
         store.verify(artifact.uri, artifact.sha256)
     with pytest.raises(ArtifactIntegrityError, match="refusing to overwrite"):
         store.put(b"the archived letter")
-    assert client.get_object(Bucket=bucket, Key=key_of(artifact))["Body"].read().endswith(b"R")
+    assert (
+        client.get_object(Bucket=bucket, Key=store.key_for(artifact.sha256))["Body"]
+        .read()
+        .endswith(b"R")
+    )
 
 
 def test_get_detects_a_deleted_object(seaweedfs: SeaweedS3) -> None:
@@ -152,7 +155,7 @@ def test_get_detects_a_deleted_object(seaweedfs: SeaweedS3) -> None:
     bucket = seaweedfs.new_bucket()
     store = S3ArtifactStore(client, bucket)
     artifact = store.put(b"the archived letter")
-    client.delete_object(Bucket=bucket, Key=key_of(artifact))
+    client.delete_object(Bucket=bucket, Key=store.key_for(artifact.sha256))
 
     with pytest.raises(ArtifactIntegrityError, match="missing"):
         store.get(artifact.uri, artifact.sha256)
@@ -173,7 +176,8 @@ def test_get_refuses_a_uri_that_is_not_the_hash_address(seaweedfs: SeaweedS3) ->
     a, b = store.put(b"a"), store.put(b"b")
     with pytest.raises(ArtifactIntegrityError, match="not the address"):
         store.get(a.uri, b.sha256)
-    with pytest.raises(ArtifactIntegrityError, match="not the address"):
+    # the reference is relative: another prefix resolves it there, where it is not
+    with pytest.raises(ArtifactIntegrityError, match="missing"):
         S3ArtifactStore(client, bucket, prefix="q").get(a.uri, a.sha256)
     with pytest.raises(ArtifactIntegrityError, match="SHA-256"):
         store.get(a.uri, "../" + a.sha256[3:])
@@ -207,7 +211,7 @@ def test_compliance_retention_keeps_the_original_version(seaweedfs: SeaweedS3) -
     before = datetime.now(UTC)
     artifact = store.put(LETTER, content_type="application/pdf", metadata=META)
     after = datetime.now(UTC)
-    key = key_of(artifact)
+    key = store.key_for(artifact.sha256)
 
     head = client.head_object(Bucket=bucket, Key=key)
     version = head["VersionId"]
@@ -266,7 +270,7 @@ def test_legal_hold_prevents_deletion(seaweedfs: SeaweedS3) -> None:
     bucket = seaweedfs.new_bucket(object_lock=True)
     store = S3ArtifactStore(client, bucket, legal_hold=True)  # a hold without retention
     artifact = store.put(LETTER, content_type="application/pdf")
-    key = key_of(artifact)
+    key = store.key_for(artifact.sha256)
     head = client.head_object(Bucket=bucket, Key=key)
     version = head["VersionId"]
     assert head["ObjectLockLegalHoldStatus"] == "ON"
@@ -292,7 +296,7 @@ def test_governance_retention_yields_only_to_the_bypass(seaweedfs: SeaweedS3) ->
     bucket = seaweedfs.new_bucket(object_lock=True)
     store = S3ArtifactStore(client, bucket, retention_mode="governance", retention_days=30)
     artifact = store.put(b"governed")
-    key = key_of(artifact)
+    key = store.key_for(artifact.sha256)
     head = client.head_object(Bucket=bucket, Key=key)
     assert head["ObjectLockMode"] == "GOVERNANCE"
     version = head["VersionId"]
@@ -328,7 +332,7 @@ def test_seaweedfs_filer_api_bypasses_object_lock(seaweedfs: SeaweedS3) -> None:
     bucket = seaweedfs.new_bucket(object_lock=True)
     store = S3ArtifactStore(client, bucket, retention_mode="COMPLIANCE", retention_days=1)
     artifact = store.put(b"locked for a day")
-    version = client.head_object(Bucket=bucket, Key=key_of(artifact))["VersionId"]
+    version = client.head_object(Bucket=bucket, Key=store.key_for(artifact.sha256))["VersionId"]
 
     request = urllib.request.Request(
         f"{seaweedfs.filer_url}/buckets/{bucket}?recursive=true", method="DELETE"
@@ -337,7 +341,7 @@ def test_seaweedfs_filer_api_bypasses_object_lock(seaweedfs: SeaweedS3) -> None:
         assert answer.status in (200, 202, 204)
 
     with pytest.raises(ClientError) as gone:
-        client.get_object(Bucket=bucket, Key=key_of(artifact), VersionId=version)
+        client.get_object(Bucket=bucket, Key=store.key_for(artifact.sha256), VersionId=version)
     assert error_code(gone) in ("NoSuchBucket", "NoSuchKey", "NoSuchVersion")
 
 
@@ -355,10 +359,10 @@ def test_open_store_url_with_worm_options(s3_env: SeaweedS3) -> None:
     store = open_store(url)
     assert isinstance(store, S3ArtifactStore)
     artifact = store.put(LETTER, content_type="application/pdf", metadata=META)
-    assert artifact.uri.startswith(f"s3://{bucket}/letters/sha256/")
+    assert store.key_for(artifact.sha256).startswith("letters/sha256/")
     assert store.get(artifact.uri, artifact.sha256) == LETTER
 
-    head = s3_env.client().head_object(Bucket=bucket, Key=key_of(artifact))
+    head = s3_env.client().head_object(Bucket=bucket, Key=store.key_for(artifact.sha256))
     assert head["ObjectLockMode"] == "COMPLIANCE"
     assert head["ObjectLockLegalHoldStatus"] == "ON"
     assert head["Metadata"]["journey"] == "onboarding"
@@ -493,3 +497,24 @@ def test_failing_server_raises_store_unavailable_after_bounded_retries(
         store.put(b"x")
     assert time.monotonic() - started < 10
     assert seen == ["GET"] * 3  # the existence check, retried, then given up
+
+
+def test_a_moved_archive_resolves_references_and_legacy_uris(s3_env: SeaweedS3) -> None:
+    """The ledger's references name the content, not the bucket, prefix or endpoint:
+    the objects copied to another bucket and prefix, reached through another endpoint
+    host (localhost instead of 127.0.0.1), still verify, and so does an absolute
+    ``s3://`` URI recorded before references were relative."""
+    client = s3_env.client()
+    old_bucket, new_bucket = s3_env.new_bucket(), s3_env.new_bucket()
+    old = S3ArtifactStore(client, old_bucket, prefix="v1")
+    artifact = old.put(LETTER, content_type="application/pdf")
+    legacy = f"s3://{old_bucket}/{old.key_for(artifact.sha256)}"
+
+    alias = s3_env.endpoint_url.replace("127.0.0.1", "localhost")
+    moved_client = make_client(endpoint_url=alias, region=s3_env.region, config=client_config())
+    moved = S3ArtifactStore(moved_client, new_bucket, prefix="archive/v2")
+    moved_client.put_object(Bucket=new_bucket, Key=moved.key_for(artifact.sha256), Body=LETTER)
+    assert moved.get(artifact.uri, artifact.sha256) == LETTER
+    moved.verify(legacy, artifact.sha256)
+    with pytest.raises(ArtifactIntegrityError, match="not the address"):
+        moved.get(legacy.replace(artifact.sha256, "0" * 64), artifact.sha256)

@@ -237,3 +237,41 @@ def test_dockerfile_installs_requirements_with_constraints_and_the_project() -> 
         "fonts-dejavu-core",
     ):
         assert package in text, package
+
+
+def readme_permissions() -> set[tuple[str, str, tuple[str, ...]]]:
+    """(FAB action, resource, FAB roles) of the README's Missiva permissions table."""
+    rows = re.findall(
+        r"^\| [^|]+ \| `(Missiva [^`]+)` \(`(can_\w+)`\) \| ([a-z, ]+) \|",
+        README.read_text(encoding="utf-8"),
+        flags=re.MULTILINE,
+    )
+    return {
+        (action, resource, tuple(r.strip().capitalize() for r in roles.split(",")))
+        for resource, action, roles in rows
+    }
+
+
+def test_airflow_init_grants_missivas_permissions_to_fab_roles(compose: dict[str, Any]) -> None:
+    """With the FAB auth manager nobody could read contact data or ingest delivery events
+    until an admin granted them by hand: airflow-init grants them, once FAB's roles exist
+    (after the DB migration `airflow version` triggers, and `airflow sync-perm`), to the
+    roles the README's table names."""
+    from missiva.orchestration.fab_grants import grants
+
+    env = environment(compose["services"]["airflow-init"])
+    assert env["AIRFLOW__CORE__AUTH_MANAGER"].endswith(".fab_auth_manager.FabAuthManager")
+    assert env["_AIRFLOW_DB_MIGRATE"] == "true"
+    script = compose["services"]["airflow-init"]["command"][-1]
+    steps = [line.strip() for line in script.splitlines()]
+    migrate = steps.index("/entrypoint airflow version")
+    sync = steps.index("/entrypoint airflow sync-perm")
+    grant = steps.index("/entrypoint python -m missiva.orchestration.fab_grants")
+    assert migrate < sync < grant
+
+    assert set(grants()) == readme_permissions()
+    assert set(grants()) == {
+        ("can_read", "Missiva contact data", ("User", "Op", "Admin")),
+        ("can_create", "Missiva delivery events", ("Op", "Admin")),
+        ("can_edit", "Missiva release", ("Op", "Admin")),
+    }

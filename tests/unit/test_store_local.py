@@ -18,6 +18,7 @@ from missiva.records.store import (
     ArtifactStore,
     LocalArtifactStore,
     check_metadata,
+    object_key,
 )
 
 LETTER = b"%PDF-1.7\n" + bytes(range(256))
@@ -58,7 +59,7 @@ def test_sidecar_is_written_once(tmp_path: Path) -> None:
     """Metadata belongs to the first archiving of some bytes, as on S3."""
     store = LocalArtifactStore(tmp_path)
     artifact = store.put(LETTER, content_type="application/pdf", metadata=META)
-    sidecar = Path(artifact.uri.removeprefix("file://") + ".json")
+    sidecar = tmp_path / f"{object_key(artifact.sha256)}.json"
     before = (sidecar.read_bytes(), sidecar.stat().st_mtime_ns)
 
     again = store.put(LETTER, content_type="text/plain", metadata={"journey": "renewal"})
@@ -83,7 +84,7 @@ def test_a_sidecar_left_by_an_interrupted_put_is_kept(tmp_path: Path) -> None:
     metadata of these very bytes, and the next put completes it."""
     store = LocalArtifactStore(tmp_path)
     artifact = store.put(LETTER, content_type="application/pdf", metadata=META)
-    Path(artifact.uri.removeprefix("file://")).unlink()
+    (tmp_path / object_key(artifact.sha256)).unlink()
 
     store.put(LETTER, content_type="text/plain", metadata={"journey": "other"})
 
@@ -98,7 +99,7 @@ def test_exists_and_verify(tmp_path: Path) -> None:
     assert not store.exists(hashlib.sha256(b"other").hexdigest())
     store.verify(artifact.uri, artifact.sha256)
 
-    path = Path(artifact.uri.removeprefix("file://"))
+    path = tmp_path / object_key(artifact.sha256)
     path.write_bytes(b"the archived letteR")
     with pytest.raises(ArtifactIntegrityError, match="does not match"):
         store.verify(artifact.uri, artifact.sha256)
@@ -186,6 +187,33 @@ def test_racing_puts_leave_one_sidecar_and_no_temporary_files(tmp_path: Path) ->
 def test_an_unreadable_sidecar_is_an_integrity_error(tmp_path: Path) -> None:
     store = LocalArtifactStore(tmp_path)
     artifact = store.put(LETTER, content_type="application/pdf")
-    Path(artifact.uri.removeprefix("file://") + ".json").write_text("{not json")
+    (tmp_path / f"{object_key(artifact.sha256)}.json").write_text("{not json")
     with pytest.raises(ArtifactIntegrityError, match="metadata"):
         store.info(artifact.sha256)
+
+
+def test_references_are_relative_so_a_moved_store_still_resolves_them(tmp_path: Path) -> None:
+    """What the ledger records names the content, not the folder: a copied archive
+    serves every reference, and a legacy absolute URI (recorded before references were
+    relative) is read by its content address from wherever the store now is."""
+    old = LocalArtifactStore(tmp_path / "old")
+    artifact = old.put(LETTER, content_type="application/pdf")
+    legacy = (old.root / object_key(artifact.sha256)).as_uri()
+    assert artifact.uri == f"archive:{object_key(artifact.sha256)}"
+    assert old.uri_for(artifact.sha256) == artifact.uri
+
+    (tmp_path / "old").rename(tmp_path / "moved")
+    moved = LocalArtifactStore(tmp_path / "moved")
+    assert moved.get(artifact.uri, artifact.sha256) == LETTER
+    assert moved.get(legacy, artifact.sha256) == LETTER
+    moved.verify(legacy, artifact.sha256)
+
+    other = hashlib.sha256(b"other").hexdigest()
+    for wrong in (
+        f"archive:{object_key(other)}",  # another object's reference
+        legacy.replace(artifact.sha256, other),  # a legacy URI of another object
+        f"archive:../{object_key(artifact.sha256)}",
+        f"http://example.org/{object_key(artifact.sha256)}",  # not an archive URI
+    ):
+        with pytest.raises(ArtifactIntegrityError, match="not the address"):
+            moved.get(wrong, artifact.sha256)

@@ -36,9 +36,12 @@ class Delivery:
 
 @dataclass(frozen=True)
 class SendResult:
-    """What the channel answered: the provider's id for the message (for the ledger)."""
+    """What the channel answered: the provider's id for the message (for the ledger), and
+    what the ``sent`` event should chain besides (e.g. the hash of the portal index the
+    delivery wrote)."""
 
     provider_message_id: str
+    note: Mapping[str, Any] = field(default_factory=dict)
 
 
 def require_metadata(delivery: Delivery, channel: str, *keys: str) -> Mapping[str, Any]:

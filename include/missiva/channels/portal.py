@@ -2,7 +2,9 @@
 
 ``PortalInbox.deliver`` stores the document through the given store function (the
 artifact store in production) and records it in one JSON index per customer, at
-most once per communication id. The indexes live in a workspace
+most once per communication id; each write bumps the index's ``revision``, which the
+delivery's ``sent`` event records with the index's hash (``audit verify`` re-checks it,
+:mod:`missiva.records.work_files`). The indexes live in a workspace
 (:mod:`missiva.records.workspace`): the folder ``settings.portal_dir`` with a local
 archive, ``<prefix>/work/portal/`` of the archive's bucket with S3. An index is
 rewritten under the workspace's lock (a file lock, or a lock object on S3), so
@@ -21,6 +23,7 @@ from urllib.parse import quote
 
 from missiva.channels import registry
 from missiva.channels.base import Delivery, SendResult, require_metadata
+from missiva.records.work_files import index_note
 from missiva.records.workspace import Workspace, as_workspace, workspace
 
 log = logging.getLogger(__name__)
@@ -52,15 +55,17 @@ class PortalInbox:
     def _index_key(self, customer_id: str) -> str:
         return f"{quote(str(customer_id), safe='')}.json"
 
-    def _documents(self, key: str) -> list[dict[str, Any]]:
+    def _index(self, key: str) -> tuple[dict[str, Any], bytes]:
+        """The index (an empty one when there is none) and its bytes."""
         try:
-            return json.loads(self.index_dir.get(key))["documents"]
+            data = self.index_dir.get(key)
         except FileNotFoundError:
-            return []
+            return {"documents": []}, b""
+        return json.loads(data), data
 
     def inbox(self, customer_id: str) -> list[dict[str, Any]]:
         """The customer's documents, oldest delivery first."""
-        return self._documents(self._index_key(customer_id))
+        return self._index(self._index_key(customer_id))[0]["documents"]
 
     def deliver(
         self,
@@ -73,6 +78,20 @@ class PortalInbox:
         delivered_at: datetime | None = None,
     ) -> str:
         """Place ``document`` in the inbox (idempotent per communication); return its link."""
+        return self._deliver(
+            customer_id, communication_id, title, document, content_type, delivered_at
+        ).provider_message_id
+
+    def _deliver(
+        self,
+        customer_id: str,
+        communication_id: str,
+        title: str,
+        document: bytes,
+        content_type: str,
+        delivered_at: datetime | None,
+    ) -> SendResult:
+        """The link, and the index revision it left (``work_files.index_note``)."""
         customer_id = str(customer_id)
         if not communication_id:
             raise ValueError("a portal document needs a communication id")
@@ -80,14 +99,15 @@ class PortalInbox:
         link = self.link(customer_id, communication_id)
         key = self._index_key(customer_id)
         with self.index_dir.lock(key):
-            documents = self._documents(key)
+            index, data = self._index(key)
+            documents, revision = index["documents"], index.get("revision", 0)
             position = next(
                 (i for i, d in enumerate(documents) if d["communication_id"] == communication_id),
                 None,
             )
             current = documents[position] if position is not None else None
             if current and current["sha256"] == sha256 and current["title"] == title:
-                return current["link"]
+                return SendResult(current["link"], index_note(key, revision, data))
             entry: dict[str, Any] = {
                 "communication_id": communication_id,
                 "title": title,
@@ -112,10 +132,15 @@ class PortalInbox:
                 )
                 entry["replaces_sha256"] = current["sha256"]
                 documents[position] = entry
-            index = {"format": INDEX_FORMAT, "customer_id": customer_id, "documents": documents}
+            index = {
+                "format": INDEX_FORMAT,
+                "customer_id": customer_id,
+                "revision": revision + 1,
+                "documents": documents,
+            }
             data = (json.dumps(index, indent=2, ensure_ascii=False) + "\n").encode()
             self.index_dir.put(key, data)
-        return link
+        return SendResult(link, index_note(key, revision + 1, data))
 
     # ChannelAdapter: ``metadata`` carries ``customer_id`` and ``title``.
     def __enter__(self) -> Self:
@@ -126,15 +151,14 @@ class PortalInbox:
 
     def send(self, delivery: Delivery) -> SendResult:
         meta = require_metadata(delivery, "portal", "customer_id", "title")
-        link = self.deliver(
+        return self._deliver(
             str(meta["customer_id"]),
             delivery.communication_id,
             str(meta["title"]),
             delivery.payload,
             delivery.content_type,
-            delivered_at=when if isinstance(when := meta.get("delivered_at"), datetime) else None,
+            when if isinstance(when := meta.get("delivered_at"), datetime) else None,
         )
-        return SendResult(link)
 
 
 def portal_contact(record: Mapping[str, Any]) -> tuple[str | None, str | None]:

@@ -29,8 +29,13 @@ def approve(
     *,
     at: datetime | None = None,
     check: bool = True,
-) -> dict[str, str]:
+    report: Path | None = None,
+) -> dict[str, Any]:
     """Approve the current content of communication ``name`` as ``version``; the record.
+
+    With ``report`` (a folder written by :func:`missiva.composition.proof.diff_templates`
+    whose ``to`` side is exactly this content), the record also holds the SHA-256 of the
+    report that was reviewed (``report_sha256``) and the versions it compared.
 
     Refuses when ``version`` is not the current ``meta.json`` version, when that version
     was already approved with different content (bump the version instead), and, with
@@ -60,12 +65,14 @@ def approve(
         if problems:
             listed = "; ".join(str(p) for p in problems[:5])
             raise TemplateError(f"communication {name!r} does not lint clean: {listed}")
-    record = {
+    record: dict[str, Any] = {
         "version": info["version"],
         "sha256": info["sha256"],
         "approved_by": by.strip(),
         "approved_at": _now(at),
     }
+    if report is not None:
+        record.update(_reviewed(report, name, info["sha256"]))
     _write_json(
         library.communication_dir(templates_dir, name) / library.APPROVALS_FILE, [*records, record]
     )
@@ -114,6 +121,24 @@ def approve_block(
     entry.setdefault("history", [])
     _write_json(Path(templates_dir) / library.REGISTRY_PATH, data)
     return entry
+
+
+def _reviewed(report: Path, name: str, sha256: str) -> dict[str, Any]:
+    """The evidence an approval records of the diff report that was reviewed."""
+    from missiva.composition.proof import read_summary, report_hash
+
+    summary = read_summary(report)
+    if summary.get("communication") != name or summary.get("to", {}).get("sha256") != sha256:
+        raise TemplateError(
+            f"{report}: this report does not show the content being approved (it shows "
+            f"{summary.get('communication')!r} {summary.get('to', {}).get('sha256', '?')[:12]},"
+            f" the approval is for {name!r} {sha256[:12]}); diff it again"
+        )
+    return {
+        "report_sha256": report_hash(report),
+        "reviewed_from": summary["from"]["version"],
+        "reviewed_changed": bool(summary.get("changed")),
+    }
 
 
 def _now(at: datetime | None) -> str:

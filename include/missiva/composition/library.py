@@ -5,8 +5,10 @@
   folder except ``approvals.json``, sorted by path (``sha256sum`` style), so any change
   to a template, the metadata or the sample data makes it a draft again.
 - ``communications/<name>/approvals.json`` is a list of
-  ``{version, sha256, approved_by, approved_at}``; the communication is *approved* iff
-  one record matches its current ``meta.json`` version and content hash.
+  ``{version, sha256, approved_by, approved_at}`` (plus ``report_sha256``,
+  ``reviewed_from`` and ``reviewed_changed`` when the approval was given on a diff
+  report); the communication is *approved* iff one record matches its current
+  ``meta.json`` version and content hash.
 - ``regulatory/registry.json`` locks each regulatory block: ``{"blocks": {name: {owner,
   version, sha256: {file: hash}, approval: {version, approved_by, approved_at},
   history: [...]}}}``. A block's files are ``regulatory/<name>.<ext>``.
@@ -148,6 +150,8 @@ def template_status(templates_dir: Path, name: str) -> dict[str, Any]:
     if record:
         info["approved_by"] = record["approved_by"]
         info["approved_at"] = record["approved_at"]
+        if record.get("report_sha256"):
+            info["report_sha256"] = record["report_sha256"]
     return info
 
 

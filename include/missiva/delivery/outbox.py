@@ -14,7 +14,7 @@ keeps failing, holds back only its own communications (:mod:`missiva.delivery.ho
 import json
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from functools import partial
@@ -28,6 +28,7 @@ from missiva.channels.base import (
     Delivery,
     DeliveryError,
     PermanentFailure,
+    SendResult,
     TransientFailure,
 )
 from missiva.delivery.holds import Holds
@@ -119,7 +120,7 @@ class _Outbox:
         chosen = route(notice, registry.notice_channels(), self.journey.purpose)
         self._composer()(self.ledger, notice, notice_key(comm.idempotency_key), chosen)
 
-    def _send(self, comm: Communication, data: bytes, adapter: ChannelAdapter) -> str:
+    def _send(self, comm: Communication, data: bytes, adapter: ChannelAdapter) -> SendResult:
         channel = registry.get(comm.channel)
         delivery = Delivery(
             comm.communication_id,
@@ -134,10 +135,10 @@ class _Outbox:
                 "business_key": comm.business_key,
             },
         )
-        provider_id = adapter.send(delivery).provider_message_id
+        result = adapter.send(delivery)
         if channel.sends_notice:
-            self._notify(comm, provider_id)
-        return provider_id
+            self._notify(comm, result.provider_message_id)
+        return result
 
     def recover(self, comm: Communication) -> None:
         """A communication left ``sending`` by a worker that died mid-send. Printing is
@@ -202,7 +203,7 @@ class _Outbox:
         who = {"task_id": self.run.task_id, "try_number": self.run.try_number}
         self.ledger.transition(comm.communication_id, comm.status, SENDING, **who)
         try:
-            provider_id = self._send(comm, data, adapter)
+            result = self._send(comm, data, adapter)
         except PermanentFailure as exc:
             self._fail(comm, f"{comm.channel} refused: {exc}")
             return
@@ -224,11 +225,18 @@ class _Outbox:
             comm.communication_id,
             SENDING,
             SENT,
-            provider_message_id=provider_id,
+            note=result.note,
+            provider_message_id=result.provider_message_id,
             sent_at=datetime.now(UTC),
         )
         if registry.get(comm.channel).sends_notice:
             self._deliver_composed(notice_key(comm.idempotency_key))
+
+    def resume_fallback(self, comm: Communication) -> None:
+        """``comm`` was refused and recorded ``failed`` by a worker that died before its
+        fallback was in the ledger: release its contact and fall back now."""
+        self.policy.release(comm.communication_id)
+        self._fall_back(comm, comm.reason or f"{comm.channel} refused")
 
     def _fail(self, comm: Communication, reason: str) -> None:
         """This message can never go out on its channel: record it failed, release the
@@ -268,6 +276,19 @@ class _Outbox:
         reason = f"fallback after {why}; {chosen.reason}"
         self._composer()(self.ledger, record, key, Route(chosen.channel, chosen.recipient, reason))
         self._deliver_composed(key)
+
+
+def _fallbacks_lost(ledger: Ledger, comms: Iterable[Communication]) -> list[Communication]:
+    """The communications the outbox recorded ``failed`` (they were ``sending``) that are
+    still the last attempt of their content: their fallback was never recorded."""
+    last: dict[str, Communication] = {}
+    for comm in sorted(comms, key=lambda c: c.created_at):
+        last[fallback_base(comm.idempotency_key)] = comm
+    return [
+        c
+        for c in last.values()
+        if c.status == FAILED and any(e.kind == SENDING for e in ledger.events(c.communication_id))
+    ]
 
 
 def _title(comm: Communication) -> str:
@@ -340,6 +361,8 @@ def deliver_stage(
         pending = [c for c in comms if c.status == COMPOSED]
         for comm in [c for c in comms if c.status == SENDING]:
             outbox.recover(comm)
+        for comm in _fallbacks_lost(ledger, comms):
+            outbox.resume_fallback(comm)
         for comm in pending:
             outbox.deliver(comm)
         counts = Counter(c.status for c in ledger.by_keys(keys).values())

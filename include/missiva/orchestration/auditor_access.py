@@ -18,6 +18,7 @@ assigned users of a held run's release gate (:mod:`missiva.orchestration.release
 Opening the pages needs what the Airflow UI needs (``AccessView.WEBSITE``: every role).
 SimpleAuthManager answers every custom view with "any viewer may", whatever the method
 or resource, so for it Missiva compares the user's role with the table above itself.
+With FAB, ``missiva.orchestration.fab_grants`` grants them (docker-compose's airflow-init).
 """
 
 from __future__ import annotations
@@ -36,24 +37,19 @@ from airflow.api_fastapi.auth.managers.simple.simple_auth_manager import (
 )
 from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
 
+from missiva.orchestration.permissions import CONTACT_DATA, DELIVERY_EVENTS, Permission
+
+__all__ = [
+    "CONTACT_DATA",
+    "DELIVERY_EVENTS",
+    "AuditEntry",
+    "Permission",
+    "granted",
+    "may_use_ui",
+    "write_audit_log",
+]
+
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Permission:
-    """A custom view of the auth manager: ``method`` on ``resource``."""
-
-    resource: str
-    method: str
-    simple_role: str  # the least SimpleAuthManager role holding it
-
-    def __str__(self) -> str:
-        return f"{self.method} on {self.resource!r}"
-
-
-CONTACT_DATA = Permission("Missiva contact data", "GET", "user")
-DELIVERY_EVENTS = Permission("Missiva delivery events", "POST", "op")
-RELEASE = Permission("Missiva release", "PUT", "op")
 
 
 def may_use_ui(user: BaseUser) -> bool:

@@ -62,9 +62,10 @@ from missiva.orchestration.auditor_access import (
     write_audit_log,
 )
 from missiva.orchestration.connections import artifact_store, ledger_url
-from missiva.records import audit
+from missiva.records import audit, work_files
 from missiva.records.ledger import Ledger
 from missiva.records.store import ArtifactIntegrityError, ArtifactStore, StoreError
+from missiva.records.workspace import workspace
 from missiva.settings import Settings
 
 MAX_REPORTS_BYTES = 10 * 2**20
@@ -172,6 +173,14 @@ def store() -> ArtifactStore:
     """The store the journeys archive to: the ``missiva_archive`` Connection, else
     ``MISSIVA_ARCHIVE_URL`` (read once per API server process)."""
     return artifact_store(Settings.from_env())
+
+
+def _held_in(comm: Any) -> tuple[str, list[str]] | None:
+    """The print manifest or portal index holding ``comm``, checked against the ledger."""
+    settings, archive = Settings.from_env(), store()
+    spaces = [workspace(archive, settings.print_dir, "print")]
+    spaces.append(workspace(archive, settings.portal_dir, "portal"))
+    return work_files.holding(ledger(), comm, *spaces)
 
 
 def _communication(communication_id: str) -> dict[str, Any]:
@@ -359,7 +368,8 @@ def communication_page(
         comm=shown,
         artifact=artifact,
         artifact_name=views.artifact_name(comm)[0] if comm["artifact_uri"] else None,
-        row_problem=views.row_problem(ledger().get(communication_id), comm["events"]),
+        row_problem=views.row_problem(row := ledger().get(communication_id), comm["events"]),
+        held_in=_held_in(row),
         attachments=attachments,
         record=masker.record(values),
         record_problem=record.problem,

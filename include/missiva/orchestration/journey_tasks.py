@@ -4,7 +4,8 @@ extract → validate → release_policy, then either chunk.compose → chunk.del
 group mapped per chunk: a chunk is delivered as soon as it is composed) or, when the
 run's release policy holds it, held.compose (every chunk) → held.release (a person
 approves or rejects; :mod:`missiva.orchestration.release_gate`) → held.deliver; then
-print_batches → report. Call
+print_batches → report. print_batches runs once every chunk is done, even when one
+failed; the report runs only when none did, so a failed delivery still fails the run. Call
 :func:`journey_tasks` inside a ``@dag`` function, or :func:`request_task` for a
 latency-first journey (the same stages in one task).
 
@@ -109,27 +110,33 @@ def journey_tasks(journey: Journey) -> None:
         """Pipelined delivery, or every chunk held for release (the run's params)."""
         return hold_branch(journey, chunks, pipelined="chunk.compose", held="held.compose")
 
-    # a day without valid records maps no chunk (skipped), a rejected run delivers
-    # nothing: still batch and report
-    @task(trigger_rule="none_failed")
+    # the letters that went out are batched whatever else failed (a channel held until
+    # the deliver task ran out of retries must not keep the day's letters from print)
+    @task(trigger_rule="all_done")
     def print_batches() -> list[dict]:
         return stages.print_batches(journey)
 
-    @task
+    # a day without valid records maps no chunk (skipped): still report; a failed
+    # upstream leaves the report upstream_failed, so the run fails
+    @task(trigger_rule="none_failed")
     def report(batches: list[dict]) -> dict:
         return stages.report()
 
     chunks = validate(extract())
     policy = release_policy(chunks)
-    policy >> chunk.expand(number=chunks) >> (batches := print_batches())
+    pipelined = chunk.expand(number=chunks)
+    policy >> pipelined
     with TaskGroup("held", tooltip="every chunk composed, then released by a person"):
         gate = ReleaseGate(
             task_id="release", journey=journey, policy_task_id=policy.operator.task_id
         )
         held_compose = compose.override(task_id="compose").expand(number=chunks)
         held_deliver = deliver.override(task_id="deliver").expand(number=chunks)
-        policy >> held_compose >> gate >> held_deliver >> batches
-    report(batches)
+        policy >> held_compose >> gate >> held_deliver
+    # one of the two branches is skipped; a rejected run delivers nothing
+    delivered = [pipelined, held_deliver]
+    delivered >> (batches := print_batches())
+    delivered >> report(batches)
 
 
 def request_task(journey: Journey) -> None:

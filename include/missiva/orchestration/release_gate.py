@@ -6,7 +6,7 @@ The gate waits in Airflow's ``awaiting_input`` state (Required Actions in the UI
 users holding Missiva's release permission may respond: they are the HITL's assigned
 users, ``[missiva] releasers`` (user ids, comma-separated) or, with Airflow's
 SimpleAuthManager, its users whose role holds the permission
-(:data:`missiva.orchestration.auditor_access.RELEASE`).
+(:data:`missiva.orchestration.permissions.RELEASE`).
 """
 
 from typing import Any
@@ -43,7 +43,7 @@ def _simple_users_holding_release() -> list[str]:
         SimpleAuthManagerRole,
     )
 
-    from missiva.orchestration.auditor_access import RELEASE
+    from missiva.orchestration.permissions import RELEASE
 
     least = SimpleAuthManagerRole[RELEASE.simple_role.upper()].order
     users = conf.get("core", "simple_auth_manager_users", fallback="")

@@ -204,7 +204,9 @@ def verify_archive() -> dict:
     settings, store = _settings_and_store()
     run = _run_context()
     with Ledger(settings.ledger_url) as ledger:
-        result = verify(ledger, store, full=False, by=f"{run.dag_id}/{run.run_id}")
+        result = verify(
+            ledger, store, full=False, by=f"{run.dag_id}/{run.run_id}", settings=settings
+        )
     for problem in result.problems:
         print(problem)
     if result.problems:
@@ -216,6 +218,8 @@ def verify_archive() -> dict:
     return {
         "scope": result.scope,
         "communications": result.communications,
+        "print_manifests": result.files.manifests,
+        "portal_indexes": result.files.indexes,
         "anchors": result.anchors,
         "anchored_event": head.event_id if head else None,
         "problems": 0,

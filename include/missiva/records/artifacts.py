@@ -15,6 +15,8 @@ from typing import Protocol, runtime_checkable
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
 RESERVED_METADATA_KEYS = frozenset({"sha256"})
 MAX_METADATA_BYTES = 2048  # S3's limit on user-defined metadata in a PUT
+#: the scheme of an object's address relative to its store (:func:`reference`)
+REFERENCE_SCHEME = "archive"
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _METADATA_KEY = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
@@ -38,6 +40,7 @@ class StoreUnavailable(StoreError):
 
 @dataclass(frozen=True)
 class Artifact:
+    #: the store-relative :func:`reference` the ledger records
     uri: str
     sha256: str
     size: int
@@ -99,6 +102,27 @@ def is_sha256(value: str) -> bool:
 def object_key(sha256: str) -> str:
     """The content address of ``sha256`` relative to a store's root."""
     return f"sha256/{sha256[:2]}/{sha256}"
+
+
+def reference(sha256: str) -> str:
+    """What the ledger records for an object: its content address relative to the store
+    (``archive:sha256/ab/<hex>``), so a store moved to another folder, bucket, prefix or
+    endpoint still resolves every recorded object."""
+    return f"{REFERENCE_SCHEME}:{object_key(sha256)}"
+
+
+def resolve(uri: str, sha256: str) -> str:
+    """The content address (relative to a store's root) that ``uri`` names, provided it
+    is the address of ``sha256``; else :class:`ArtifactIntegrityError`.
+
+    ``uri`` is a :func:`reference`, or an absolute ``file://`` or ``s3://`` URI recorded
+    before references were relative (row digests cover it, so it is never rewritten): its
+    tail is the content address, read from the store wherever the store now is."""
+    key = object_key(require_sha256(sha256, error=ArtifactIntegrityError))
+    legacy = isinstance(uri, str) and uri.startswith(("file:///", "s3://"))
+    if uri == reference(sha256) or (legacy and uri.endswith(f"/{key}")):
+        return key
+    raise ArtifactIntegrityError(f"{uri} is not the address of sha256 {sha256}")
 
 
 def check_content_type(content_type: str) -> str:

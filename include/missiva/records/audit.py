@@ -1,4 +1,5 @@
-"""Auditor tools: show, verify, evidence packs and re-rendering, over ledger and archive."""
+"""Auditor tools: show, verify, evidence packs and re-rendering, over ledger and archive
+(and, for verify, the print manifests and portal indexes the ledger chained)."""
 
 import difflib
 import email
@@ -6,16 +7,19 @@ import hashlib
 import io
 import json
 import zipfile
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from email.policy import default as default_policy
 from typing import Any
 
 from missiva.channels import registry
+from missiva.records import work_files
 from missiva.records.anchors import VERIFIED, anchor_log, last_verified, read_anchors, write_anchor
 from missiva.records.chain import Anchor, Head
 from missiva.records.ledger import Ledger
 from missiva.records.models import Communication
 from missiva.records.store import ArtifactStore, StoreError
+from missiva.records.work_files import FileCheck
+from missiva.records.workspace import workspace
 from missiva.settings import Settings
 
 
@@ -59,6 +63,8 @@ class Verification:
     communications: int
     #: the anchor written because the ledger was found intact (``None``: not written)
     anchored: Anchor | None = None
+    #: print manifests and portal indexes re-hashed, and those no event records
+    files: FileCheck = field(default_factory=FileCheck)
 
     @property
     def scope(self) -> str:
@@ -66,12 +72,29 @@ class Verification:
             return "full"
         return f"incremental from event {self.since.event_id}"
 
+    @property
+    def checked(self) -> str:
+        """What was checked, in one line."""
+        unrecorded = f", {n} unrecorded" if (n := len(self.files.unrecorded)) else ""
+        return (
+            f"{self.scope}: {self.communications} communications, {self.anchors} anchors, "
+            f"{self.files.manifests} print manifests, {self.files.indexes} portal "
+            f"indexes{unrecorded}"
+        )
+
 
 def verify(
-    ledger: Ledger, store: ArtifactStore, *, full: bool = True, by: str | None = None
+    ledger: Ledger,
+    store: ArtifactStore,
+    *,
+    full: bool = True,
+    by: str | None = None,
+    settings: Settings | None = None,
 ) -> Verification:
-    """Check the ledger against every anchor, its keyed chain and row digests, and each
-    archived object's hash.
+    """Check the ledger against every anchor, its keyed chain and row digests, each
+    archived object's hash and (given ``settings``, where the print and portal
+    workspaces are) the print manifests and portal indexes the ledger recorded
+    (:mod:`~missiva.records.work_files`).
 
     ``full=False`` starts at the newest anchor a clean verify wrote (the chain from that
     head, the rows and objects of the communications touched since; a full check when
@@ -84,10 +107,17 @@ def verify(
     comms = ledger.communications() if since is None else ledger.touched_since(since.event_id)
     for comm in comms:
         problems += _object_problems(store, comm)
+    files = FileCheck()
+    if settings is not None:
+        print_space = workspace(store, settings.print_dir, "print")
+        portal_space = workspace(store, settings.portal_dir, "portal")
+        after = since.event_id if since is not None else None
+        files = work_files.problems(ledger, print_space, portal_space, after=after)
+        problems += files.problems
     anchored = None
     if by is not None and not problems and head is not None:
         anchored = write_anchor(ledger, store, VERIFIED, by, head)
-    return Verification(problems, since, len(anchors), len(comms), anchored)
+    return Verification(problems, since, len(anchors), len(comms), anchored, files)
 
 
 def _object_problems(store: ArtifactStore, comm: Communication) -> list[str]:

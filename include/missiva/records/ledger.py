@@ -165,6 +165,13 @@ class Ledger(LedgerQueries):
                 )
             append_event(session, self.key, communication_id, new, **fields, **(note or {}))
 
+    def record_file(self, communication_id: str, kind: str, **detail: Any) -> None:
+        """Chain an event about a file written beside the archive (a print batch's
+        manifest, :mod:`missiva.records.work_files`) under a communication it holds; the
+        row is unchanged."""
+        with self._write() as session:
+            append_event(session, self.key, communication_id, kind, **detail)
+
     def record_release(self, communication_ids: Iterable[str], **detail: Any) -> None:
         """Chain a ``released`` event (who released them, when) on each communication, in
         one transaction: the approval of a run held at its release gate."""

@@ -245,6 +245,19 @@ class LedgerQueries:
         with Session(self.engine) as session:
             return list(session.scalars(query))
 
+    def events_of(
+        self, kinds: Iterable[str], *, after: int | None = None, containing: str | None = None
+    ) -> list[Event]:
+        """The events of ``kinds`` (after event ``after``; whose detail contains the text
+        ``containing``), oldest first."""
+        query = select(Event).where(Event.kind.in_(list(kinds))).order_by(Event.event_id)
+        if after is not None:
+            query = query.where(Event.event_id > after)
+        if containing is not None:
+            query = query.where(Event.detail.contains(containing, autoescape=True))
+        with Session(self.engine) as session:
+            return list(session.scalars(query))
+
     def head(self) -> chain.Head | None:
         """The newest event, its hash and the number of events: what an anchor keeps
         outside the ledger (:mod:`missiva.records.anchors`), so that cutting off the

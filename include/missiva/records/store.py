@@ -1,8 +1,10 @@
 """Content-addressed artifact stores: a local folder (embedded default) and S3.
 
-Objects are stored once under ``sha256/<first two hex>/<hex>``; the URI names the
-content, so archiving the same bytes twice is a no-op and any alteration is
-detectable by re-hashing.
+Objects are stored once under ``sha256/<first two hex>/<hex>``; the reference a put
+returns (``archive:sha256/<first two hex>/<hex>``) names the content relative to the
+store, so archiving the same bytes twice is a no-op, any alteration is detectable by
+re-hashing, and a store moved elsewhere (another folder, bucket or endpoint) still
+resolves everything the ledger recorded.
 
 Both backends implement :class:`ArtifactStore`; :func:`open_store` picks one from a
 URL (``file:///abs/dir`` or ``s3://bucket/prefix?...``). The S3 backend lives in
@@ -41,7 +43,9 @@ from missiva.records.artifacts import (
     check_metadata,
     is_sha256,
     object_key,
+    reference,
     require_sha256,
+    resolve,
     sha256_hex,
 )
 
@@ -67,7 +71,9 @@ __all__ = [
     "is_sha256",
     "object_key",
     "open_store",
+    "reference",
     "require_sha256",
+    "resolve",
     "sha256_hex",
 ]
 
@@ -97,7 +103,7 @@ class LocalArtifactStore:
         return self._path(sha256).with_name(f"{sha256}.json")
 
     def uri_for(self, sha256: str) -> str:
-        return self._path(require_sha256(sha256)).as_uri()
+        return reference(require_sha256(sha256))
 
     def put(
         self,
@@ -125,12 +131,10 @@ class LocalArtifactStore:
                     sidecar, json.dumps(record, indent=2, sort_keys=True).encode(), mode=PRIVATE
                 )
             write_atomic(path, data, mode=PRIVATE)
-        return Artifact(uri=path.as_uri(), sha256=digest, size=len(data))
+        return Artifact(uri=reference(digest), sha256=digest, size=len(data))
 
     def _read(self, uri: str, sha256: str) -> bytes:
-        path = self._path(require_sha256(sha256, error=ArtifactIntegrityError))
-        if uri != path.as_uri():
-            raise ArtifactIntegrityError(f"{uri} is not the address of sha256 {sha256} here")
+        path = self.root / resolve(uri, sha256)
         try:
             data = path.read_bytes()
         except FileNotFoundError as exc:
@@ -162,7 +166,7 @@ class LocalArtifactStore:
         except ValueError as exc:
             raise ArtifactIntegrityError(f"metadata of {path.as_uri()} is unreadable") from exc
         return ArtifactInfo(
-            uri=path.as_uri(),
+            uri=reference(sha256),
             sha256=sha256,
             size=size,
             content_type=record.get("content_type", DEFAULT_CONTENT_TYPE),

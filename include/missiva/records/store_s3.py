@@ -45,7 +45,9 @@ from missiva.records.artifacts import (
     check_content_type,
     check_metadata,
     object_key,
+    reference,
     require_sha256,
+    resolve,
     sha256_hex,
 )
 
@@ -279,7 +281,7 @@ class S3ArtifactStore:
         return f"{self.prefix}/{key}" if self.prefix else key
 
     def uri_for(self, sha256: str) -> str:
-        return f"s3://{self.bucket}/{self.key_for(require_sha256(sha256))}"
+        return reference(require_sha256(sha256))
 
     def create_bucket(self) -> bool:
         """Create the bucket with Object Lock, and the lifecycle rule of this store's
@@ -316,9 +318,9 @@ class S3ArtifactStore:
         digest = sha256_hex(data)
         key = self.key_for(digest)
         uri = f"s3://{self.bucket}/{key}"
-        artifact = Artifact(uri=uri, sha256=digest, size=len(data))
+        artifact = Artifact(uri=reference(digest), sha256=digest, size=len(data))
         try:
-            self._fetch(uri, digest, keep=False)
+            self._fetch(artifact.uri, digest, keep=False)
         except _Missing:
             pass
         except ArtifactIntegrityError as exc:
@@ -366,10 +368,10 @@ class S3ArtifactStore:
                 return None
             raise
 
-    def _fetch(self, uri: str, sha256: str, *, keep: bool) -> bytes:
-        key = self.key_for(require_sha256(sha256, error=ArtifactIntegrityError))
-        if uri != f"s3://{self.bucket}/{key}":
-            raise ArtifactIntegrityError(f"{uri} is not the address of sha256 {sha256} here")
+    def _fetch(self, recorded: str, sha256: str, *, keep: bool) -> bytes:
+        resolve(recorded, sha256)
+        key = self.key_for(sha256)
+        uri = f"s3://{self.bucket}/{key}"
         hasher = hashlib.sha256()
         parts: list[bytes] = []
         try:
@@ -410,7 +412,7 @@ class S3ArtifactStore:
             raise ArtifactIntegrityError(f"archived object {uri} is missing")
         metadata = {k: v for k, v in head.get("Metadata", {}).items() if k != "sha256"}
         return ArtifactInfo(
-            uri=uri,
+            uri=reference(sha256),
             sha256=sha256,
             size=head["ContentLength"],
             content_type=head.get("ContentType", DEFAULT_CONTENT_TYPE),
