@@ -27,7 +27,12 @@ from airflow.sdk import dag
 
 from missiva.journeys.billing_statements import BILLING_STATEMENTS
 from missiva.orchestration import schedules
-from missiva.orchestration.journey_tasks import DEFAULT_ARGS, chunk_size_param, journey_tasks
+from missiva.orchestration.journey_tasks import (
+    DEFAULT_ARGS,
+    chunk_size_param,
+    journey_tasks,
+    release_params,
+)
 
 
 @dag(
@@ -41,7 +46,7 @@ from missiva.orchestration.journey_tasks import DEFAULT_ARGS, chunk_size_param, 
     catchup=False,
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
-    params={"chunk_size": chunk_size_param()},
+    params={"chunk_size": chunk_size_param(), **release_params()},
     tags=["journey", "billing", "transactional"],
     doc_md=__doc__,
 )

@@ -34,7 +34,12 @@ from airflow.sdk import dag
 from missiva.journeys.claims_letters import CLAIMS_LETTERS
 from missiva.orchestration import schedules
 from missiva.orchestration.deadlines import letters_deadline
-from missiva.orchestration.journey_tasks import DEFAULT_ARGS, chunk_size_param, journey_tasks
+from missiva.orchestration.journey_tasks import (
+    DEFAULT_ARGS,
+    chunk_size_param,
+    journey_tasks,
+    release_params,
+)
 
 #: how long after the end of the events' interval every letter must be out
 LETTERS_DUE_AFTER = pendulum.duration(hours=6)
@@ -51,7 +56,7 @@ LETTERS_DUE_AFTER = pendulum.duration(hours=6)
     catchup=False,
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
-    params={"chunk_size": chunk_size_param()},
+    params={"chunk_size": chunk_size_param(), **release_params()},
     deadline=letters_deadline(
         CLAIMS_LETTERS, period=pendulum.duration(days=1), due_after=LETTERS_DUE_AFTER
     ),

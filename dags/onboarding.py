@@ -28,7 +28,12 @@ from airflow.sdk import Param, dag
 
 from missiva.journeys.onboarding import ONBOARDING, REMINDER_AFTER_DAYS
 from missiva.orchestration import schedules
-from missiva.orchestration.journey_tasks import DEFAULT_ARGS, chunk_size_param, journey_tasks
+from missiva.orchestration.journey_tasks import (
+    DEFAULT_ARGS,
+    chunk_size_param,
+    journey_tasks,
+    release_params,
+)
 
 
 @dag(
@@ -44,6 +49,7 @@ from missiva.orchestration.journey_tasks import DEFAULT_ARGS, chunk_size_param, 
     default_args=DEFAULT_ARGS,
     params={
         "chunk_size": chunk_size_param(),
+        **release_params(),
         "reminder_after_days": Param(
             REMINDER_AFTER_DAYS,
             type="integer",

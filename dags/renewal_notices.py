@@ -31,7 +31,12 @@ from airflow.sdk import Param, dag
 
 from missiva.journeys.renewal_notices import RENEWAL_NOTICES, RENEWAL_WINDOWS
 from missiva.orchestration import schedules
-from missiva.orchestration.journey_tasks import DEFAULT_ARGS, chunk_size_param, journey_tasks
+from missiva.orchestration.journey_tasks import (
+    DEFAULT_ARGS,
+    chunk_size_param,
+    journey_tasks,
+    release_params,
+)
 
 
 @dag(
@@ -47,6 +52,7 @@ from missiva.orchestration.journey_tasks import DEFAULT_ARGS, chunk_size_param, 
     default_args=DEFAULT_ARGS,
     params={
         "chunk_size": chunk_size_param(),
+        **release_params(),
         "renewal_windows": Param(
             list(RENEWAL_WINDOWS),
             type="array",

@@ -273,4 +273,5 @@ def test_airflow_init_grants_missivas_permissions_to_fab_roles(compose: dict[str
     assert set(grants()) == {
         ("can_read", "Missiva contact data", ("User", "Op", "Admin")),
         ("can_create", "Missiva delivery events", ("Op", "Admin")),
+        ("can_edit", "Missiva release", ("Op", "Admin")),
     }

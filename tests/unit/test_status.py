@@ -42,7 +42,7 @@ def test_final_statuses_leave_only_as_reports_or_a_review_declare() -> None:
     by_person = {("review", "sent"), ("review", "failed"), ("review", "composed")}
     assert leaving_final == by_report | by_person
     assert by_report == {("sent", "bounced"), ("review", "bounced"), ("review", "sent")}
-    for final in ("suppressed", "quarantined", "failed", "bounced"):
+    for final in ("suppressed", "quarantined", "failed", "bounced", "cancelled"):
         assert not [new for old, new in status.TRANSITIONS if old == final]
 
 

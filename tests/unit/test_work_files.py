@@ -42,7 +42,9 @@ def test_the_highest_recorded_revision_is_the_index_whatever_the_event_order(
 ) -> None:
     store, portal = LocalArtifactStore(tmp_path / "archive"), LocalWorkspace(tmp_path / "portal")
     printed = LocalWorkspace(tmp_path / "print")
-    inbox = PortalInbox(lambda data, kind: store.put(data, content_type=kind).uri, portal)
+    inbox = PortalInbox(
+        lambda data, kind, _customer: store.put(data, content_type=kind).uri, portal
+    )
     first, second = deliver(ledger, inbox, 1, "C1"), deliver(ledger, inbox, 2, "C1")
     assert (first["portal_index_revision"], second["portal_index_revision"]) == (1, 2)
     sent(ledger, 2, second)  # the second writer recorded its send first

@@ -9,7 +9,11 @@ permission            resource                     FAB action  SimpleAuthManager
 ====================  ===========================  ==========  ======================
 read contact data     ``Missiva contact data``     can_read    ``user`` and above
 ingest delivery       ``Missiva delivery events``  can_create  ``op`` and above
+release a held run    ``Missiva release``          can_edit    ``op`` and above
 ====================  ===========================  ==========  ======================
+
+The release permission is enforced by Airflow itself: the users holding it are the
+assigned users of a held run's release gate (:mod:`missiva.orchestration.release_gate`).
 
 Opening the pages needs what the Airflow UI needs (``AccessView.WEBSITE``: every role).
 SimpleAuthManager answers every custom view with "any viewer may", whatever the method

@@ -19,4 +19,6 @@ class Permission:
 
 CONTACT_DATA = Permission("Missiva contact data", "GET", "user")
 DELIVERY_EVENTS = Permission("Missiva delivery events", "POST", "op")
-PERMISSIONS = (CONTACT_DATA, DELIVERY_EVENTS)
+#: answer a held run's release gate (:mod:`missiva.orchestration.release_gate`)
+RELEASE = Permission("Missiva release", "PUT", "op")
+PERMISSIONS = (CONTACT_DATA, DELIVERY_EVENTS, RELEASE)

@@ -104,6 +104,38 @@ def deliver(journey: Journey, chunk: int) -> dict:
     return deliver_stage(journey, run, settings, chunk, providers=channel_providers(), store=store)
 
 
+def release_hold(journey: Journey, chunks: list[int]) -> list[str]:
+    """Why the run's release policy holds it (empty: it does not)."""
+    from missiva.release import hold_stage
+
+    settings, store = _settings_and_store()
+    return hold_stage(journey, _run_context(), settings, chunks, store=store)
+
+
+def release_summary(held_because: list[str], base_url: str) -> str:
+    """What the releaser of the held run is shown (Markdown)."""
+    from missiva.records.ledger import Ledger
+    from missiva.release import summarize
+
+    settings, _ = _settings_and_store()
+    run = _run_context()
+    with Ledger(settings.ledger_url) as ledger:
+        return summarize(ledger, run.dag_id, run.run_id, held_because).markdown(base_url)
+
+
+def release_decision(approved: bool, by: str, why: str) -> int:
+    """Record the releaser's decision on the held run; how many communications it moved."""
+    from missiva.records.ledger import Ledger
+    from missiva.release import cancel, release
+
+    settings, _ = _settings_and_store()
+    run = _run_context()
+    with Ledger(settings.ledger_url) as ledger:
+        if approved:
+            return release(ledger, run.dag_id, run.run_id, by)
+        return cancel(ledger, run.dag_id, run.run_id, by, why)
+
+
 def _max_chunks() -> int:
     """How many mapped tasks Airflow allows one task (``[core] max_map_length``)."""
     return conf.getint("core", "max_map_length", fallback=1024)

@@ -42,6 +42,7 @@ from missiva.records.status import (
     BOUNCED,
     DELIVERY_REPORTS,
     NOT_HANDED_OVER,
+    RELEASED,
     REPORT_EFFECTS,
     check,
     check_known,
@@ -228,6 +229,13 @@ class Ledger(LedgerQueries):
                     select(SendProgress).where(SendProgress.communication_id.in_(ids))
                 )
             }
+
+    def record_release(self, communication_ids: Iterable[str], **detail: Any) -> None:
+        """Chain a ``released`` event (who released them, when) on each communication, in
+        one transaction: the approval of a run held at its release gate."""
+        with self._write() as session:
+            for communication_id in communication_ids:
+                append_event(session, self.key, communication_id, RELEASED, **detail)
 
     def record_delivery_report(self, communication_id: str, kind: str, **detail: Any) -> bool:
         """Record what a provider reported about a communication; False if already recorded.

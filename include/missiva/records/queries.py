@@ -20,7 +20,7 @@ from missiva.records.models import (
     JourneyRun,
     detail_value,
 )
-from missiva.records.status import DEFERRED, SENT, UNDELIVERABLE_REPORTS
+from missiva.records.status import DEFERRED, NOT_HANDED_OVER, SENT, UNDELIVERABLE_REPORTS
 from missiva.reference import normalise
 
 #: bound parameters per ``IN (...)`` query
@@ -129,6 +129,21 @@ class LedgerQueries:
             if kind in UNDELIVERABLE_REPORTS:
                 invalid.setdefault(customer_id, set()).add((channel, address))
         return invalid
+
+    def sent_versions(self, templates: Iterable[str]) -> set[tuple[str, str]]:
+        """The (template, version) pairs of ``templates`` some communication was handed
+        to a provider with (by any run)."""
+        found: set[tuple[str, str]] = set()
+        with Session(self.engine) as session:
+            for part in _chunks(templates):
+                query = (
+                    select(Communication.template, Communication.template_version)
+                    .where(Communication.template.in_(part))
+                    .where(Communication.status.not_in(NOT_HANDED_OVER))
+                    .distinct()
+                )
+                found.update((t, v) for t, v in session.execute(query))
+        return found
 
     def communications(
         self, *, journey: str | None = None, limit: int | None = None

@@ -7,8 +7,10 @@ data lost, or its sender dead after the hand-over) becomes ``review``; a dead se
 ``sending`` that provably never reached the server is ``composed`` again (resent).
 Provider delivery reports then settle ``review`` and turn an undeliverable ``sent``
 into ``bounced`` (:data:`REPORT_EFFECTS`); a person settles ``review`` as ``sent``,
-``failed`` or ``composed`` (send it again) with ``missiva review resolve``. The ledger
-refuses every other change (:func:`check`).
+``failed`` or ``composed`` (send it again) with ``missiva review resolve``. A run held
+for release and rejected ends its communications ``composed`` -> ``cancelled`` (who
+rejected it and why in the event). The ledger refuses every other change
+(:func:`check`).
 """
 
 from missiva.records.errors import LedgerError
@@ -24,14 +26,19 @@ FAILED = "failed"
 #: the e-mail was handed over but its outcome is unknown: a person (or a report) decides
 REVIEW = "review"
 BOUNCED = "bounced"
+#: never sent: the run holding it was rejected at its release gate
+CANCELLED = "cancelled"
 
 #: Statuses the outbox is done with (in the order a run summary lists them)
-FINAL = (SENT, SUPPRESSED, QUARANTINED, FAILED, BOUNCED, REVIEW)
+FINAL = (SENT, SUPPRESSED, QUARANTINED, FAILED, BOUNCED, REVIEW, CANCELLED)
 #: Statuses of communications not out yet: the outbox still has to act on them
 IN_FLIGHT = (DEFERRED, COMPOSED, SENDING)
 STATUSES = FINAL + IN_FLIGHT
 #: Statuses of communications never handed to a provider: no report can be about them
-NOT_HANDED_OVER = (COMPOSED, DEFERRED, SUPPRESSED, QUARANTINED)
+NOT_HANDED_OVER = (COMPOSED, DEFERRED, SUPPRESSED, QUARANTINED, CANCELLED)
+
+#: The event kind of a held run's communications when a releaser approved the run
+RELEASED = "released"
 
 #: What a provider may report about a communication (see :mod:`missiva.delivery.reports`)
 DELIVERY_REPORTS = ("delivered", "soft_bounce", "hard_bounce", "complaint", "rejected")
@@ -45,7 +52,7 @@ REPORT_EFFECTS = {
 }
 
 _OUTBOX = {
-    COMPOSED: (SENDING, SUPPRESSED, DEFERRED),
+    COMPOSED: (SENDING, SUPPRESSED, DEFERRED, CANCELLED),
     DEFERRED: (SENDING, SUPPRESSED, DEFERRED),
     SENDING: (SENT, FAILED, COMPOSED, REVIEW),
     REVIEW: (SENT, FAILED, COMPOSED),  # settled by a person (``missiva review resolve``)
