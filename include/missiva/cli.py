@@ -111,7 +111,7 @@ def _audit(args: argparse.Namespace, settings: Settings) -> int:
             comms = ledger.clause_recipients(args.block, args.version, args.since, args.until)
             _print_rows(comms, args.json)
         elif command == "show":
-            _print_json(audit.show(ledger, args.communication_id))
+            _print_json(audit.show(ledger, args.communication_id, args.templates))
         elif command == "evidence":
             store = open_store(settings.archive_url)
             write_atomic(args.out, audit.evidence(ledger, store, args.customer))
@@ -320,6 +320,7 @@ def _add_audit(sub: Any) -> None:
     show = audit_sub.add_parser("show", help="one communication with events (JSON)")
     show.add_argument("communication_id")
     show.add_argument("--json", action="store_true", help="JSON output (the only format)")
+    show.add_argument("--templates", type=Path, default=TEMPLATES_DIR, help="template library")
     evidence = audit_sub.add_parser("evidence", help="a ZIP of everything about a customer")
     evidence.add_argument("--customer", required=True)
     evidence.add_argument("--out", type=Path, required=True)

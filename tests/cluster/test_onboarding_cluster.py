@@ -102,7 +102,9 @@ def test_onboarding_on_the_cluster(cluster: Cluster):
 
     archived = {c.artifact_uri for c in comms if c.artifact_uri}
     assert archived and len(keys) >= len(archived)
-    assert all(uri.startswith(f"s3://{cluster.bucket}/") for uri in archived), archived
+    # references relative to the archive, each an object of the bucket
+    assert all(uri.startswith("archive:sha256/") for uri in archived), archived
+    assert {uri.removeprefix("archive:") for uri in archived} <= set(keys)
 
     verify = subprocess.run(
         [

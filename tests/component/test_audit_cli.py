@@ -618,6 +618,16 @@ def test_show_has_the_events_in_order(sc: Scenario, cli) -> None:
     assert events[-1]["detail"]["provider_message_id"] == comm.provider_message_id
     assert shown["blocks"]["privacy_notice"] == "1"
     assert shown["consent_state"] == comm.consent
+    approvals = sc.settings.templates_dir / "communications" / comm.template / "approvals.json"
+    approval = next(
+        a for a in json.loads(approvals.read_text()) if a["version"] == comm.template_version
+    )
+    assert shown["template_approval"] == {
+        "approved_by": approval["approved_by"],
+        "approved_at": approval["approved_at"],
+        "sha256": approval["sha256"],
+        "report_sha256": None,  # the shipped versions were approved without a diff report
+    }
     assert cli("audit", "show", comm.communication_id, "--json").json() == shown
 
 
@@ -626,6 +636,7 @@ def test_show_a_quarantined_record(sc: Scenario, cli) -> None:
     shown = cli("audit", "show", comm.communication_id).json()
     assert [e["kind"] for e in shown["events"]] == ["quarantined"]
     assert shown["blocks"] == {} and shown["reason"] == comm.reason
+    assert shown["template_approval"] is None, "composed from no template"
 
 
 def test_list_has_every_communication(sc: Scenario, cli) -> None:

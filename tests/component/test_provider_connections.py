@@ -212,6 +212,32 @@ def test_a_postgres_source_connection_uses_psycopg3(monkeypatch: pytest.MonkeyPa
         connections.source_url(Settings.from_env())
 
 
+def test_the_postgres_providers_hook_builds_the_url_with_the_connections_extra(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    conn = {"conn_type": "postgres", "host": "db", "port": 6432, "login": "u", "schema": "core"}
+    extra = {"sqlalchemy_scheme": "postgresql+psycopg", "sqlalchemy_query": {"sslmode": "require"}}
+    _connection(monkeypatch, connections.SOURCE_CONN_ID, conn | {"extra": extra})
+    url = connections.source_url(Settings.from_env())
+    assert url == "postgresql+psycopg://u@db:6432/core?sslmode=require"
+
+
+def test_a_database_type_without_its_provider_asks_for_the_url(monkeypatch) -> None:
+    """No MySQL provider is installed: the message names the Connection and the field
+    that says the URL; given that field, it is used as it is."""
+    conn = {"conn_type": "mysql", "host": "db", "login": "u", "schema": "core"}
+    _connection(monkeypatch, connections.SOURCE_CONN_ID, conn)
+    with pytest.raises(
+        connections.ConnectionConfigError, match=r"missiva_core: .*mysql: set extra\.sqlalchemy_url"
+    ):
+        connections.source_url(Settings.from_env())
+    explicit = "mysql+pymysql://u@db/core"
+    _connection(
+        monkeypatch, connections.SOURCE_CONN_ID, conn | {"extra": {"sqlalchemy_url": explicit}}
+    )
+    assert connections.source_url(Settings.from_env()) == explicit
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [

@@ -7,6 +7,7 @@ history); real renders, real Chromium screenshots, real pdftoppm pages.
 import json
 import shutil
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from missiva.composition import TemplateError, approve_block, list_templates
 from missiva.composition.proof import diff_templates, report_hash
 from missiva.composition.proof_versions import draft_changes, open_side
 from missiva.paths import TEMPLATES_DIR
+from missiva.records.ledger import Ledger
 
 BY = "compliance@missiva.example"
 NEW_WORDING = "Our full privacy notice, updated for 2027, is at"
@@ -248,3 +250,34 @@ def test_a_version_comes_with_the_newest_library_committed_alongside_it(library:
         assert side.source == f"git {head.stdout.strip()[:12]}" and side.version == "1.2.0"
         assert "#b42318" in (side.templates_dir / "styles/brand.css").read_text()
         assert side.pending_blocks == ["privacy_notice"]
+
+
+def test_an_auditor_sees_who_approved_a_communications_version_on_which_report(
+    library: Path, missiva_home, composed_run, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A new welcome version approved on its diff report, then composed from that library:
+    ``missiva audit show`` of a welcome names who approved the version it went out under,
+    when, and the SHA-256 of the report they reviewed; against a library that holds no
+    approval of that version (the shipped one), it says none is on record."""
+    edit(library / "communications/welcome/meta.json", '"version": "1.2.0"', '"version": "1.3.0"')
+    out = tmp_path / "report"
+    diff_templates(library, "welcome", "approved", "working", out, language="it")
+    approve = ["templates", "approve", "welcome", "--version", "1.3.0", "--by", BY]
+    assert main([*approve, "--templates", str(library), "--report", str(out)]) == 0
+    record = json.loads((library / "communications/welcome/approvals.json").read_text())[-1]
+    composed_run(replace(missiva_home, templates_dir=library), customers=12)
+    with Ledger(missiva_home.ledger_url) as ledger:
+        welcome = next(c for c in ledger.communications() if c.template == "welcome")
+    assert (welcome.status, welcome.template_version) == ("composed", "1.3.0")
+    capsys.readouterr()
+
+    assert main(["audit", "show", welcome.communication_id, "--templates", str(library)]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["template_approval"] == {
+        "approved_by": BY,
+        "approved_at": record["approved_at"],
+        "sha256": record["sha256"],
+        "report_sha256": report_hash(out),
+    }
+    assert main(["audit", "show", welcome.communication_id]) == 0
+    assert json.loads(capsys.readouterr().out)["template_approval"] is None

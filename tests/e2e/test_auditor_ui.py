@@ -35,10 +35,11 @@ from auditor_fixtures import (
     build_home,
 )
 from browser import CHROMIUM_ARGS, VIEWPORTS, chromium_path, reflow_and_axe
-from ledger_fixtures import raw_sql
+from ledger_fixtures import fields, raw_sql
 
 from missiva.flow import print_stage
 from missiva.journeys import ONBOARDING
+from missiva.paths import TEMPLATES_DIR
 from missiva.privacy.erase import erase
 from missiva.privacy.sealing import SealedStore, sealed
 from missiva.records.ledger import Ledger
@@ -417,6 +418,32 @@ def test_every_communication_page_renders(stack: Stack, user: str) -> None:
     pages = [e for e in audit_log(stack, user) if e["event"] == "missiva.communication"]
     opened = {e["communication_id"] for e in pages if e["status"] == 200}
     assert {c.communication_id for c in comms} <= opened
+
+
+def test_a_communication_page_shows_its_template_versions_approval(
+    auditor_page, stack: Stack
+) -> None:
+    """Who approved the version it went out under and when, as the library's approvals
+    record it (the shipped approvals were given without a diff report); a version the
+    library holds no approval of is flagged."""
+    page = auditor_page
+    emailed = stack.home.first("email")
+    approvals = TEMPLATES_DIR / "communications" / emailed.template / "approvals.json"
+    approval = next(
+        a for a in json.loads(approvals.read_text()) if a["version"] == emailed.template_version
+    )
+    page.goto(stack.page_url(emailed))
+    assert page.inner_text("[data-testid=approved-by]") == approval["approved_by"]
+    shown = page.inner_text("[data-testid=template-approval]")
+    assert approval["approved_at"].replace("T", " ").removesuffix("+00:00") in shown
+    assert page.inner_text("[data-testid=approval-report]") == "none recorded"
+
+    unapproved = fields(9000_07, template="welcome", template_version="0.9.0")
+    with Ledger(stack.home.settings.ledger_url) as ledger:
+        ledger.add(**unapproved | {"run_id": "manual__demo"})
+    page.goto(f"{stack.url}/missiva/communications/{unapproved['communication_id']}")
+    assert "no approval on record" in page.inner_text("[data-testid=template-approval]")
+    assert page.locator("[data-testid=approved-by]").count() == 0
 
 
 def test_an_edited_row_fails_verification(auditor_page, stack: Stack) -> None:

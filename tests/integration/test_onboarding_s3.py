@@ -1,6 +1,8 @@
 """The onboarding DAG archiving to S3 (a real SeaweedFS with Object Lock) through the
-``missiva_archive`` Airflow Connection, its ledger on Postgres through ``missiva_ledger``:
-every ledger row points at an object that exists, locked objects cannot be deleted,
+``missiva_archive`` Airflow Connection, its ledger and core systems on Postgres through
+``missiva_ledger`` and ``missiva_core`` (Connections of fields, turned into URLs by the
+Postgres provider's hook): every ledger row points at an object that exists, locked
+objects cannot be deleted,
 `audit verify` passes on S3, and the run's staging is gone once the report ran."""
 
 import json
@@ -10,6 +12,7 @@ import pytest
 from support import run_dag
 
 from missiva.devtools.cluster_env import postgres_connection
+from missiva.devtools.seed_url import load_into
 from missiva.privacy.sealing import sealed
 from missiva.records.audit import verify
 from missiva.records.ledger import Ledger
@@ -35,6 +38,10 @@ def test_onboarding_archives_to_s3_with_object_lock(journey_env, seaweedfs, pg_u
     conn = {"conn_type": "aws", "login": seaweedfs.access_key, "password": seaweedfs.secret_key}
     monkeypatch.setenv("AIRFLOW_CONN_MISSIVA_ARCHIVE", json.dumps(conn | {"extra": extra}))
     monkeypatch.setenv("AIRFLOW_CONN_MISSIVA_LEDGER", json.dumps(postgres_connection(pg_url)))
+    # the core systems on Postgres too (beside the ledger's tables), a Connection of fields
+    load_into(pg_url, home / "core.db")
+    (home / "core.db").unlink()
+    monkeypatch.setenv("AIRFLOW_CONN_MISSIVA_CORE", json.dumps(postgres_connection(pg_url)))
 
     assert run_dag().state == "success"
 

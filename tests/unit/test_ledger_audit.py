@@ -287,3 +287,33 @@ def test_an_in_memory_ledger_works() -> None:
     send(ledger, 1, T0)
     assert [c.customer_id for c in ledger.clause_recipients("privacy", "3")] == ["C000001"]
     assert ledger.verify_chain() == []
+
+
+# --- the template version's approval, as audit show gives it ----------------------------
+
+
+def test_show_gives_the_approval_of_the_version_a_communication_went_out_under(
+    ledger: Ledger, tmp_path: Path
+) -> None:
+    from missiva.records.audit import show
+
+    library = tmp_path / "templates"
+    approvals = library / "communications" / "welcome" / "approvals.json"
+    approvals.parent.mkdir(parents=True)
+    v1 = {"version": "v1", "sha256": "a" * 64, "approved_by": "compliance@example.com"}
+    v1 |= {"approved_at": "2026-11-01T08:00:00+00:00", "report_sha256": "b" * 64}
+    v2 = {"version": "v2", "sha256": "c" * 64, "approved_by": "someone@example.com"}
+    approvals.write_text(json.dumps([v1, v2 | {"approved_at": "2026-11-05T08:00:00+00:00"}]))
+    ledger.add(**fields(1))
+    ledger.add(**fields(2, template_version="v0"))
+    ledger.add(**fields(3, template=None, template_version=None, status="quarantined"))
+
+    assert "template_approval" not in show(ledger, cid(1)), "only when given the library"
+    assert show(ledger, cid(1), library)["template_approval"] == {
+        k: v1[k] for k in ("approved_by", "approved_at", "sha256", "report_sha256")
+    }
+    assert show(ledger, cid(2), library)["template_approval"] is None, "v0: none on record"
+    assert show(ledger, cid(3), library)["template_approval"] is None, "no template"
+    approvals.write_text("{not json")
+    problem = show(ledger, cid(1), library)["template_approval"]["problem"]
+    assert "welcome/approvals.json" in problem

@@ -21,7 +21,8 @@ Postgres (``MISSIVA_CLUSTER_POSTGRES_URL``, default ``postgresql+psycopg://postg
 Airflow: the parts are processes. ``python -m missiva.devtools.cluster`` (``make cluster``)
 runs it until Ctrl-C. Its processes are in :mod:`~missiva.devtools.cluster_processes`,
 their environment in :mod:`~missiva.devtools.cluster_env`, the stores it uses in
-:mod:`~missiva.devtools.cluster_services`.
+:mod:`~missiva.devtools.cluster_services`, the steps that start them in
+:mod:`~missiva.devtools.cluster_startup`.
 """
 
 from __future__ import annotations
@@ -44,23 +45,13 @@ from sqlalchemy import make_url
 
 from missiva.devtools.cluster_env import (
     ARCHIVE_BUCKET,
-    BIN_DIR,
     NO_QUIET_HOURS,
     Wiring,
     control_env,
     shared_env,
-    worker_env,
     worker_hostname,
 )
-from missiva.devtools.cluster_processes import (
-    ClusterError,
-    Launcher,
-    Part,
-    free_port,
-    port_open,
-    run_logged,
-    wait_until,
-)
+from missiva.devtools.cluster_processes import ClusterError, Launcher, Part, free_port
 from missiva.devtools.cluster_services import (
     POSTGRES_URL,
     REDIS_URL,
@@ -69,6 +60,13 @@ from missiva.devtools.cluster_services import (
     preflight,
     seed_core,
     start_archive,
+)
+from missiva.devtools.cluster_startup import (
+    migrate_metadata_db,
+    start_control_plane,
+    start_sinks,
+    start_workers,
+    wait_ready,
 )
 from missiva.paths import PROJECT_ROOT
 
@@ -89,7 +87,6 @@ __all__ = [
 ]
 
 USERS = ("admin", "viewer")
-STARTUP_TIMEOUT = 240.0
 
 
 @dataclass
@@ -257,13 +254,13 @@ def running_cluster(
         env.update(extra_env or {})
         cluster = _cluster(root, wiring, passwords, _make_workers(root, workers), env)
         control = _control_env(cluster)
-        _migrate_metadata_db(cluster, control)
+        migrate_metadata_db(cluster, control)
         log(f"Airflow metadata DB migrated ({time.monotonic() - started:.0f} s)")
         launcher = Launcher(stack, root / "logs", cluster.parts)
-        _start_sinks(cluster, launcher, control, wiring)
-        parts = _start_control_plane(cluster, launcher, control, api_port)
-        parts += _start_workers(cluster, launcher)
-        _wait_ready(cluster, parts, started, log)
+        start_sinks(cluster, launcher, control, wiring)
+        parts = start_control_plane(cluster, launcher, control, api_port)
+        parts += start_workers(cluster, launcher)
+        wait_ready(cluster, parts, started, log)
         yield cluster
 
 
@@ -334,90 +331,6 @@ def _control_env(cluster: Cluster) -> dict[str, str]:
     workers = cluster.workers
     log_server_port = workers[0].log_server_port if workers else free_port()
     return control_env(cluster.env, airflow_home, missiva_home, log_server_port)
-
-
-def _migrate_metadata_db(cluster: Cluster, env: dict[str, str]) -> None:
-    log = cluster.root / "logs" / "airflow-db-migrate.log"
-    migrate = ["airflow", "db", "migrate"]
-    run_logged("airflow db migrate", migrate, env, cluster.control_home, log)
-
-
-def _start_sinks(cluster: Cluster, launcher: Launcher, env: dict[str, str], wiring: Wiring) -> None:
-    """The SMTP and SMS sinks, once both listen."""
-    missiva, home = str(BIN_DIR / "missiva"), cluster.control_home
-    smtp, sms = str(wiring.smtp_port), str(wiring.sms_port)
-    smtp_sink = [missiva, "smtp-sink", "--port", smtp, "--maildir", str(cluster.maildir)]
-    sms_sink = [missiva, "sms-sink", "--port", sms, "--out", str(cluster.sms_dir)]
-    sinks = [
-        launcher.start("smtp-sink", smtp_sink, env, home),
-        launcher.start("sms-sink", sms_sink, env, home),
-    ]
-    wait_until(
-        "sinks", lambda: port_open(wiring.smtp_port) and port_open(wiring.sms_port), sinks, 30
-    )
-
-
-def _start_control_plane(
-    cluster: Cluster, launcher: Launcher, env: dict[str, str], api_port: int
-) -> list[Part]:
-    """The api-server, scheduler, dag-processor and triggerer."""
-    home = cluster.control_home
-    api_server = [
-        "airflow", "api-server",
-        "--host", "127.0.0.1",
-        "--port", str(api_port),
-        "--workers", "1",
-    ]  # fmt: skip
-    parts = [launcher.start("api-server", api_server, env, home)]
-    for component in ("scheduler", "dag-processor", "triggerer"):
-        parts.append(launcher.start(component, ["airflow", component], env, home))
-    return parts
-
-
-def _start_workers(cluster: Cluster, launcher: Launcher) -> list[Part]:
-    """One Celery worker per :class:`Worker`, on the cluster's queue."""
-    parts = []
-    for worker in cluster.workers:
-        env = worker_env(
-            cluster.env,
-            worker.hostname,
-            worker.airflow_home,
-            worker.missiva_home,
-            worker.log_server_port,
-        )
-        command = [
-            "airflow", "celery", "worker",
-            "--celery-hostname", f"{worker.hostname}@%h",
-            "--concurrency", "1",
-            "--queues", cluster.queue,
-        ]  # fmt: skip
-        parts.append(launcher.start(worker.hostname, command, env, worker.workdir))
-    return parts
-
-
-def _wait_ready(
-    cluster: Cluster, parts: list[Part], started: float, log: Callable[[str], None]
-) -> None:
-    """Wait for the api-server, then for the onboarding DAG to be parsed."""
-    wait_until("api-server", lambda: _api_healthy(cluster.api_url), parts, STARTUP_TIMEOUT)
-    log(f"api-server healthy ({time.monotonic() - started:.0f} s)")
-    wait_until(
-        "the onboarding DAG (parsed by the dag-processor)",
-        lambda: _dag_known(cluster, "onboarding"),
-        parts,
-        STARTUP_TIMEOUT,
-    )
-    log(f"cluster ready in {time.monotonic() - started:.0f} s")
-
-
-def _api_healthy(api_url: str) -> bool:
-    response = httpx.get(f"{api_url}/api/v2/monitor/health", timeout=5)
-    return response.status_code == 200
-
-
-def _dag_known(cluster: Cluster, dag_id: str) -> bool:
-    with cluster.api() as api:
-        return api.get(f"/dags/{dag_id}").status_code == 200
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -389,6 +389,7 @@ def communication_page(
         artifact_name=views.artifact_name(comm)[0] if comm["artifact_uri"] else None,
         row_problem=views.row_problem(row := ledger().get(communication_id), comm["events"]),
         held_in=_held_in(row),
+        approval=audit.template_approval(Settings.from_env().templates_dir, row),
         attachments=attachments,
         record=masker.record(values),
         record_problem=record.problem,

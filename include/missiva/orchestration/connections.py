@@ -7,8 +7,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import Connection
-from airflow.sdk.exceptions import AirflowNotFoundException
-from sqlalchemy.engine import URL
+from airflow.sdk.exceptions import AirflowException, AirflowNotFoundException
 
 from missiva.channels.sms import SmsSettings
 from missiva.delivery.smtp_transport import SmtpSettings
@@ -28,13 +27,6 @@ SMS_CONN_ID = "missiva_sms"
 LEDGER_CONN_ID = "missiva_ledger"
 # the chain's HMAC key apart from the database's credentials: a database writer lacks it
 LEDGER_KEY_CONN_ID = "missiva_ledger_key"
-# psycopg 3 is the pinned Postgres driver (psycopg2 is not installed)
-_DRIVERS = {
-    "postgres": "postgresql+psycopg",
-    "postgresql": "postgresql+psycopg",
-    "sqlite": "sqlite",
-    "mysql": "mysql",
-}
 
 
 class ConnectionConfigError(ValueError):
@@ -49,9 +41,10 @@ def _required(conn_id: str) -> Connection:
 
 
 def database_url_of(conn: Connection) -> str:
-    """The SQLAlchemy URL of a database Connection: ``extra.sqlalchemy_url``, else built
-    from its type (``postgres`` -> ``postgresql+psycopg``), host, port, login, password
-    and schema (the database)."""
+    """The SQLAlchemy URL of a database Connection: ``extra.sqlalchemy_url``, else the one
+    the provider's SQL hook of its type builds (``postgres``: the Postgres provider's
+    ``PostgresHook``, ``postgresql+psycopg`` with host, port, login, password, schema = the
+    database, and its extras ``sqlalchemy_scheme``, ``sqlalchemy_query``, ``iam``)."""
     explicit = conn.extra_dejson.get("sqlalchemy_url")
     if explicit:
         return explicit
@@ -64,14 +57,23 @@ def database_url_of(conn: Connection) -> str:
         raise ConnectionConfigError(f"connection {conn.conn_id}: host is required")
     if not conn.schema:
         raise ConnectionConfigError(f"connection {conn.conn_id}: schema (the database) is required")
-    return URL.create(
-        _DRIVERS.get(conn.conn_type, conn.conn_type),
-        username=conn.login,
-        password=conn.password,
-        host=conn.host,
-        port=conn.port,
-        database=conn.schema,
-    ).render_as_string(hide_password=False)
+    from airflow.providers.common.sql.hooks.sql import DbApiHook
+
+    unbuilt = ConnectionConfigError(
+        f"connection {conn.conn_id}: no installed provider builds a SQLAlchemy URL for "
+        f"conn_type {conn.conn_type}: set extra.sqlalchemy_url"
+    )
+    try:  # the hook reads the Connection itself (environment, secrets backends, metadata DB)
+        hook = conn.get_hook()
+    except AirflowException as exc:  # no provider of this conn_type
+        raise unbuilt from exc
+    if not isinstance(hook, DbApiHook):
+        raise unbuilt
+    try:
+        url = hook.sqlalchemy_url
+    except NotImplementedError as exc:
+        raise unbuilt from exc
+    return url.render_as_string(hide_password=False)
 
 
 def source_url(settings: Settings, conn_id: str = SOURCE_CONN_ID) -> str:
@@ -86,8 +88,8 @@ def source_url(settings: Settings, conn_id: str = SOURCE_CONN_ID) -> str:
 
 
 def ledger_url(settings: Settings, conn_id: str = LEDGER_CONN_ID) -> str:
-    """The ledger's SQLAlchemy URL: the ``missiva_ledger`` Connection (a ``postgres``
-    one is ``postgresql+psycopg``; see :func:`database_url_of`) when it is defined, else
+    """The ledger's SQLAlchemy URL: the ``missiva_ledger`` Connection (see
+    :func:`database_url_of`) when it is defined, else
     ``MISSIVA_LEDGER_URL`` (the local SQLite file by default), as the CLI has it."""
     try:
         conn = Connection.get(conn_id)

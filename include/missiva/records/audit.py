@@ -9,9 +9,11 @@ import json
 import zipfile
 from dataclasses import asdict, dataclass, field
 from email.policy import default as default_policy
+from pathlib import Path
 from typing import Any
 
 from missiva.channels import registry
+from missiva.composition.errors import TemplateError
 from missiva.privacy.keys import CustomerErased, Withheld
 from missiva.privacy.sealing import sealed
 from missiva.records import work_files
@@ -44,14 +46,35 @@ def _events(ledger: Ledger, communication_id: str) -> list[dict[str, Any]]:
     ]
 
 
-def show(ledger: Ledger, communication_id: str) -> dict[str, Any]:
-    """One communication with its clauses, consent state and event history."""
+def show(
+    ledger: Ledger, communication_id: str, templates_dir: Path | None = None
+) -> dict[str, Any]:
+    """One communication with its clauses, consent state and event history; given the
+    template library, also its template version's approval (:func:`template_approval`)."""
     comm = _communication(ledger, communication_id)
-    return comm.as_dict() | {
+    shown = comm.as_dict() | {
         "blocks": ledger.blocks(communication_id),
         "consent_state": comm.consent,
         "events": _events(ledger, communication_id),
     }
+    if templates_dir is not None:
+        shown["template_approval"] = template_approval(templates_dir, comm)
+    return shown
+
+
+def template_approval(templates_dir: Path, comm: Communication) -> dict[str, Any] | None:
+    """The approval on record for the template version ``comm`` went out under: who, when,
+    the content's SHA-256 and the reviewed diff report's (``report_sha256``, None when it
+    was approved without one); None when no approval is on record or it had no template;
+    ``{"problem": ...}`` when the library's approvals cannot be read."""
+    from missiva.records.template_versions import approval_of
+
+    if not comm.template or not comm.template_version:
+        return None
+    try:
+        return approval_of(templates_dir, comm.template, comm.template_version)
+    except TemplateError as exc:
+        return {"problem": str(exc)}
 
 
 @dataclass(frozen=True)

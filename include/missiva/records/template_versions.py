@@ -56,6 +56,13 @@ def versions_sent(engine: Engine, templates_dir: Path, name: str) -> list[dict[s
     ]
 
 
+def approval_of(templates_dir: Path, name: str, version: str) -> dict[str, Any] | None:
+    """The approval of version ``version`` of template ``name`` in the library's
+    ``approvals.json`` (who, when, the content's and the reviewed report's SHA-256);
+    None: none on record."""
+    return _approvals_by_version(library.read_approvals(templates_dir, name)).get(str(version))
+
+
 def _approvals_by_version(records: list[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
     """The approval of each version (the last record of it: one per version by rule)."""
     keys = ("approved_by", "approved_at", "sha256", "report_sha256")
