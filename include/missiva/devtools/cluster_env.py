@@ -28,7 +28,7 @@ NO_QUIET_HOURS = INCLUDE_DIR / "contact_policy_no_quiet_hours.toml"
 BIN_DIR = Path(sys.executable).parent
 #: compiled bytecode of every process (a deployed image has it; a venv installed without it
 #: and ``PYTHONDONTWRITEBYTECODE`` made each task process compile Airflow, WeasyPrint and
-#: Great Expectations from source, 6 CPU-s more per task), kept apart from the venv
+#: Great Expectations from source: up to 6 CPU-s more a task), kept apart from the venv
 PYCACHE_DIR = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "missiva/pycache"
 #: seconds without a heartbeat after which a running task counts as dead (then retried)
 HEARTBEAT_TIMEOUT = 60
