@@ -7,8 +7,9 @@ communication already exists (delivery: :mod:`missiva.delivery.outbox`).
 import json
 import logging
 from collections import Counter
-from collections.abc import Collection
+from collections.abc import Collection, Iterable, Iterator
 from functools import partial
+from itertools import islice
 from typing import Any
 
 from missiva.channels import registry
@@ -29,7 +30,7 @@ from missiva.records.keys import (
     idempotency_key,
     quarantine_key,
 )
-from missiva.records.ledger import Ledger
+from missiva.records.ledger import Batch, Ledger
 from missiva.records.models import Communication
 from missiva.records.models import canonical_json as ledger_json
 from missiva.records.status import COMPOSED, FAILED, QUARANTINED, SENT, SUPPRESSED
@@ -51,6 +52,11 @@ SYSTEMIC_FAULTS = (OSError, MemoryError, RegulatoryBlockError)
 #: faults of the record's data: the communication is quarantined
 DATA_FAULTS = (SmsLimitError, UnicodeError, AssetAccessError)
 REASON_CHARS = 500
+#: communications recorded per ledger transaction
+LEDGER_BATCH = 500
+#: composed communications recorded per ledger transaction (a retry composes again at
+#: most these, unrecorded when the task died)
+COMPOSE_BATCH = 50
 
 
 def composition_failure(exc: Exception) -> tuple[str, str]:
@@ -60,6 +66,13 @@ def composition_failure(exc: Exception) -> tuple[str, str]:
     else:
         status, why = FAILED, f"composition failed: {type(exc).__name__}: {exc}"
     return status, why if len(why) <= REASON_CHARS else why[: REASON_CHARS - 3] + "..."
+
+
+def batched(items: Iterable[dict], size: int) -> Iterator[list[dict]]:
+    """``items`` in lists of ``size`` (the last shorter)."""
+    rest = iter(items)
+    while part := list(islice(rest, size)):
+        yield part
 
 
 def canonical_json(record: dict[str, Any]) -> bytes:
@@ -170,15 +183,17 @@ def validate_stage(
                 for k in (keys[row], quarantine_keys[row])
             )
         }
-        for record in records:
-            row = int(record["row_id"])
-            reasons = outcome.quarantined.get(row)
-            if reasons and row not in elsewhere:
-                ledger.add(
-                    **_base_fields(journey, run, record, quarantine_keys[row], sealing),
-                    status=QUARANTINED,
-                    reason="; ".join(reasons),
-                )
+        quarantined = (
+            {
+                **_base_fields(journey, run, record, quarantine_keys[row], sealing),
+                "status": QUARANTINED,
+                "reason": "; ".join(outcome.quarantined[row]),
+            }
+            for record in records
+            if (row := int(record["row_id"])) in outcome.quarantined and row not in elsewhere
+        )
+        for part in batched(quarantined, LEDGER_BATCH):
+            ledger.add_many(part)
         ledger.record_handled_before(run.dag_id, run.run_id, len(elsewhere))
     valid = [r for r in outcome.valid if int(r["row_id"]) not in elsewhere]
     size = chunk_size_within(len(valid), chunk_size, max_chunks)
@@ -228,7 +243,7 @@ class Composition:
 
     def __call__(
         self,
-        ledger: Ledger,
+        ledger: Ledger | Batch,
         record: dict[str, Any],
         key: str,
         chosen: Route | None = None,
@@ -278,7 +293,7 @@ class Composition:
 
     def _record(
         self,
-        ledger: Ledger,
+        ledger: Ledger | Batch,
         record: dict[str, Any],
         key: str,
         fields: dict,
@@ -333,10 +348,13 @@ def compose_stage(
         if todo:
             composition = Composition(journey, run, settings, sealed(store, ledger))
             invalid = ledger.invalid_contacts([r["customer_id"] for _, r in todo])
-            counts.update(
-                composition(ledger, record, key, invalid=invalid.get(record["customer_id"], ()))
-                for key, record in todo
-            )
+            with ledger.batch(COMPOSE_BATCH) as pending:
+                counts.update(
+                    composition(
+                        pending, record, key, invalid=invalid.get(record["customer_id"], ())
+                    )
+                    for key, record in todo
+                )
     log.info("chunk %d composed: %s", chunk, dict(counts))
     return dict(counts)
 

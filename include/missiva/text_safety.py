@@ -16,6 +16,8 @@ _CONTROL_NAMES = {"\x00": "NUL", "\t": "TAB", "\n": "LINE FEED", "\r": "CARRIAGE
 
 def unsafe_characters(text: str) -> list[str]:
     """The distinct unsafe characters of ``text``, named (``U+000A LINE FEED``...)."""
+    if not UNSAFE.search(text):  # nearly every text: nothing more to do
+        return []
     found = sorted(set(UNSAFE.findall(text)))
     names = (_CONTROL_NAMES.get(c) or unicodedata.name(c, "CONTROL CHARACTER") for c in found)
     return [f"U+{ord(c):04X} {name}" for c, name in zip(found, names, strict=True)]

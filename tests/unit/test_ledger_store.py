@@ -150,6 +150,56 @@ def test_every_add_and_transition_appends_a_chained_event(ledger: Ledger) -> Non
     assert [e.kind for e in ledger.events(ids[0])] == ["composed", "sending", "sent"]
 
 
+def test_add_many_records_rows_once_in_one_transaction(ledger: Ledger, db_path: Path) -> None:
+    ledger.add(**fields(2))
+    rows = [fields(1), fields(2), fields(3, blocks={"privacy": "v2"}), fields(1)]
+    # 2 was recorded before; the second 1 repeats the first
+    assert ledger.add_many(rows) == 2
+    assert ledger.add_many([fields(1), fields(3)]) == 0
+    assert sorted(k for (k,) in raw_sql(db_path, "SELECT customer_id FROM communications")) == [
+        "C000001",
+        "C000002",
+        "C000003",
+    ]
+    assert raw_sql(db_path, "SELECT block, version FROM communication_blocks") == [
+        ("privacy", "v2")
+    ]
+    events = ledger.events()
+    assert len(events) == 3
+    assert_chain_intact(events)
+
+
+def test_add_many_after_a_concurrent_writer_adds_one_by_one(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    Ledger(ledger.engine.url.render_as_string()).add(**fields(2))
+    # another writer adds 2 between add_many's look-up and its insert: the look-up missed it
+    look_ups = iter([lambda keys: {}])
+    looked_up = ledger.by_keys
+    monkeypatch.setattr(ledger, "by_keys", lambda keys: next(look_ups, looked_up)(keys))
+    assert ledger.add_many([fields(1), fields(2), fields(3)]) == 2
+    assert ledger.count() == 3
+    assert_chain_intact(ledger.events())
+
+
+def test_a_batch_records_its_rows_every_size_adds_and_on_leaving(
+    ledger: Ledger, db_path: Path
+) -> None:
+    with ledger.batch(2) as pending:
+        pending.add(**fields(1))
+        assert ledger.count() == 0  # not yet: a row is in the ledger once flushed
+        pending.add(**fields(2))
+        assert ledger.count() == 2
+        pending.add(**fields(3))
+        assert ledger.count() == 2
+    assert ledger.count() == 3
+    with pytest.raises(RuntimeError), ledger.batch(10) as pending:
+        pending.add(**fields(4))
+        raise RuntimeError("the task fails: what it composed is still recorded")
+    assert ledger.count() == 4
+    assert_chain_intact(ledger.events())
+
+
 def test_an_edited_event_breaks_the_chain(ledger: Ledger, db_path: Path) -> None:
     for n in range(1, 4):
         ledger.add(**fields(n))

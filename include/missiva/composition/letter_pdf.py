@@ -5,6 +5,7 @@ importing the composition package, or rendering e-mail, SMS and web pages, does 
 pay for WeasyPrint.
 """
 
+import logging
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,6 +15,10 @@ from weasyprint.text.fonts import FontConfiguration
 from missiva.composition.contents import PDF_VARIANT
 from missiva.composition.fetcher import TemplateAssetFetcher
 from missiva.composition.pdf_tags import PDFUA_1_XMP, finish_letter
+
+# WeasyPrint logs every step of every letter at INFO (seven lines a letter, each carried
+# into the task log); its warnings about a letter are still logged
+logging.getLogger("weasyprint.progress").setLevel(logging.WARNING)
 
 
 class LetterPrinter:

@@ -103,42 +103,60 @@ class Ledger(LedgerQueries):
         as ``communication_blocks`` rows in the same transaction. ``block_versions`` and
         ``consent_state`` may also be given as dicts (stored as canonical JSON).
         """
-        given = fields.get("block_versions")
-        if isinstance(given, str):
-            given = json.loads(given)
-        if blocks is not None and given is not None and dict(given) != dict(blocks):
-            raise ValueError("block_versions and blocks disagree")
-        blocks = {str(k): str(v) for k, v in (blocks or given or {}).items()}
-        if blocks or "block_versions" in fields:
-            fields["block_versions"] = canonical_json(blocks)
-        if fields.get("consent_state") is not None and not isinstance(fields["consent_state"], str):
-            fields["consent_state"] = canonical_json(fields["consent_state"])
-        check_known(fields.get("status"))
-        now = utc_now()
-        reference = reference_code(fields["communication_id"])
-        row = Communication(created_at=now, updated_at=now, reference=reference, **fields)
+        row, block_map = _row(blocks, fields)
         try:
             with self._write() as session:
-                session.add(row)
-                session.flush()
-                session.add_all(
-                    CommunicationBlock(communication_id=row.communication_id, block=b, version=v)
-                    for b, v in sorted(blocks.items())
-                )
-                session.flush()
-                append_event(
-                    session,
-                    self.key,
-                    row.communication_id,
-                    row.status,
-                    reason=row.reason,
-                    task=row.task_id,
-                )
+                self._insert(session, row, block_map)
         except IntegrityError:
             if row.idempotency_key is None or not self.by_keys([row.idempotency_key]):
                 raise  # not a duplicate: a missing field or a broken constraint
             return False
         return True
+
+    def add_many(self, rows: Iterable[Mapping[str, Any]]) -> int:
+        """:meth:`add` each of ``rows`` (its keyword arguments), all in one transaction
+        (one commit and one chain lock for the lot); how many were inserted. Rows whose
+        idempotency key exists (or came earlier in ``rows``) are skipped; if a concurrent
+        writer inserts one of the keys meanwhile, the rows are added one by one instead."""
+        rows = list(rows)
+        prepared = [
+            _row(row.get("blocks"), {k: v for k, v in row.items() if k != "blocks"}) for row in rows
+        ]
+        known = self.by_keys(r.idempotency_key for r, _ in prepared if r.idempotency_key)
+        todo, seen = [], set(known)
+        for row, blocks in prepared:
+            if row.idempotency_key not in seen:
+                todo.append((row, blocks))
+                seen.add(row.idempotency_key)
+        try:
+            with self._write() as session:
+                for row, blocks in todo:
+                    self._insert(session, row, blocks)
+        except IntegrityError:
+            return sum(self.add(**row) for row in rows if row.get("idempotency_key") not in known)
+        return len(todo)
+
+    @contextmanager
+    def batch(self, size: int) -> Iterator["Batch"]:
+        """A :class:`Batch` of adds over this ledger, its rest recorded on leaving."""
+        pending = Batch(self, size)
+        try:
+            yield pending
+        finally:
+            pending.flush()
+
+    def _insert(self, session: Session, row: Communication, blocks: dict[str, str]) -> None:
+        """The row, its blocks and its first event, in ``session``'s transaction."""
+        session.add(row)
+        session.flush()
+        session.add_all(
+            CommunicationBlock(communication_id=row.communication_id, block=b, version=v)
+            for b, v in sorted(blocks.items())
+        )
+        session.flush()
+        append_event(
+            session, self.key, row.communication_id, row.status, reason=row.reason, task=row.task_id
+        )
 
     def transition(
         self,
@@ -308,3 +326,42 @@ class Ledger(LedgerQueries):
             .values(updated_at=utc_now(), **values)
         )
         return values["status"]
+
+
+class Batch:
+    """:meth:`Ledger.add` deferred: the rows are recorded by :meth:`Ledger.add_many`, ``size``
+    at a time (and by :meth:`flush`). A row is in the ledger only once flushed."""
+
+    def __init__(self, ledger: Ledger, size: int) -> None:
+        self.ledger, self.size = ledger, size
+        self.rows: list[dict[str, Any]] = []
+
+    def add(self, **fields: Any) -> None:
+        self.rows.append(fields)
+        if len(self.rows) >= self.size:
+            self.flush()
+
+    def flush(self) -> None:
+        rows, self.rows = self.rows, []
+        if rows:
+            self.ledger.add_many(rows)
+
+
+def _row(
+    blocks: Mapping[str, str] | None, fields: dict[str, Any]
+) -> tuple[Communication, dict[str, str]]:
+    """The row :meth:`Ledger.add` inserts for ``fields``, and its {block: version}."""
+    given = fields.get("block_versions")
+    if isinstance(given, str):
+        given = json.loads(given)
+    if blocks is not None and given is not None and dict(given) != dict(blocks):
+        raise ValueError("block_versions and blocks disagree")
+    blocks = {str(k): str(v) for k, v in (blocks or given or {}).items()}
+    if blocks or "block_versions" in fields:
+        fields["block_versions"] = canonical_json(blocks)
+    if fields.get("consent_state") is not None and not isinstance(fields["consent_state"], str):
+        fields["consent_state"] = canonical_json(fields["consent_state"])
+    check_known(fields.get("status"))
+    now = utc_now()
+    reference = reference_code(fields["communication_id"])
+    return Communication(created_at=now, updated_at=now, reference=reference, **fields), blocks

@@ -57,6 +57,7 @@ def record_problems(record: Mapping[str, Any]) -> list[str]:
     problems = [
         problem
         for name, value in record.items()
+        if isinstance(value, str | list | tuple | Mapping)  # numbers, dates, None: no text
         for problem in dict.fromkeys(_field_problems(name, value))
     ]
     problems += [

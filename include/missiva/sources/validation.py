@@ -41,6 +41,8 @@ def describe(expectation: dict[str, Any]) -> str:
 
 def _run_suite(frame: pd.DataFrame, suite: dict[str, Any]) -> list[tuple[dict, Any]]:
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+    # GX logs a line at INFO for each of ~200 functions its import does not document
+    logging.getLogger("great_expectations._docs_decorators").setLevel(logging.WARNING)
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
