@@ -132,19 +132,30 @@ def deliver_deferred(chunk: int) -> dict:
 
 
 def print_late_batches(chunks: list[int]) -> int:
-    """Put the letters the chunks sent into late print batches of their journey runs."""
+    """Put the letters the chunks sent into late print batches of their journey runs,
+    then delete the run's staging (the chunks of communication ids)."""
     from missiva.delivery.deferred import print_late_batches as batch_late
     from missiva.journeys import JOURNEYS
 
     settings, store = _settings_and_store()
-    return batch_late(JOURNEYS, _run_context(), settings, chunks, store=store)
+    run = _run_context()
+    letters = batch_late(JOURNEYS, run, settings, chunks, store=store)
+    _delete_staging(run, settings, store)
+    return letters
+
+
+def _delete_staging(run: RunContext, settings: Settings, store: "ArtifactStore") -> None:
+    from missiva.flow import staging
+
+    staged = staging(run, settings, store)
+    removed = staged.space.clear()
+    log.info("staging deleted: %d object(s) at %s", removed, staged.space.location(""))
 
 
 def report() -> dict:
     """Print the run's summary from the ledger, anchor the chain head, then delete the
     run's staging (the customer records it was extracted from: personal data must not
     outlive the run)."""
-    from missiva.flow import staging
     from missiva.records.anchors import RUN, write_anchor
     from missiva.records.ledger import Ledger
     from missiva.records.run_report import summarize
@@ -156,9 +167,7 @@ def report() -> dict:
         write_anchor(ledger, store, RUN, f"{run.dag_id}/{run.run_id}")
     for line in summary.lines():  # the run's outcome, in the report task's log in the UI
         log.info("%s", line)
-    staged = staging(run, settings, store)
-    removed = staged.space.clear()
-    log.info("staging deleted: %d object(s) at %s", removed, staged.space.location(""))
+    _delete_staging(run, settings, store)
     return summary.as_dict()
 
 
