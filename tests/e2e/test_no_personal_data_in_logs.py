@@ -1,8 +1,9 @@
-"""No personal data in what Airflow keeps: a real onboarding run through the
-LocalExecutor (its workers call a real ``airflow api-server``'s execution API and write
-each task's log file under AIRFLOW_HOME/logs, as in a deployment), then every task log
-and every XCom value of the run is searched for the seeded customers' names, e-mail
-addresses, phone numbers and address lines, hostile and quarantined records included.
+"""No personal data in what Airflow keeps: real runs of onboarding (the seed's hostile
+and defective records), claims_letters and renewal_notices through the LocalExecutor
+(its workers call a real ``airflow api-server``'s execution API and write each task's
+log file under AIRFLOW_HOME/logs, as in a deployment); then every task log, every XCom
+value and the note of the run are searched for the seeded customers' names, e-mail
+addresses, phone numbers and address lines.
 Slow: an api-server, Airflow + Great Expectations + WeasyPrint."""
 
 import json
@@ -62,25 +63,30 @@ def _logs(airflow_home, run_id) -> list[tuple[str, str]]:
     ]
 
 
-@pytest.fixture
-def execution_api(journey_env, airflow_db, monkeypatch):
+@pytest.fixture(scope="module")
+def execution_api(airflow_db, tmp_path_factory):
     """An api-server with the execution API that this process's executor workers call,
     at the Makefile's log levels (Missiva's loggers at INFO)."""
-    home, _ = journey_env
-    monkeypatch.setenv("AIRFLOW__API_AUTH__JWT_SECRET", secrets.token_hex(32))
-    monkeypatch.setenv("AIRFLOW__LOGGING__LOGGING_LEVEL", "INFO")
-    monkeypatch.setenv("AIRFLOW__LOGGING__NAMESPACE_LEVELS", "airflow=WARNING task=WARNING")
-    with api_server(airflow_db, home, {"operator": "admin"}, apps="core,execution") as server:
-        server.wait_healthy()
-        monkeypatch.setenv("AIRFLOW__CORE__EXECUTION_API_SERVER_URL", f"{server.url}/execution/")
-        yield server
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("AIRFLOW__API_AUTH__JWT_SECRET", secrets.token_hex(32))
+        env.setenv("AIRFLOW__LOGGING__LOGGING_LEVEL", "INFO")
+        env.setenv("AIRFLOW__LOGGING__NAMESPACE_LEVELS", "airflow=WARNING task=WARNING")
+        root = tmp_path_factory.mktemp("api-server")
+        with api_server(airflow_db, root, {"operator": "admin"}, apps="core,execution") as server:
+            server.wait_healthy()
+            env.setenv("AIRFLOW__CORE__EXECUTION_API_SERVER_URL", f"{server.url}/execution/")
+            yield server
 
 
-def test_a_run_leaves_no_personal_data_in_logs_or_xcom(journey_env, airflow_db, execution_api):
+@pytest.mark.parametrize("dag_id", ["onboarding", "claims_letters", "renewal_notices"])
+def test_a_run_leaves_no_personal_data_in_logs_or_xcom(
+    dag_id, journey_env, airflow_db, execution_api, monkeypatch
+):
     home, report = journey_env
-    run = run_dag(use_executor=True)
+    # Airflow 3.3.2's dag.test() cannot finish a run carrying a deadline alert (README)
+    monkeypatch.setenv("MISSIVA_DEADLINE_ALERTS", "off")
+    run = run_dag(dag_id, use_executor=True)
     assert run.state == "success"
-    assert report.defects, "the seed injects quarantined records"
 
     xcoms, logs = _xcoms(airflow_db, run.run_id), _logs(airflow_db, run.run_id)
     assert {where.split("/task_id=")[1].split("/")[0] for where, _ in logs} >= {
@@ -91,16 +97,18 @@ def test_a_run_leaves_no_personal_data_in_logs_or_xcom(journey_env, airflow_db, 
         "print_batches",
         "report",
     }
-    summary = dict(xcoms)["xcom report[-1] reasons"]
-    assert "quarantined" in summary and "invalid e-mail address" in summary  # reasons kept
+    if dag_id == "onboarding":  # the seed's defects: quarantined, with their reasons
+        assert report.defects
+        reasons = dict(xcoms)["xcom report[-1] reasons"]
+        assert "quarantined" in reasons and "invalid e-mail address" in reasons
     assert any("staging deleted" in text for _, text in logs)
     assert not list((home / "staging").rglob("*.jsonl")), "staging outlives the run"
     # the run's report is its note in the UI (set by the scheduler-side listener)
     note = _note(airflow_db, run.run_id)
     statuses = json.loads(dict(xcoms)["xcom report[-1] statuses"])
     assert note.startswith("**Missiva run summary**"), note
-    assert f"{statuses['sent']} sent (email: " in note
-    assert f"{statuses['quarantined']} quarantined" in note
+    assert f"{statuses.pop('sent')} sent (email: " in note
+    assert all(f"{n} {status}" in note for status, n in statuses.items())
     found = [*xcoms, *logs, ("the run's note", note)]
     leaks = {
         (where, value, origin)

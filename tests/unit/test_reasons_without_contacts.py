@@ -50,3 +50,17 @@ def test_redact_contacts(reply, values, expected):
 
 def test_short_values_are_not_redacted_inside_words():
     assert redact_contacts("recipient refused", "re", None, "") == "recipient refused"
+
+
+def test_a_ledger_error_shows_the_sql_not_the_values(tmp_path):
+    """A failed ledger write's exception (in the task log) holds no recipient."""
+    from ledger_fixtures import email_fields
+    from sqlalchemy.exc import IntegrityError
+
+    from missiva.records.ledger import Ledger
+
+    ledger = Ledger(f"sqlite:///{tmp_path / 'ledger.db'}")
+    with ledger, pytest.raises(IntegrityError) as info:
+        ledger.add(**email_fields(1, journey=None))  # NOT NULL
+    assert "INSERT INTO communications" in str(info.value)
+    assert "c1@example.com" not in str(info.value)
