@@ -3,10 +3,10 @@
 Airflow 3.3's Task SDK gives a task no call to set its own run's note (the execution
 API takes a note only for a run a task triggers), and the REST API would need a user's
 credentials inside the task. The scheduler may: this listener, registered by Missiva's
-plugin, runs where the run's state changes (the scheduler; ``dag.test()``), on the ORM
-run object in the session that records the new state, reads the ``report`` task's XCom
-(counts, no personal data) and sets the note in that same commit. An operator's own
-note is kept.
+plugin, runs where the run's state changes (the scheduler; ``dag.test(use_executor=True)``
+calls it too, a plain ``dag.test()`` does not), on the ORM run object in the session
+that records the new state; it reads the ``report`` task's XCom (counts, no personal
+data) and sets the note in that same commit. An operator's own note is kept.
 """
 
 import logging
