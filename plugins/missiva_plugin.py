@@ -1,7 +1,8 @@
 """Missiva's Airflow plugin: registration only (see DESIGN.md §2).
 
 Adds the auditor page "Communications" (``missiva.orchestration.auditor_ui``) to the
-API server under ``/missiva`` and to the Airflow UI's navigation. Every process that
+API server under ``/missiva`` and to the Airflow UI's navigation, and the listener that
+writes each run's report as its note (``missiva.orchestration.run_notes``). Every process that
 loads plugins (scheduler, dag-processor, triggerer, tasks) imports this module, so the
 page's code (FastAPI, Airflow's API security, the ledger) is imported on the API
 server's first request to ``/missiva`` instead.
@@ -10,6 +11,8 @@ server's first request to ``/missiva`` instead.
 from typing import Any, ClassVar
 
 from airflow.plugins_manager import AirflowPlugin
+
+from missiva.orchestration import run_notes
 
 URL_PREFIX = "/missiva"
 
@@ -30,6 +33,7 @@ class AuditorApp:
 
 class MissivaPlugin(AirflowPlugin):
     name = "missiva"
+    listeners: ClassVar[list[Any]] = [run_notes]
     fastapi_apps: ClassVar[list[dict[str, Any]]] = [
         {"app": AuditorApp(), "url_prefix": URL_PREFIX, "name": "Missiva communications"}
     ]

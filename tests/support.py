@@ -54,13 +54,17 @@ def run_dag(
     logical_date: datetime = RUN_AT,
     conf: dict | None = None,
     run_after: datetime | None = None,
+    use_executor: bool = False,
 ):
     """``dag.test()`` of one of the repository's DAGs (needs the ``airflow_db`` fixture),
-    with ``conf`` as the run's params; a given ``run_after`` fixes the run id."""
+    with ``conf`` as the run's params; a given ``run_after`` fixes the run id;
+    ``use_executor`` runs the tasks through the executor, each writing its log file."""
     from airflow.dag_processing.dagbag import DagBag
 
     dag = DagBag(dag_folder=REPO / "dags").get_dag(dag_id)
-    return dag.test(logical_date=logical_date, run_conf=conf, run_after=run_after)
+    return dag.test(
+        logical_date=logical_date, run_conf=conf, run_after=run_after, use_executor=use_executor
+    )
 
 
 def mail_by_recipient(maildir: Path) -> dict[str, list[EmailMessage]]:

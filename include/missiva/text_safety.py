@@ -27,3 +27,17 @@ def collapse_unsafe(text: str) -> str:
     """``text`` without bidi controls (they take no room) and with each run of the other
     unsafe characters replaced by one space, trimmed."""
     return re.sub(f"(?:{UNSAFE.pattern})+", " ", _BIDI.sub("", text)).strip()
+
+
+REDACTED = "[redacted]"
+_EMAIL_SHAPED = re.compile(r"[^\s<>\"'(),;:]+@[^\s<>\"'(),;:]+")
+_PHONE_SHAPED = re.compile(r"\+?\(?\d(?:[ ()-]{0,2}\d){6,}")
+
+
+def redact_contacts(text: str, *values: str | None) -> str:
+    """``text`` (a provider's reply, a validator's message: it ends in a failure reason,
+    a log line or XCom) with each given value of 3+ characters (case-insensitive), every
+    e-mail-shaped token and every phone-shaped run of 7+ digits replaced by ``[redacted]``."""
+    for value in sorted({v.strip() for v in values if v and len(v.strip()) >= 3}, key=len)[::-1]:
+        text = re.sub(re.escape(value), REDACTED, text, flags=re.IGNORECASE)
+    return _PHONE_SHAPED.sub(REDACTED, _EMAIL_SHAPED.sub(REDACTED, text))

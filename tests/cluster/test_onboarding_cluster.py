@@ -96,8 +96,9 @@ def test_onboarding_on_the_cluster(cluster: Cluster):
     staged = client.list_object_versions(Bucket=cluster.bucket, Prefix="work/staging/")
     assert not staged.get("Versions") and not staged.get("DeleteMarkers"), staged
     rules = client.get_bucket_lifecycle_configuration(Bucket=cluster.bucket)["Rules"]
-    assert [(r["Filter"]["Prefix"], r["NoncurrentVersionExpiration"]) for r in rules] == [
-        ("work/", {"NoncurrentDays": 1})
+    assert [(r["Filter"]["Prefix"], r.get("NoncurrentVersionExpiration")) for r in rules] == [
+        ("work/", {"NoncurrentDays": 1}),
+        ("work/staging/", None),
     ]
 
     archived = {c.artifact_uri for c in comms if c.artifact_uri}

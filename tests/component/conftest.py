@@ -34,7 +34,8 @@ class Received:
 class RecordingHandler:
     """An aiosmtpd handler that records every session and message.
 
-    - ``refuse``: recipients answered with ``550 no such user`` at RCPT;
+    - ``refuse``: recipients answered at RCPT with ``550 5.1.1 <address>: Recipient
+      address rejected: User unknown`` (echoing the address, as Postfix does);
     - ``fail_data_after``: after that many accepted messages, DATA answers with a
       temporary ``451`` (a server going away in the middle of a batch).
     """
@@ -53,7 +54,7 @@ class RecordingHandler:
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if address in self.refuse:
-            return "550 no such user"
+            return f"550 5.1.1 <{address}>: Recipient address rejected: User unknown"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 

@@ -292,6 +292,14 @@ def test_400_is_permanent_without_retry(provider: Provider) -> None:
     assert "destination not reachable" in str(info.value)
 
 
+def test_a_provider_error_echoing_the_number_is_redacted(provider: Provider) -> None:
+    provider.script = [Reply(400, {"error": "destination +393123456789 (312 345 6789) barred"})]
+    with adapter(provider.url, Sleeps()) as sms, pytest.raises(PermanentFailure) as info:
+        sms.send(delivery())
+    assert info.value.provider_error == "destination [redacted] ([redacted]) barred"
+    assert "345" not in str(info.value), "the reason reaches logs and XCom: no number"
+
+
 def test_422_with_structured_error_is_permanent(provider: Provider) -> None:
     provider.script = [Reply(422, {"errors": [{"field": "to", "code": "blocked"}]})]
     with adapter(provider.url, Sleeps()) as sms, pytest.raises(PermanentFailure) as info:

@@ -55,6 +55,8 @@ def test_refused_recipient_is_permanent_and_the_batch_goes_on(smtp_server) -> No
         with pytest.raises(PermanentFailure, match="550") as info:
             smtp.send(mail(1, "gone@example.com"))
         assert info.value.status == 550
+        assert "User unknown" in str(info.value)
+        assert "gone@" not in str(info.value), "the reason reaches logs and XCom: no address"
         smtp.send(mail(2))
     assert [m.rcpt_tos for m in smtp_server.handler.messages] == [("customer2@example.com",)]
     assert len(smtp_server.handler.sessions) == 1

@@ -142,10 +142,12 @@ class ApiServer:
 
 @contextmanager
 def api_server(
-    airflow_home: Path, missiva_home: Path, users: dict[str, str]
+    airflow_home: Path, missiva_home: Path, users: dict[str, str], apps: str = "core"
 ) -> Iterator[ApiServer]:
-    """Start ``airflow api-server`` on a free port with the repo's plugins and simple auth
-    users ``{name: role}`` (passwords ``<name>-pw``).
+    """Start ``airflow api-server`` (``apps``) on a free port with the repo's plugins and
+    simple auth users ``{name: role}`` (passwords ``<name>-pw``); the JWT secret is this
+    process's ``AIRFLOW__API_AUTH__JWT_SECRET`` when set (its executor's workers then
+    reach the execution API), else a fresh one.
 
     Yields at once (call :meth:`ApiServer.wait_healthy`); the server is always stopped.
     """
@@ -165,7 +167,9 @@ def api_server(
         "AIRFLOW__API__PORT": str(port),
         "AIRFLOW__API__HOST": "127.0.0.1",
         "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
-        "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(32),
+        "AIRFLOW__API_AUTH__JWT_SECRET": os.environ.get(
+            "AIRFLOW__API_AUTH__JWT_SECRET", secrets.token_hex(32)
+        ),
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
         "MISSIVA_HOME": str(missiva_home),
     }
@@ -175,7 +179,7 @@ def api_server(
     log = missiva_home / "api-server.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [str(airflow), "api-server", "--apps", "core", "--workers", "1"],
+            [str(airflow), "api-server", "--apps", apps, "--workers", "1"],
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,

@@ -80,6 +80,8 @@ def test_scheduled_hour_sends_at_once_and_quiet_hours_defer_until_each_morning(
     _at(eight.replace(minute=35), "deferred_deliveries", eight)
     _at(eight.replace(minute=45), "deferred_deliveries", eight.replace(minute=15))
     assert set(statuses().values()) == {"sent"}
+    # every run, journey or deferred deliveries, deleted its staging at its end
+    assert not [p for p in (home / "staging").rglob("*") if p.is_file()]
 
     mail = mail_by_recipient(home / "mail")
     for comm in [*deferred.values(), *mine]:

@@ -44,9 +44,12 @@ def test_the_hooks_archive_creates_its_bucket_and_round_trips(seaweedfs, monkeyp
     assert store.create_bucket() is False  # idempotent
     client = seaweedfs.client()
     assert bucket_has_object_lock(client, bucket)
-    (rule,) = client.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]
+    rule, staging = client.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]
     assert rule["Filter"]["Prefix"] == "missiva/work/"
     assert rule["NoncurrentVersionExpiration"] == {"NoncurrentDays": 1}
+    # a failed run's staging (its customers' records) is not kept for ever
+    assert staging["Filter"]["Prefix"] == "missiva/work/staging/"
+    assert staging["Expiration"] == {"Days": 7}
 
     artifact = store.put(b"%PDF-1.7 welcome letter", content_type="application/pdf")
     assert artifact.uri.startswith("archive:sha256/")

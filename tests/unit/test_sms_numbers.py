@@ -34,11 +34,15 @@ def test_normalise_phone_to_e164(raw: str, country: str | None, e164: str) -> No
         ("12", "IT", "invalid phone number for IT"),
         ("312 345 6789", None, "not a phone number"),  # national form needs a country
         ("+44 20 7946 0958", None, "not a mobile number"),  # London landline
+        ("+44 7700 900123", "GB", "invalid phone number for GB \\(not allocated\\)"),
     ],
 )
 def test_normalise_phone_rejects_with_reason(raw: Any, country: str | None, message: str) -> None:
-    with pytest.raises(InvalidPhoneNumber, match=message):
+    with pytest.raises(InvalidPhoneNumber, match=message) as info:
         normalise_phone(raw, country)
+    digits = "".join(c for c in str(raw or "") if c.isdigit())
+    reason = "".join(c for c in str(info.value) if c.isdigit())
+    assert len(digits) < 7 or digits[-7:] not in reason, "reasons reach logs: no number"
 
 
 def test_landline_accepted_when_mobile_not_required() -> None:

@@ -40,6 +40,7 @@ from missiva.channels.base import (
     SendResult,
     TransientFailure,
 )
+from missiva.text_safety import redact_contacts
 
 log = logging.getLogger(__name__)
 
@@ -76,15 +77,15 @@ def normalise_phone(
     try:
         number = phonenumbers.parse(str(raw), region)
     except phonenumbers.NumberParseException as exc:
-        raise InvalidPhoneNumber(f"not a phone number ({exc})") from exc
+        raise InvalidPhoneNumber(f"not a phone number ({redact_contacts(str(exc), raw)})") from exc
     e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
     if allow_fictional and FICTIONAL_NUMBERS.fullmatch(e164):
         return e164
     if not phonenumbers.is_valid_number(number):
         where = f" for {region}" if region else ""
-        raise InvalidPhoneNumber(f"invalid phone number{where} ({e164} is not allocated)")
+        raise InvalidPhoneNumber(f"invalid phone number{where} (not allocated)")
     if mobile_only and phonenumbers.number_type(number) not in _MOBILE_TYPES:
-        raise InvalidPhoneNumber(f"{e164} is not a mobile number")
+        raise InvalidPhoneNumber("not a mobile number")
     return e164
 
 
@@ -228,7 +229,7 @@ class SmsAdapter:
         status = response.status_code
         if response.is_success:
             return SendResult(self._message_id(response, delivery, attempt))
-        error = _provider_error(response)
+        error = redact_contacts(_provider_error(response), body["to"], delivery.recipient)
         if status < 400 or status in CONFIGURATION_STATUS:  # 1xx/3xx: wrong endpoint
             raise ChannelConfigurationError(
                 f"SMS provider refused the request: HTTP {status}: {error}",

@@ -28,11 +28,13 @@ from missiva.channels.base import (
     TransientFailure,
 )
 from missiva.delivery.smtp_transport import ReplyLost, SmtpSender, SmtpSettings
+from missiva.text_safety import redact_contacts
 
 
-def _reply(code: int, message: bytes | str) -> str:
+def _reply(code: int, message: bytes | str, *recipients: str) -> str:
+    """The server's reply, without the addresses servers echo (``<bob@...>: unknown``)."""
     text = message.decode(errors="replace") if isinstance(message, bytes) else message
-    return f"{code} {text}"
+    return redact_contacts(f"{code} {text}", *recipients)
 
 
 class SmtpAdapter:
@@ -84,7 +86,8 @@ class SmtpAdapter:
         except smtplib.SMTPRecipientsRefused as exc:
             code, message = next(iter(exc.recipients.values()))
             failure = PermanentFailure if code >= 500 else TransientFailure
-            raise failure(f"recipient refused: {_reply(code, message)}", status=code) from exc
+            reply = _reply(code, message, delivery.recipient)
+            raise failure(f"recipient refused: {reply}", status=code) from exc
         except smtplib.SMTPNotSupportedError as exc:
             raise PermanentFailure(
                 "the mail server does not offer SMTPUTF8, which the address's non-ASCII "
@@ -123,7 +126,10 @@ def email_contact(record: Mapping[str, Any]) -> tuple[str | None, str | None]:
     try:
         valid = validate_email(address, check_deliverability=False)
     except EmailNotValidError as exc:
-        return None, f"invalid e-mail address ({exc})"
+        return (
+            None,
+            f"invalid e-mail address ({redact_contacts(str(exc), address, *address.split('@'))})",
+        )
     return valid.ascii_email or valid.normalized, None
 
 

@@ -166,12 +166,24 @@ def deliver_deferred(chunk: int) -> dict:
 
 
 def print_late_batches(chunks: list[int]) -> int:
-    """Put the letters the chunks sent into late print batches of their journey runs."""
+    """Put the letters the chunks sent into late print batches of their journey runs,
+    then delete the run's staging (the chunks of communication ids)."""
     from missiva.delivery.deferred import print_late_batches as batch_late
     from missiva.journeys import JOURNEYS
 
     settings, store = _settings_and_store()
-    return batch_late(JOURNEYS, _run_context(), settings, chunks, store=store)
+    run = _run_context()
+    letters = batch_late(JOURNEYS, run, settings, chunks, store=store)
+    _delete_staging(run, settings, store)
+    return letters
+
+
+def _delete_staging(run: RunContext, settings: Settings, store: "ArtifactStore") -> None:
+    from missiva.flow import staging
+
+    staged = staging(run, settings, store)
+    removed = staged.space.clear()
+    log.info("staging deleted: %d object(s) at %s", removed, staged.space.location(""))
 
 
 def report() -> dict:
@@ -179,7 +191,6 @@ def report() -> dict:
     run's staging (the customer records it was extracted from: personal data must not
     outlive the run). Communications awaiting review fail the task (no retry): the run
     is not a success until a person settles them and clears this task."""
-    from missiva.flow import staging
     from missiva.records.anchors import RUN, write_anchor
     from missiva.records.ledger import Ledger
     from missiva.records.run_report import summarize
@@ -191,9 +202,7 @@ def report() -> dict:
         write_anchor(ledger, store, RUN, f"{run.dag_id}/{run.run_id}")
     for line in summary.lines():  # the run's outcome, in the report task's log in the UI
         log.info("%s", line)
-    staged = staging(run, settings, store)
-    removed = staged.space.clear()
-    log.info("staging deleted: %d object(s) at %s", removed, staged.space.location(""))
+    _delete_staging(run, settings, store)
     if summary.awaiting_review:
         message = (
             f"{len(summary.awaiting_review)} communication(s) await review (outcome unknown, "

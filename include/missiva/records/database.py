@@ -69,7 +69,8 @@ def prepare_engine(engine: Engine) -> Engine:
 
 def open_engine(url: str) -> Engine:
     """An engine on the ledger database at ``url``, fit for ledger writes."""
-    return prepare_engine(create_engine(url))
+    # hide_parameters: a database error (in a task log) shows the SQL, not the values
+    return prepare_engine(create_engine(url, hide_parameters=True))
 
 
 def _stored_revision(conn: Connection) -> str | None:

@@ -9,7 +9,9 @@ that settles them: a run with unresolved review items is not a success.
 
 import re
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from missiva.records.keys import COPY_MARK, NOTICE_MARK, fallback_base
 from missiva.records.ledger import Ledger
@@ -184,3 +186,22 @@ def summarize(ledger: Ledger, dag_id: str, run_id: str) -> RunSummary:
             f"{summary.extracted} records extracted but {summary.accounted} in the ledger"
         )
     return summary
+
+
+#: the first words of every note :func:`run_note` writes (an operator's own note differs)
+NOTE_TITLE = "**Missiva run summary**"
+
+
+def run_note(report: Mapping[str, Any]) -> str:
+    """The run's note in the Airflow UI (Markdown) from its report (:meth:`RunSummary.
+    as_dict`): counts by status and channel; the reasons are in the report task's log."""
+    statuses = Counter(report.get("statuses") or {})
+    sent = f"{statuses.pop(SENT, 0)} sent" + _by_channel(Counter(report.get("sent_by_channel")))
+    parts = [f"{report.get('extracted', 0)} extracted", sent]
+    parts += [f"{statuses[s]} {s}" for s in FINAL + IN_FLIGHT if s != SENT and statuses[s]]
+    if report.get("handled_before"):
+        parts.append(f"{report['handled_before']} already handled by an earlier run")
+    return (
+        f"{NOTE_TITLE} ({report.get('interval', '')}): {', '.join(parts)}.\n\n"
+        "Reasons: the `report` task's log; each communication: the Communications page."
+    )

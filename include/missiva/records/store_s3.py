@@ -64,6 +64,8 @@ DEFAULT_MAX_ATTEMPTS = 3
 RETENTION_MODES = ("COMPLIANCE", "GOVERNANCE")
 #: days a working object's overwritten or deleted version is kept (:func:`expire_work_versions`)
 WORK_VERSION_DAYS = 1
+#: days a run's staging (customer records) stays when no report deleted it (a failed run)
+STAGING_DAYS = 7
 
 _UNAVAILABLE_CODES = frozenset(
     {"InternalError", "ServiceUnavailable", "SlowDown", "RequestTimeout"}
@@ -182,8 +184,10 @@ def expire_work_versions(
     print, portal: overwritten and deleted as runs go, so a versioned bucket keeps their
     old bytes as noncurrent versions): those versions expire ``days`` after they stop
     being current, and the delete markers left alone go too. Replaces the bucket's
-    lifecycle configuration. False, with a warning, when the server has no lifecycle
-    rules: then only the explicit version deletes (``S3Workspace.clear``) remove them.
+    lifecycle configuration. A second rule expires the staging of a run that no report
+    deleted (a failed run) :data:`STAGING_DAYS` after it was written. False, with a
+    warning, when the server has no lifecycle rules: then only the explicit deletes
+    (``S3Workspace.clear``) remove them.
     """
     rule = {
         "ID": "missiva-work-versions",
@@ -193,10 +197,12 @@ def expire_work_versions(
         "Expiration": {"ExpiredObjectDeleteMarker": True},
         "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": days},
     }
+    staging = {"ID": "missiva-staging-expiry", "Status": "Enabled"}
+    staging |= {"Filter": {"Prefix": f"{prefix}staging/"}, "Expiration": {"Days": STAGING_DAYS}}
     try:
         with _translated(f"s3://{bucket}"):
             client.put_bucket_lifecycle_configuration(
-                Bucket=bucket, LifecycleConfiguration={"Rules": [rule]}
+                Bucket=bucket, LifecycleConfiguration={"Rules": [rule, staging]}
             )
     except StoreError as exc:
         if _code(exc.__cause__) not in ("NotImplemented", "MalformedXML", "InvalidRequest"):

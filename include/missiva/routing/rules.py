@@ -75,7 +75,7 @@ def route(
             continue
         recipient, problem = declared.contact(record)
         if not problem and (channel, recipient) in invalid:
-            problem = f"{recipient} hard-bounced before"
+            problem = "the address hard-bounced before"
         if problem:
             rejected.append(f"{channel}: {problem}")
             continue

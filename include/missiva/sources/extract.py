@@ -60,7 +60,7 @@ def stream(
         "interval_start": source_time(start),
         "interval_end": source_time(end),
     }
-    engine = create_engine(source_url)
+    engine = create_engine(source_url, hide_parameters=True)  # errors: SQL, not values
     try:
         with engine.connect() as conn:
             streaming = conn.execution_options(stream_results=True, yield_per=batch_size)
