@@ -19,7 +19,6 @@ from pathlib import Path
 
 import pytest
 from browser import VIEWPORTS, launched_chromium, reflow_and_axe
-from support import ONBOARDING_RUN
 
 from missiva.journeys import ONBOARDING
 from missiva.privacy.sealing import sealed
@@ -28,7 +27,6 @@ from missiva.records.store import open_store
 from missiva.settings import Settings
 
 PORTAL_ONLY = replace(ONBOARDING, required_channels={"welcome": "portal"})
-PORTAL_RUN = replace(ONBOARDING_RUN, run_id="manual__portal_a11y")
 
 
 def _archived(settings: Settings) -> dict[tuple[str, str, str], bytes]:
@@ -50,13 +48,13 @@ def _archived(settings: Settings) -> dict[tuple[str, str, str], bytes]:
 def artifacts(tmp_path_factory, composed_run) -> dict[tuple[str, str, str], bytes]:
     """Every distinct kind of artifact of an onboarding day, e-mail/letter and portal."""
     kinds: dict[tuple[str, str, str], bytes] = {}
-    for journey, run in ((ONBOARDING, ONBOARDING_RUN), (PORTAL_ONLY, PORTAL_RUN)):
+    for journey in (ONBOARDING, PORTAL_ONLY):
         with pytest.MonkeyPatch.context() as patch:
             patch.setenv("MISSIVA_HOME", str(tmp_path_factory.mktemp(journey.name)))
             for name in ("MISSIVA_LEDGER_URL", "MISSIVA_ARCHIVE_URL", "MISSIVA_PRINT_DIR"):
                 patch.delenv(name, raising=False)
             settings = Settings.from_env()
-            composed_run(settings, customers=30, seed=7, journey=journey, run=run)
+            composed_run(settings, customers=30, seed=7, journey=journey)
             kinds.update(_archived(settings))
     return kinds
 
