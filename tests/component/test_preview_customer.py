@@ -6,9 +6,12 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from browser import chromium_path
+from PIL import Image
 from pypdf import PdfReader
 
 from missiva.cli import main
+from missiva.composition import proof_visual
 from missiva.devtools.seed import seed
 
 
@@ -99,3 +102,27 @@ def test_policy_certificate_of_a_customer_with_a_policy(home: Path, tmp_path: Pa
     out = tmp_path / "certificate"
     assert main(["preview", "policy_certificate", "--customer", customer, "--out", str(out)]) == 0
     assert policy in _pdf_text(out / "letter.pdf")
+
+
+def test_phone_screenshots_of_the_email_and_web_page(home: Path, tmp_path: Path) -> None:
+    chromium_path()
+    out = tmp_path / "welcome"
+    assert main(["preview", "welcome", "--customer", "C000002", "--out", str(out)]) == 0
+    index = (out / "index.html").read_text(encoding="utf-8")
+    for png in ("email-phone.png", "web-phone.png"):
+        with Image.open(out / png) as shot:
+            assert shot.width == 320 and shot.height > 800, "the whole page, phone width"
+            assert len(shot.convert("RGB").getcolors(1 << 24)) > 50, "rendered, not blank"
+        assert f'<a href="{png}"><img class="shot" src="{png}"' in index
+
+
+def test_without_chromium_the_preview_says_why_there_is_no_screenshot(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a machine without Chromium: the module's binary path points at nothing
+    monkeypatch.setattr(proof_visual, "CHROMIUM", tmp_path / "no-chromium")
+    out = tmp_path / "welcome"
+    assert main(["preview", "welcome", "--customer", "C000002", "--out", str(out)]) == 0
+    assert not list(out.glob("*.png")) and (out / "web.html").exists()
+    index = (out / "index.html").read_text(encoding="utf-8")
+    assert index.count("No screenshot: screenshots need Chromium at") == 2

@@ -297,7 +297,7 @@ def test_sample_record() -> None:
 
 def test_write_preview(tmp_path: Path) -> None:
     out = tmp_path / "preview"
-    written = write_preview(TEMPLATES_DIR, "welcome", make_record(), "en", out)
+    written = write_preview(TEMPLATES_DIR, "welcome", make_record(), "en", out, screenshots=False)
     names = [path.name for path in written]
     assert names == ["email.html", "email.txt", "sms.txt", "letter.pdf", "web.html", "index.html"]
     assert all(path.parent == out and path.stat().st_size > 0 for path in written)
@@ -316,7 +316,7 @@ def test_write_preview(tmp_path: Path) -> None:
 
 def test_preview_of_a_hostile_record_is_inert(tmp_path: Path) -> None:
     out = tmp_path / "preview"
-    write_preview(TEMPLATES_DIR, "welcome", make_record(**HOSTILE), "it", out)
+    write_preview(TEMPLATES_DIR, "welcome", make_record(**HOSTILE), "it", out, screenshots=False)
     index = (out / "index.html").read_text()
     # the SMS bubble shows the name: as text
     assert "<img" not in index and "ciao &lt;img src=&#34;file:///etc/passwd&#34;&gt;," in index
@@ -325,7 +325,8 @@ def test_preview_of_a_hostile_record_is_inert(tmp_path: Path) -> None:
 def test_preview_shows_failures_then_raises(tmp_path: Path) -> None:
     out = tmp_path / "preview"
     with pytest.raises(TemplateError, match=r"preview of 'welcome' .*sms: .*limit of 3"):
-        write_preview(TEMPLATES_DIR, "welcome", make_record(first_name="李" * 300), "it", out)
+        record = make_record(first_name="李" * 300)
+        write_preview(TEMPLATES_DIR, "welcome", record, "it", out, screenshots=False)
     index = (out / "index.html").read_text()
     assert "limit of 3" in index and not (out / "sms.txt").exists()
     assert (out / "web.html").exists()

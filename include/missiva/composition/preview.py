@@ -4,8 +4,11 @@
 ``web.html`` and an ``index.html`` that shows them next to each other (the e-mail in an
 iframe sized like a mail client, the SMS as a phone bubble with its encoding and segment
 count, the PDF embedded, the web page in an iframe; e-mail and web page also in an
-iframe as wide as a phone, 320 px, as customers see them there). Links are relative, so
-the folder can be zipped, served or opened from disk. Drafts render (``production=False``).
+iframe as wide as a phone, 320 px, as customers see them there). With ``screenshots``
+(the default) ``email-phone.png`` and ``web-phone.png`` are full-page PNGs of those two at
+320 px, shot in headless Chromium (:mod:`~missiva.composition.proof_visual`); without
+Chromium the index says why there is none. Links are relative, so the folder can be
+zipped, served or opened from disk. Drafts render (``production=False``).
 """
 
 import datetime
@@ -15,7 +18,7 @@ from typing import Any
 
 import jinja2
 
-from missiva.composition import library
+from missiva.composition import library, proof_visual
 from missiva.composition.engine import Composer, Provenance
 from missiva.composition.errors import TemplateError
 from missiva.composition.text import as_date
@@ -28,6 +31,9 @@ PREVIEW_FILES = {
     "letter_pdf": "letter.pdf",
     "web": "web.html",
 }
+#: PNG of each HTML rendition, shot as wide as the index's phone frame (CSS px).
+SCREENSHOTS = {"email_html": "email-phone.png", "web": "web-phone.png"}
+PHONE_WIDTH = 320
 
 _INDEX = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined).from_string(
     """<!DOCTYPE html>
@@ -92,6 +98,7 @@ section .links { font-size: 12px; margin: 8px 0 0; }
 .views { display: flex; gap: 16px; align-items: flex-start; }
 .views figure { margin: 0; }
 .views figcaption { font-size: 12px; color: #52606d; margin: 0 0 4px; }
+img.shot { display: block; width: 320px; border: 1px solid #9aa5b1; }
 iframe.phone-view { display: block; width: 320px; height: 640px; border: 1px solid #9aa5b1; }
 .error {
   color: #9b1c1c;
@@ -104,6 +111,13 @@ iframe.phone-view { display: block; width: 320px; height: 640px; border: 1px sol
 </style>
 </head>
 <body>
+{% macro shot(panel, what) -%}
+{% if panel.screenshot %}<figure><figcaption>Screenshot, 320 px</figcaption>
+<a href="{{ panel.screenshot }}"><img class="shot" src="{{ panel.screenshot }}"
+  alt="{{ what }} as shot in Chromium at 320 px"></a></figure>
+{%- elif panel.screenshot_error %}<p class="meta">No screenshot: {{ panel.screenshot_error }}</p>
+{%- endif %}
+{%- endmacro %}
 <header>
   <h1>{{ communication }} · version {{ version }} · {{ language }}</h1>
   <p>Status: <span class="status-{{ status }}">{{ status }}</span> · record {{ record_label }}</p>
@@ -122,6 +136,7 @@ iframe.phone-view { display: block; width: 320px; height: 640px; border: 1px sol
     <figure><figcaption>Phone, 320 px</figcaption>
     <iframe class="phone-view" src="email.html" title="E-mail HTML on a phone" sandbox=""></iframe>
     </figure>
+    {{ shot(email, "E-mail") }}
     </div>
     <p class="links"><a href="email.html">email.html</a>
     {% if email.text %} · <a href="email.txt">email.txt</a> (plain-text alternative){% endif %}
@@ -166,6 +181,7 @@ iframe.phone-view { display: block; width: 320px; height: 640px; border: 1px sol
     <iframe class="phone-view" src="web.html" title="Portal page on a phone"
       sandbox=""></iframe>
     </figure>
+    {{ shot(web, "Web page") }}
     </div>
     <p class="links"><a href="web.html">web.html</a></p>
     <p class="provenance">{{ web.provenance }}</p>
@@ -189,8 +205,11 @@ def write_preview(
     record: Mapping[str, Any],
     language: str,
     out_dir: Path,
+    *,
+    screenshots: bool = True,
 ) -> list[Path]:
-    """Render every rendition of ``communication`` for ``record`` in ``language`` to ``out_dir``.
+    """Render every rendition of ``communication`` for ``record`` in ``language`` to ``out_dir``
+    (with ``screenshots``, PNGs of the HTML renditions at 320 px too).
 
     Returns the files written, ``index.html`` last. A rendition that fails is shown as an
     error in the index; after writing everything a :class:`TemplateError` then lists the
@@ -204,6 +223,7 @@ def write_preview(
     written: list[Path] = []
     failures: list[str] = []
     panels: dict[str, dict[str, Any]] = {}
+    shot_panels: dict[str, dict[str, Any]] = {}
     for panel, needs, render in (
         ("email", "email_html", composer.render_email),
         ("sms", "sms", composer.render_sms),
@@ -211,6 +231,7 @@ def write_preview(
         ("web", "web", composer.render_web),
     ):
         info: dict[str, Any] = {"present": needs in renditions, "error": None}
+        info.update(screenshot=None, screenshot_error=None)
         panels[panel] = info
         if not info["present"]:
             continue
@@ -225,6 +246,10 @@ def write_preview(
         info.update(facts)
         for rendition, data in files.items():
             written.append(_write(out / PREVIEW_FILES[rendition], data))
+            if rendition in SCREENSHOTS:
+                shot_panels[rendition] = info
+    if screenshots and shot_panels:
+        written.extend(_screenshot(out, shot_panels))
     status = library.template_status(templates_dir, communication)
     page = _INDEX.render(
         communication=communication,
@@ -275,6 +300,23 @@ def _panel_output(
     if panel == "letter":
         return {"letter_pdf": result.pdf}, {}
     return {"web": result.html}, {}
+
+
+def _screenshot(out: Path, panels: dict[str, dict[str, Any]]) -> list[Path]:
+    """A phone-width PNG of each written HTML rendition (``panels``: by rendition, the
+    index panel showing it); without a browser, each panel says why there is none."""
+    shots = []
+    try:
+        with proof_visual.browser() as chromium:
+            for rendition, info in panels.items():
+                html = (out / PREVIEW_FILES[rendition]).read_text(encoding="utf-8")
+                name = SCREENSHOTS[rendition]
+                shots.append(proof_visual.screenshot(chromium, html, PHONE_WIDTH, out / name))
+                info["screenshot"] = name
+    except TemplateError as exc:
+        for info in panels.values():
+            info["screenshot_error"] = str(exc)
+    return shots
 
 
 def _write(path: Path, data: str | bytes) -> Path:

@@ -31,9 +31,9 @@ def browser() -> Iterator[Any]:
     try:
         from playwright.sync_api import sync_playwright
     except ImportError as exc:  # pragma: no cover - playwright is a pinned requirement
-        raise TemplateError("visual diff needs playwright (pip install playwright)") from exc
+        raise TemplateError("screenshots need playwright (pip install playwright)") from exc
     if not CHROMIUM.exists():
-        raise TemplateError(f"visual diff needs Chromium at {CHROMIUM} (apt-get install chromium)")
+        raise TemplateError(f"screenshots need Chromium at {CHROMIUM} (apt-get install chromium)")
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
