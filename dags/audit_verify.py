@@ -7,12 +7,12 @@ longer matches the digest recorded in its events, or an archived object (artifac
 input record) is missing or altered. Same check as `missiva audit verify`.
 """
 
-import pendulum
 from airflow.sdk import AssetAny, dag, task
 
 from missiva.journeys import JOURNEYS
 from missiva.orchestration import stages
 from missiva.orchestration.assets import archive_asset
+from missiva.orchestration.schedules import COMPLIANCE_DAG
 
 
 @dag(
@@ -22,12 +22,8 @@ from missiva.orchestration.assets import archive_asset
         "after each journey archives; fails on any tampering."
     ),
     schedule=AssetAny(*(archive_asset(journey) for journey in JOURNEYS)),
-    start_date=pendulum.datetime(2026, 11, 1, tz="UTC"),
-    catchup=False,
-    max_active_runs=1,
-    default_args={"owner": "compliance", "retries": 2, "retry_delay": pendulum.duration(minutes=1)},
-    tags=["audit"],
     doc_md=__doc__,
+    **COMPLIANCE_DAG,
 )
 def audit_verify() -> None:
     @task

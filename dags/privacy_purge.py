@@ -9,10 +9,10 @@ communications have expired. Customers under a legal hold are kept whole. Same a
 `missiva privacy purge`.
 """
 
-import pendulum
 from airflow.sdk import dag, task
 
 from missiva.orchestration import stages
+from missiva.orchestration.schedules import COMPLIANCE_DAG
 
 
 @dag(
@@ -22,12 +22,8 @@ from missiva.orchestration import stages
         "destroys the keys of customers whose communications have all expired."
     ),
     schedule="@daily",
-    start_date=pendulum.datetime(2026, 11, 1, tz="UTC"),
-    catchup=False,
-    max_active_runs=1,
-    default_args={"owner": "compliance", "retries": 2, "retry_delay": pendulum.duration(minutes=1)},
-    tags=["audit"],
     doc_md=__doc__,
+    **COMPLIANCE_DAG,
 )
 def privacy_purge() -> None:
     @task

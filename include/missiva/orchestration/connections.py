@@ -175,28 +175,27 @@ def install_ledger_key(conn_id: str = LEDGER_KEY_CONN_ID) -> None:
     or, for the embedded SQLite ledger only, the demo key."""
     from missiva.records import chain_key
 
-    try:
-        conn = Connection.get(conn_id)
-    except AirflowNotFoundException:
-        chain_key.install(None)
-        return
-    if not conn.password:
-        raise ConnectionConfigError(f"connection {conn_id}: password (the ledger key) is required")
-    chain_key.install(conn.password)
+    _install_secret(conn_id, chain_key.install, "the ledger key")
 
 
 def install_master_key(conn_id: str = master_key.CONN_ID) -> None:
     """Make the password of the ``missiva_master_key`` Connection (or secret) the master key
     wrapping customers' data keys (:mod:`missiva.privacy.master_key`); without it,
     ``MISSIVA_MASTER_KEY`` or, for the embedded SQLite ledger only, the demo key."""
+    _install_secret(conn_id, master_key.install, "the master key")
+
+
+def _install_secret(conn_id: str, install: Callable[[str | None], None], what: str) -> None:
+    """Install the password of Connection ``conn_id`` (``None`` when there is no such
+    Connection: the installer's own fallbacks apply); a Connection without one is an error."""
     try:
         conn = Connection.get(conn_id)
     except AirflowNotFoundException:
-        master_key.install(None)
+        install(None)
         return
     if not conn.password:
-        raise ConnectionConfigError(f"connection {conn_id}: password (the master key) is required")
-    master_key.install(conn.password)
+        raise ConnectionConfigError(f"connection {conn_id}: password ({what}) is required")
+    install(conn.password)
 
 
 def artifact_store(settings: Settings, conn_id: str = ARCHIVE_CONN_ID) -> ArtifactStore:

@@ -7,12 +7,22 @@ deferring them. The cron is in UTC so every interval is exactly one day (or mont
 local-time schedule would leave a one-hour hole in the data when the clocks go back.
 """
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from airflow.sdk import CronTriggerTimetable
 from dateutil.relativedelta import relativedelta
 
 SEND_AT_UTC = "30 8"  # minute hour
+
+#: What the compliance DAGs (``audit_verify``, ``privacy_purge``) share: one run at a time,
+#: no catch-up, owned by compliance, retried twice
+COMPLIANCE_DAG = {
+    "start_date": datetime(2026, 11, 1, tzinfo=UTC),
+    "catchup": False,
+    "max_active_runs": 1,
+    "default_args": {"owner": "compliance", "retries": 2, "retry_delay": timedelta(minutes=1)},
+    "tags": ["audit"],
+}
 
 
 def daily() -> CronTriggerTimetable:
