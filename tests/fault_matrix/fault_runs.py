@@ -12,12 +12,13 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from fault_checks import Received, printed
+from fault_checks import Received, Row, check, printed
 from fault_servers import FaultySms, FaultySmtp
 
 from missiva.channels.base import RetryPolicy
 from missiva.channels.sms import SmsSettings
 from missiva.delivery.smtp_transport import SmtpSettings
+from missiva.records.ledger import Ledger
 from missiva.run_context import RunContext
 from missiva.settings import Settings
 
@@ -93,3 +94,11 @@ def kill_worker(
 
 def received(settings: Settings, smtp: FaultySmtp, sms: FaultySms) -> Received:
     return Received(smtp.received_ids(), sms.received_ids(), printed(settings))
+
+
+def check_case(
+    case: str, first: str, settings: Settings, smtp: FaultySmtp, sms: FaultySms, *, expect_review=0
+) -> Row:
+    """The shared checker on what the ledger and the servers hold after recovery."""
+    ledger, got = Ledger(settings.ledger_url), received(settings, smtp, sms)
+    return check(case, first, ledger, (RUN.dag_id, RUN.run_id), got, expect_review=expect_review)

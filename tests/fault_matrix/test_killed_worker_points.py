@@ -19,8 +19,7 @@ How each kill lands where it should, without a test hook in the code under test:
 
 from collections.abc import Callable
 
-from fault_checks import check
-from fault_runs import RUN, deliver, kill_worker, received, recover
+from fault_runs import check_case, deliver, kill_worker, recover
 from fault_servers import AFTER_DATA, BEFORE_DATA, DURING_DATA, Hold
 from sqlalchemy import create_engine, make_url, text
 
@@ -34,17 +33,6 @@ CREATE TRIGGER fault_pause BEFORE {event} ON communications FOR EACH ROW
 WHEN ({condition}) EXECUTE FUNCTION fault_pause();
 """
 SLEEPING = "SELECT pid FROM pg_stat_activity WHERE datname = :db AND wait_event = 'PgSleep'"
-
-
-def _check(case, first, settings, smtp, sms, *, expect_review):
-    return check(
-        case,
-        first,
-        Ledger(settings.ledger_url),
-        (RUN.dag_id, RUN.run_id),
-        received(settings, smtp, sms),
-        expect_review=expect_review,
-    )
 
 
 def _emails(settings):
@@ -61,7 +49,7 @@ def _kill_at_smtp_point(settings, smtp, sms, point: str) -> str:
 def test_kill_before_data(postgres_day, smtp, sms):
     settings = postgres_day.restore()
     first = _kill_at_smtp_point(settings, smtp, sms, BEFORE_DATA)
-    _check("kill-before-data", first, settings, smtp, sms, expect_review=0)
+    check_case("kill-before-data", first, settings, smtp, sms, expect_review=0)
 
 
 def test_kill_during_data(postgres_day, smtp, sms):
@@ -71,13 +59,13 @@ def test_kill_during_data(postgres_day, smtp, sms):
     most once."""
     settings = postgres_day.restore()
     first = _kill_at_smtp_point(settings, smtp, sms, DURING_DATA)
-    _check("kill-during-data", first, settings, smtp, sms, expect_review=1)
+    check_case("kill-during-data", first, settings, smtp, sms, expect_review=1)
 
 
 def test_kill_after_data(postgres_day, smtp, sms):
     settings = postgres_day.restore()
     first = _kill_at_smtp_point(settings, smtp, sms, AFTER_DATA)
-    row = _check("kill-after-data", first, settings, smtp, sms, expect_review=1)
+    row = check_case("kill-after-data", first, settings, smtp, sms, expect_review=1)
     assert row.received == row.statuses["sent"] + 1  # the one in review arrived, once
 
 
@@ -121,7 +109,7 @@ def test_kill_after_reply(postgres_day, smtp, sms):
     condition = f"NEW.communication_id = '{target.communication_id}' AND NEW.status = 'sent'"
     first = _kill_paused(settings, smtp, sms, "UPDATE", condition)
     recover(settings, smtp, sms)
-    _check("kill-after-reply", first, settings, smtp, sms, expect_review=1)
+    check_case("kill-after-reply", first, settings, smtp, sms, expect_review=1)
     assert Ledger(settings.ledger_url).get(target.communication_id).status == "review"
 
 
@@ -136,7 +124,7 @@ def test_kill_during_fallback(postgres_day, smtp, sms):
     first = _kill_paused(settings, smtp, sms, "INSERT", f"NEW.idempotency_key IN ({fallbacks})")
     assert Ledger(settings.ledger_url).get(refused.communication_id).status == "failed"
     recover(settings, smtp, sms)
-    _check("kill-during-fallback", first, settings, smtp, sms, expect_review=0)
+    check_case("kill-during-fallback", first, settings, smtp, sms, expect_review=0)
 
 
 def _terminator(pg_admin, database: str) -> Callable[[], None]:
@@ -162,4 +150,4 @@ def test_ledger_dropped(postgres_day, pg_admin, smtp, sms):
     smtp.holds = {3: Hold(AFTER_DATA, 0, action=_terminator(pg_admin, database))}
     first = deliver(settings, smtp.port, sms, 1)
     recover(settings, smtp, sms)
-    _check("ledger-dropped", first, settings, smtp, sms, expect_review=1)
+    check_case("ledger-dropped", first, settings, smtp, sms, expect_review=1)

@@ -6,7 +6,7 @@ every record accounted for). Message 3 is the one a per-message fault hits."""
 import socket
 
 from fault_checks import check
-from fault_runs import RUN, deliver, received, recover
+from fault_runs import RUN, check_case, deliver, received, recover
 from fault_servers import AFTER_DATA, BEFORE_DATA, DROP_AFTER_DATA, Hold
 
 from missiva.records.ledger import Ledger
@@ -19,14 +19,7 @@ def run_case(case, settings, smtp, sms, *, expect_review=0):
     """The faulty attempt (already set up on the servers), recovery, the check."""
     first = deliver(settings, smtp.port, sms, 1)
     recover(settings, smtp, sms)
-    return check(
-        case,
-        first,
-        Ledger(settings.ledger_url),
-        (RUN.dag_id, RUN.run_id),
-        received(settings, smtp, sms),
-        expect_review=expect_review,
-    )
+    return check_case(case, first, settings, smtp, sms, expect_review=expect_review)
 
 
 def test_smtp_down(sqlite_day, smtp, sms):
