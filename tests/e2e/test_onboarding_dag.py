@@ -136,7 +136,7 @@ def test_audit_verify_dag_passes_then_catches_tampering(journey_env, monkeypatch
     conn = {"conn_type": "generic", "password": "key-from-the-connection"}
     monkeypatch.setenv("AIRFLOW_CONN_MISSIVA_LEDGER_KEY", json.dumps(conn))
     # dag.test() runs the tasks in this process: forget the key they install afterwards
-    monkeypatch.setattr(chain_key, "_installed", None)
+    monkeypatch.setattr(chain_key.SECRET, "installed", None)
     assert run_dag().state == "success"
     assert run_dag("audit_verify").state == "success"
     url = f"sqlite:///{home / 'ledger.db'}"

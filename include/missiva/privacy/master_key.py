@@ -1,6 +1,6 @@
 """The master key: the secret that wraps every customer's data key in the ledger.
 
-Where it comes from, first found wins (the pattern of :mod:`missiva.records.chain_key`):
+Where it comes from, first found wins (:mod:`missiva.records.process_secret`):
 
 1. the key the orchestration layer installed for this process (:func:`install`: DAG
    tasks read it from the ``missiva_master_key`` Airflow Connection or secret);
@@ -10,19 +10,15 @@ Where it comes from, first found wins (the pattern of :mod:`missiva.records.chai
 """
 
 import hashlib
-import os
 from dataclasses import dataclass
 
-from sqlalchemy.engine import make_url
-
 from missiva.records.errors import LedgerError
+from missiva.records.process_secret import ProcessSecret
 
 ENV_VAR = "MISSIVA_MASTER_KEY"
 CONN_ID = "missiva_master_key"
 #: the documented demo key: public, so it protects nothing; for the embedded SQLite ledger
 DEMO_KEY = "missiva-demo-master-key (public: set MISSIVA_MASTER_KEY in production)"
-
-_installed: str | None = None
 
 
 class MasterKeyMissing(LedgerError):
@@ -47,23 +43,11 @@ class MasterKey:
         )
 
 
-def install(secret: str | None) -> None:
-    """Use ``secret`` as the master key of this process (``None``: forget it)."""
-    global _installed
-    if secret is not None and not secret.strip():
-        raise MasterKeyMissing("the master key is empty")
-    _installed = secret
+SECRET = ProcessSecret("master key", ENV_VAR, CONN_ID, DEMO_KEY, MasterKeyMissing)
+#: Use a secret as the master key of this process (``None``: forget it)
+install = SECRET.install
 
 
 def resolve(ledger_url: str) -> MasterKey:
     """The master key for the ledger at ``ledger_url`` (order: the module's docstring)."""
-    secret = _installed or os.environ.get(ENV_VAR)
-    if secret:
-        return MasterKey.of(secret)
-    if make_url(ledger_url).get_backend_name() == "sqlite":
-        return MasterKey.of(DEMO_KEY)
-    raise MasterKeyMissing(
-        f"no master key for {make_url(ledger_url).render_as_string(hide_password=True)}: set "
-        f"{ENV_VAR} (CLI) or the password of the {CONN_ID} Airflow Connection (DAGs); "
-        "the demo key is only for the embedded SQLite ledger"
-    )
+    return MasterKey.of(SECRET.resolve(ledger_url))

@@ -11,40 +11,23 @@ chain after editing it. Where it comes from, first found wins:
    (:class:`LedgerKeyMissing`).
 """
 
-import os
-
-from sqlalchemy.engine import make_url
-
 from missiva.records.errors import LedgerError
+from missiva.records.process_secret import ProcessSecret
 
 ENV_VAR = "MISSIVA_LEDGER_KEY"
 #: the documented demo key: public, so it protects nothing; for the embedded SQLite ledger
 DEMO_KEY = "missiva-demo-ledger-key (public: set MISSIVA_LEDGER_KEY in production)"
-
-_installed: str | None = None
 
 
 class LedgerKeyMissing(LedgerError):
     """A production ledger was opened without its key."""
 
 
-def install(key: str | None) -> None:
-    """Use ``key`` for the ledgers this process opens (``None``: forget it)."""
-    global _installed
-    if key is not None and not key.strip():
-        raise LedgerKeyMissing("the ledger key is empty")
-    _installed = key
+SECRET = ProcessSecret("ledger key", ENV_VAR, "missiva_ledger_key", DEMO_KEY, LedgerKeyMissing)
+#: Use a key for the ledgers this process opens (``None``: forget it)
+install = SECRET.install
 
 
 def resolve(url: str) -> bytes:
     """The key for the ledger at ``url`` (see the module's docstring for the order)."""
-    key = _installed or os.environ.get(ENV_VAR)
-    if key:
-        return key.encode()
-    if make_url(url).get_backend_name() == "sqlite":
-        return DEMO_KEY.encode()
-    raise LedgerKeyMissing(
-        f"no ledger key for {make_url(url).render_as_string(hide_password=True)}: set "
-        f"{ENV_VAR} (CLI) or the password of the missiva_ledger_key Airflow Connection (DAGs); "
-        "the demo key is only for the embedded SQLite ledger"
-    )
+    return SECRET.resolve(url).encode()
