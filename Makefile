@@ -87,9 +87,12 @@ define run_pytest
 	exit $$rc
 endef
 
-# every tier: tests/unit, tests/component, tests/dags, tests/integration, tests/e2e
+# every tier: tests/unit, tests/component, tests/dags, tests/integration, tests/e2e in three
+# processes (most tests wait on servers and subprocesses, not the CPU), then the cluster
+# and the fault matrix one at a time (they share Redis's queues; the matrix prints one table)
 test: system-check lint
-	$(call run_pytest)
+	$(call run_pytest,-n 3 --dist loadfile --ignore=tests/cluster --ignore=tests/fault_matrix)
+	$(call run_pytest,-p no:xdist tests/cluster tests/fault_matrix)
 
 # the unit tier alone: pure logic, no servers, processes, WeasyPrint or Airflow
 test-fast: $(VENV)/.installed

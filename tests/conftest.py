@@ -97,3 +97,15 @@ def pg_admin() -> Iterator[Engine]:
         pytest.skip(f"{reason} (set MISSIVA_TEST_POSTGRES_URL; with CI=true this fails)")
     yield engine
     engine.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _forget_installed_secrets():
+    """A DAG task run in this process (``dag.test()``) installs the ledger and master keys
+    of its Connections: they must not carry over into the next test."""
+    from missiva.privacy import master_key
+    from missiva.records import chain_key
+
+    yield
+    chain_key.install(None)
+    master_key.install(None)
