@@ -104,16 +104,25 @@ def test_policy_certificate_of_a_customer_with_a_policy(home: Path, tmp_path: Pa
     assert policy in _pdf_text(out / "letter.pdf")
 
 
-def test_phone_screenshots_of_the_email_and_web_page(home: Path, tmp_path: Path) -> None:
+def test_phone_and_desktop_screenshots_of_the_email_and_web_page(
+    home: Path, tmp_path: Path
+) -> None:
     chromium_path()
     out = tmp_path / "welcome"
     assert main(["preview", "welcome", "--customer", "C000002", "--out", str(out)]) == 0
     index = (out / "index.html").read_text(encoding="utf-8")
-    for png in ("email-phone.png", "web-phone.png"):
-        with Image.open(out / png) as shot:
-            assert shot.width == 320 and shot.height > 800, "the whole page, phone width"
-            assert len(shot.convert("RGB").getcolors(1 << 24)) > 50, "rendered, not blank"
-        assert f'<a href="{png}"><img class="shot" src="{png}"' in index
+    for page in ("email", "web"):
+        heights = {}
+        for view, width in (("phone", 320), ("desktop", 1280)):
+            png = f"{page}-{view}.png"
+            with Image.open(out / png) as shot:
+                assert shot.width == width, f"{png}: the view's width"
+                assert len(shot.convert("RGB").getcolors(1 << 24)) > 50, "rendered, not blank"
+                heights[view] = shot.height
+            assert f'<a href="{png}"><img class="shot" src="{png}"' in index
+        assert heights["phone"] > 800 and heights["phone"] > heights["desktop"], (
+            f"{page}: the whole page, reflowed longer on a phone"
+        )
 
 
 def test_without_chromium_the_preview_says_why_there_is_no_screenshot(

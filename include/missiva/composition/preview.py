@@ -5,8 +5,9 @@
 iframe sized like a mail client, the SMS as a phone bubble with its encoding and segment
 count, the PDF embedded, the web page in an iframe; e-mail and web page also in an
 iframe as wide as a phone, 320 px, as customers see them there). With ``screenshots``
-(the default) ``email-phone.png`` and ``web-phone.png`` are full-page PNGs of those two at
-320 px, shot in headless Chromium (:mod:`~missiva.composition.proof_visual`); without
+(the default) ``email-phone.png``, ``email-desktop.png``, ``web-phone.png`` and
+``web-desktop.png`` are full-page PNGs of those two at 320 px and 1280 px, shot in
+headless Chromium (:mod:`~missiva.composition.proof_visual`); without
 Chromium the index says why there is none. Links are relative, so the folder can be
 zipped, served or opened from disk. Drafts render (``production=False``).
 """
@@ -31,9 +32,9 @@ PREVIEW_FILES = {
     "letter_pdf": "letter.pdf",
     "web": "web.html",
 }
-#: PNG of each HTML rendition, shot as wide as the index's phone frame (CSS px).
-SCREENSHOTS = {"email_html": "email-phone.png", "web": "web-phone.png"}
-PHONE_WIDTH = 320
+#: PNGs of each HTML rendition (its name's stem), shot at each view's width (CSS px)
+SCREENSHOTS = {"email_html": "email", "web": "web"}
+VIEWS = {"phone": 320, "desktop": 1280}
 
 _INDEX = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined).from_string(
     """<!DOCTYPE html>
@@ -112,10 +113,12 @@ iframe.phone-view { display: block; width: 320px; height: 640px; border: 1px sol
 </head>
 <body>
 {% macro shot(panel, what) -%}
-{% if panel.screenshot %}<figure><figcaption>Screenshot, 320 px</figcaption>
-<a href="{{ panel.screenshot }}"><img class="shot" src="{{ panel.screenshot }}"
-  alt="{{ what }} as shot in Chromium at 320 px"></a></figure>
-{%- elif panel.screenshot_error %}<p class="meta">No screenshot: {{ panel.screenshot_error }}</p>
+{% for view, width, png in panel.screenshots %}<figure><figcaption>Screenshot, {{ view }},
+{{ width }} px</figcaption>
+<a href="{{ png }}"><img class="shot" src="{{ png }}"
+  alt="{{ what }} as shot in Chromium at {{ width }} px"></a></figure>
+{% endfor %}
+{%- if panel.screenshot_error %}<p class="meta">No screenshot: {{ panel.screenshot_error }}</p>
 {%- endif %}
 {%- endmacro %}
 <header>
@@ -231,7 +234,7 @@ def write_preview(
         ("web", "web", composer.render_web),
     ):
         info: dict[str, Any] = {"present": needs in renditions, "error": None}
-        info.update(screenshot=None, screenshot_error=None)
+        info.update(screenshots=[], screenshot_error=None)
         panels[panel] = info
         if not info["present"]:
             continue
@@ -303,16 +306,17 @@ def _panel_output(
 
 
 def _screenshot(out: Path, panels: dict[str, dict[str, Any]]) -> list[Path]:
-    """A phone-width PNG of each written HTML rendition (``panels``: by rendition, the
-    index panel showing it); without a browser, each panel says why there is none."""
+    """A PNG of each written HTML rendition at each of :data:`VIEWS` (``panels``: by
+    rendition, the index panel showing it); without a browser, each panel says why."""
     shots = []
     try:
         with proof_visual.browser() as chromium:
             for rendition, info in panels.items():
                 html = (out / PREVIEW_FILES[rendition]).read_text(encoding="utf-8")
-                name = SCREENSHOTS[rendition]
-                shots.append(proof_visual.screenshot(chromium, html, PHONE_WIDTH, out / name))
-                info["screenshot"] = name
+                for view, width in VIEWS.items():
+                    name = f"{SCREENSHOTS[rendition]}-{view}.png"
+                    shots.append(proof_visual.screenshot(chromium, html, width, out / name))
+                    info["screenshots"].append((view, width, name))
     except TemplateError as exc:
         for info in panels.values():
             info["screenshot_error"] = str(exc)
