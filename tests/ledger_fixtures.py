@@ -17,6 +17,7 @@ from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine
 
 from missiva.records.ledger import Ledger
+from missiva.records.migrations import VERSION_TABLE
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 
@@ -126,3 +127,18 @@ def recorded_statements() -> Iterator[list[str]]:
         yield statements
     finally:
         event.remove(Engine, "before_cursor_execute", record)
+
+
+#: The tables of a ledger at the newest migration
+TABLES = {
+    "communications",
+    "communication_blocks",
+    "events",
+    "journey_runs",
+    "contact_log",
+    "chain_state",
+    "send_progress",
+    "customer_keys",
+    "legal_holds",
+    VERSION_TABLE,
+}

@@ -41,14 +41,15 @@ def test_house_rules(dagbag):
 
 @pytest.mark.parametrize("dag_file", DAG_FILES, ids=lambda p: p.name)
 def test_parses_fast_without_heavy_imports(dag_file):
-    """Import the DAG file alone (after Airflow itself) and time it."""
+    """Import the DAG file alone (after Airflow itself) and time it: CPU time, which is
+    what the dag-processor spends on it, whatever else the machine runs meanwhile."""
     probe = f"""
 import importlib.util, json, sys, time
 import airflow.sdk
-before = time.perf_counter()
+before = time.process_time()
 spec = importlib.util.spec_from_file_location("dag_under_test", {str(dag_file)!r})
 spec.loader.exec_module(importlib.util.module_from_spec(spec))
-print(json.dumps({{"seconds": time.perf_counter() - before,
+print(json.dumps({{"seconds": time.process_time() - before,
                    "heavy": [m for m in {HEAVY!r} if m in sys.modules]}}))
 """
     out = subprocess.run(
@@ -56,4 +57,4 @@ print(json.dumps({{"seconds": time.perf_counter() - before,
     )
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["heavy"] == [], f"{dag_file.name} imports {result['heavy']} at parse time"
-    assert result["seconds"] < 2.0, f"{dag_file.name} took {result['seconds']:.2f}s to parse"
+    assert result["seconds"] < 2.0, f"{dag_file.name} took {result['seconds']:.2f} CPU-s to parse"

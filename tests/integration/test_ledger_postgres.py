@@ -19,6 +19,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from ledger_fixtures import (
     T0,
+    TABLES,
     cid,
     email_fields,
     open_at_once,
@@ -34,17 +35,6 @@ from missiva.records.errors import LedgerSchemaError
 from missiva.records.ledger import Ledger
 from missiva.records.migrations import HEAD, VERSION_TABLE
 from missiva.records.models import Base, Communication, Event, row_digest
-
-TABLES = {
-    "communications",
-    "communication_blocks",
-    "events",
-    "journey_runs",
-    "contact_log",
-    "chain_state",
-    "send_progress",
-    VERSION_TABLE,
-}
 
 
 @pytest.fixture

@@ -50,9 +50,9 @@ def test_onboarding_archives_to_s3_with_object_lock(journey_env, seaweedfs, pg_u
     sent = [c for c in ledger.communications() if c.status == "sent"]
     assert sent and not (home / "archive").exists(), "nothing archived locally"
     for comm in sent:
-        assert (
-            comm.artifact_uri == f"archive:sha256/{comm.artifact_sha256[:2]}/{comm.artifact_sha256}"
-        )
+        address = comm.artifact_uri.rsplit("/", 1)[-1]
+        assert comm.artifact_uri == f"archive:sha256/{address[:2]}/{address}"
+        assert address != comm.artifact_sha256, "sealed: stored at the ciphertext's address"
         key = comm.artifact_uri.replace("archive:", "onboarding/", 1)
         head = client.head_object(Bucket=BUCKET, Key=key)
         assert head["ObjectLockMode"] == "COMPLIANCE"

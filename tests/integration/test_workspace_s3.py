@@ -17,6 +17,8 @@ from missiva.channels import registry
 from missiva.channels.base import Delivery
 from missiva.channels.print_batch import Letter, batch_unprinted
 from missiva.flow import staging
+from missiva.privacy.sealing import sealed
+from missiva.records.ledger import Ledger
 from missiva.records.store import open_store
 from missiva.records.store_s3 import ensure_bucket
 from missiva.records.workspace import S3Workspace
@@ -124,8 +126,11 @@ def test_print_batch_from_letters_dropped_by_another_worker(two_homes):
 def test_portal_index_shared_between_workers(two_homes):
     one, two = two_homes
     portal = registry.get("portal")
+    # the outbox opens channels on the sealed store (portal copies are the customer's),
+    # its data keys in the one ledger every worker shares (Postgres in a deployment)
+    ledger = Ledger(f"sqlite:///{one.home.parent / 'shared-ledger.db'}")
     inboxes = [
-        portal.open_adapter(registry.Opening(s, open_store(s.archive_url), None))
+        portal.open_adapter(registry.Opening(s, sealed(open_store(s.archive_url), ledger), None))
         for s in (one, two)
     ]
     errors = []

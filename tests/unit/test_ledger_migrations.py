@@ -14,7 +14,7 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from ledger_fixtures import cid, fields, raw_sql, recorded_statements
+from ledger_fixtures import TABLES, cid, fields, raw_sql, recorded_statements
 from sqlalchemy import inspect
 
 import missiva
@@ -24,19 +24,6 @@ from missiva.records.errors import LedgerSchemaError
 from missiva.records.ledger import Ledger
 from missiva.records.migrations import HEAD, MIGRATIONS_DIR, VERSION_TABLE, alembic_config
 from missiva.records.models import Base
-
-TABLES = {
-    "communications",
-    "communication_blocks",
-    "events",
-    "journey_runs",
-    "contact_log",
-    "chain_state",
-    "send_progress",
-    "customer_keys",
-    "legal_holds",
-    VERSION_TABLE,
-}
 
 
 @pytest.fixture
