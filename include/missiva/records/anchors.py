@@ -79,10 +79,10 @@ class S3AnchorLog:
         return "/".join(filter(None, [self.store.prefix, "anchors"])) + "/"
 
     def append(self, entry: bytes, name: str) -> None:
-        from missiva.records.store_s3 import _translated
+        from missiva.records.s3_errors import translated
 
         key = f"{self.prefix}{name}.json"
-        with _translated(f"s3://{self.store.bucket}/{key}"):
+        with translated(f"s3://{self.store.bucket}/{key}"):
             self.store.client.put_object(
                 Bucket=self.store.bucket,
                 Key=key,
@@ -95,11 +95,11 @@ class S3AnchorLog:
     def entries(self) -> list[tuple[str, bytes]]:
         """Every version of every anchor object: a delete marker hides an object from a
         plain listing, never a locked version from this one."""
-        from missiva.records.store_s3 import _translated
+        from missiva.records.s3_errors import translated
 
         client, bucket = self.store.client, self.store.bucket
         found = []
-        with _translated(f"s3://{bucket}/{self.prefix}"):
+        with translated(f"s3://{bucket}/{self.prefix}"):
             pages = client.get_paginator("list_object_versions").paginate(
                 Bucket=bucket, Prefix=self.prefix
             )

@@ -19,21 +19,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import (
-    BotoCoreError,
-    ClientError,
-    HTTPClientError,
-    NoCredentialsError,
-    PartialCredentialsError,
-)
-from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from missiva.records.artifacts import (
     DEFAULT_CONTENT_TYPE,
@@ -41,7 +32,6 @@ from missiva.records.artifacts import (
     ArtifactInfo,
     ArtifactIntegrityError,
     StoreError,
-    StoreUnavailable,
     check_content_type,
     check_metadata,
     object_key,
@@ -50,6 +40,7 @@ from missiva.records.artifacts import (
     resolve,
     sha256_hex,
 )
+from missiva.records.s3_errors import MISSING_CODES, error_code, translated
 
 if TYPE_CHECKING:
     from missiva.records.workspace import S3Workspace
@@ -67,10 +58,6 @@ WORK_VERSION_DAYS = 1
 #: days a run's staging (customer records) stays when no report deleted it (a failed run)
 STAGING_DAYS = 7
 
-_UNAVAILABLE_CODES = frozenset(
-    {"InternalError", "ServiceUnavailable", "SlowDown", "RequestTimeout"}
-)
-_MISSING_CODES = frozenset({"NoSuchKey", "404", "NotFound", "NoSuchVersion"})
 _CHUNK = 1024 * 1024
 _ADDRESSING_STYLES = (None, "path", "virtual", "auto")
 
@@ -159,12 +146,12 @@ def ensure_bucket(
         if region and region != "us-east-1":
             kwargs["CreateBucketConfiguration"] = {"LocationConstraint": region}
         try:
-            with _translated(f"s3://{bucket}"):
+            with translated(f"s3://{bucket}"):
                 client.create_bucket(**kwargs)
             created = True
             log.info("created bucket %s (object lock: %s)", bucket, object_lock)
         except StoreError as exc:  # created meanwhile, by us or by someone else
-            if _code(exc.__cause__) not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+            if error_code(exc.__cause__) not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
                 raise
             if not _bucket_exists(client, bucket):
                 raise
@@ -200,12 +187,12 @@ def expire_work_versions(
     staging = {"ID": "missiva-staging-expiry", "Status": "Enabled"}
     staging |= {"Filter": {"Prefix": f"{prefix}staging/"}, "Expiration": {"Days": STAGING_DAYS}}
     try:
-        with _translated(f"s3://{bucket}"):
+        with translated(f"s3://{bucket}"):
             client.put_bucket_lifecycle_configuration(
                 Bucket=bucket, LifecycleConfiguration={"Rules": [rule, staging]}
             )
     except StoreError as exc:
-        if _code(exc.__cause__) not in ("NotImplemented", "MalformedXML", "InvalidRequest"):
+        if error_code(exc.__cause__) not in ("NotImplemented", "MalformedXML", "InvalidRequest"):
             raise
         log.warning("s3://%s has no lifecycle rules (%s): old work/ versions stay", bucket, exc)
         return False
@@ -215,10 +202,10 @@ def expire_work_versions(
 
 def _bucket_exists(client: S3Client, bucket: str) -> bool:
     try:
-        with _translated(f"s3://{bucket}"):
+        with translated(f"s3://{bucket}"):
             client.head_bucket(Bucket=bucket)
     except StoreError as exc:
-        if _code(exc.__cause__) in ("404", "NoSuchBucket", "NotFound"):
+        if error_code(exc.__cause__) in ("404", "NoSuchBucket", "NotFound"):
             return False
         raise
     return True
@@ -226,10 +213,10 @@ def _bucket_exists(client: S3Client, bucket: str) -> bool:
 
 def bucket_has_object_lock(client: S3Client, bucket: str) -> bool:
     try:
-        with _translated(f"s3://{bucket}"):
+        with translated(f"s3://{bucket}"):
             answer = client.get_object_lock_configuration(Bucket=bucket)
     except StoreError as exc:
-        if _code(exc.__cause__) == "ObjectLockConfigurationNotFoundError":
+        if error_code(exc.__cause__) == "ObjectLockConfigurationNotFoundError":
             return False
         raise
     return answer.get("ObjectLockConfiguration", {}).get("ObjectLockEnabled") == "Enabled"
@@ -345,7 +332,7 @@ class S3ArtifactStore:
             "ChecksumSHA256": base64.b64encode(bytes.fromhex(digest)).decode("ascii"),
         }
         request.update(self.lock_parameters())
-        with _translated(uri):
+        with translated(uri):
             client_answer = self.client.put_object(**request)
         log.debug("archived %s (version %s)", uri, client_answer.get("VersionId"))
         return artifact
@@ -367,10 +354,10 @@ class S3ArtifactStore:
 
     def _head(self, key: str, uri: str) -> dict[str, Any] | None:
         try:
-            with _translated(uri):
+            with translated(uri):
                 return self.client.head_object(Bucket=self.bucket, Key=key)
         except StoreError as exc:
-            if _code(exc.__cause__) in _MISSING_CODES:
+            if error_code(exc.__cause__) in MISSING_CODES:
                 return None
             raise
 
@@ -381,7 +368,7 @@ class S3ArtifactStore:
         hasher = hashlib.sha256()
         parts: list[bytes] = []
         try:
-            with _translated(uri):
+            with translated(uri):
                 body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"]
                 try:
                     for chunk in body.iter_chunks(_CHUNK):
@@ -391,7 +378,7 @@ class S3ArtifactStore:
                 finally:
                     body.close()
         except StoreError as exc:
-            if _code(exc.__cause__) in _MISSING_CODES:
+            if error_code(exc.__cause__) in MISSING_CODES:
                 raise _Missing(f"archived object {uri} is missing") from exc
             raise
         if hasher.hexdigest() != sha256:
@@ -424,30 +411,3 @@ class S3ArtifactStore:
             content_type=head.get("ContentType", DEFAULT_CONTENT_TYPE),
             metadata=metadata,
         )
-
-
-# --- errors --------------------------------------------------------------------------
-
-
-def _code(exc: BaseException | None) -> str | None:
-    if isinstance(exc, ClientError):
-        return str(exc.response.get("Error", {}).get("Code"))
-    return None
-
-
-@contextmanager
-def _translated(what: str) -> Iterator[None]:
-    """Turn botocore's exceptions (raised after its retries) into the store's."""
-    try:
-        yield
-    except (BotoConnectionError, HTTPClientError) as exc:
-        raise StoreUnavailable(f"S3 unreachable for {what}: {exc}") from exc
-    except (NoCredentialsError, PartialCredentialsError) as exc:
-        raise StoreError(f"no usable AWS credentials for {what}: {exc}") from exc
-    except ClientError as exc:
-        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
-        if status >= 500 or _code(exc) in _UNAVAILABLE_CODES:
-            raise StoreUnavailable(f"S3 failing for {what}: {exc}") from exc
-        raise StoreError(f"S3 refused {what}: {exc}") from exc
-    except BotoCoreError as exc:
-        raise StoreError(f"S3 client error for {what}: {exc}") from exc

@@ -176,25 +176,25 @@ class S3Workspace:
         return f"s3://{self.bucket}/{full}"
 
     def put(self, key: str, data: bytes) -> str:
-        from missiva.records.store_s3 import _translated
+        from missiva.records.s3_errors import translated
 
-        with _translated(self.location(key)):
+        with translated(self.location(key)):
             self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data)
         return self.location(key)
 
     def get(self, key: str) -> bytes:
         from missiva.records.artifacts import StoreError
-        from missiva.records.store_s3 import _MISSING_CODES, _code, _translated
+        from missiva.records.s3_errors import MISSING_CODES, error_code, translated
 
         try:
-            with _translated(self.location(key)):
+            with translated(self.location(key)):
                 body = self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"]
                 try:
                     return body.read()
                 finally:
                     body.close()
         except StoreError as exc:
-            if _code(exc.__cause__) in _MISSING_CODES:
+            if error_code(exc.__cause__) in MISSING_CODES:
                 raise FileNotFoundError(self.location(key)) from exc
             raise
 
@@ -206,11 +206,11 @@ class S3Workspace:
         return True
 
     def list_keys(self, prefix: str = "") -> list[str]:
-        from missiva.records.store_s3 import _translated
+        from missiva.records.s3_errors import translated
 
         base = f"{self.prefix}/" if self.prefix else ""
         found = []
-        with _translated(self.location(prefix or "")):
+        with translated(self.location(prefix or "")):
             pages = self.client.get_paginator("list_objects_v2").paginate(
                 Bucket=self.bucket, Prefix=base + prefix
             )
@@ -219,20 +219,20 @@ class S3Workspace:
         return sorted(k for k in found if not k.endswith(LOCK_SUFFIX))
 
     def delete(self, key: str) -> None:
-        from missiva.records.store_s3 import _translated
+        from missiva.records.s3_errors import translated
 
-        with _translated(self.location(key)):
+        with translated(self.location(key)):
             self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
 
     def clear(self) -> int:
         """Every version and delete marker under the prefix, not just the current objects:
         in a versioned bucket a plain delete keeps the data as a noncurrent version."""
-        from missiva.records.store_s3 import _translated
+        from missiva.records.s3_errors import translated
 
         base = f"{self.prefix}/" if self.prefix else ""
         versions: list[tuple[str, str]] = []
         keys: set[str] = set()
-        with _translated(self.location("")):
+        with translated(self.location("")):
             pages = self.client.get_paginator("list_object_versions").paginate(
                 Bucket=self.bucket, Prefix=base
             )
@@ -274,7 +274,7 @@ class S3Workspace:
     @contextmanager
     def lock(self, name: str) -> Iterator[None]:
         from missiva.records.artifacts import StoreError
-        from missiva.records.store_s3 import _code, _translated
+        from missiva.records.s3_errors import error_code, translated
 
         key = self._key(name + LOCK_SUFFIX)
         owner = uuid.uuid4().hex.encode()
@@ -282,11 +282,14 @@ class S3Workspace:
         pause = 0.05
         while True:
             try:
-                with _translated(f"s3://{self.bucket}/{key}"):
+                with translated(f"s3://{self.bucket}/{key}"):
                     self.client.put_object(Bucket=self.bucket, Key=key, Body=owner, IfNoneMatch="*")
                 break
             except StoreError as exc:
-                if _code(exc.__cause__) not in ("PreconditionFailed", "ConditionalRequestConflict"):
+                if error_code(exc.__cause__) not in (
+                    "PreconditionFailed",
+                    "ConditionalRequestConflict",
+                ):
                     raise
             self._break_if_stale(key)
             if time.monotonic() > deadline:
@@ -296,7 +299,7 @@ class S3Workspace:
         try:
             yield
         finally:
-            with _translated(f"s3://{self.bucket}/{key}"):
+            with translated(f"s3://{self.bucket}/{key}"):
                 self.client.delete_object(Bucket=self.bucket, Key=key)
 
     def _break_if_stale(self, key: str) -> None:
