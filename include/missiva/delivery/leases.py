@@ -11,10 +11,15 @@ dead sender's.
 
 import os
 import socket
+from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
-from missiva.records.send_progress import Progress, SendProgress
+from missiva.records.send_progress import HANDED_OVER, Progress, SendProgress
 from missiva.run_context import RunContext
+
+if TYPE_CHECKING:
+    from missiva.records.ledger import Ledger
 
 #: how long a send may take before another worker may take it over (SMTP: a few
 #: timeouts of 30 s at most); renewed at each stage
@@ -54,3 +59,22 @@ def dead(progress: SendProgress | None, now: datetime) -> bool:
     if progress is None or progress.owner is None or progress.lease_until is None:
         return True
     return progress.lease_until <= now or _process_gone(progress.owner)
+
+
+class SendStage:
+    """One send's lease and stage: the adapter reports the hand-over through it."""
+
+    def __init__(
+        self, ledger: "Ledger", owner: str, now: Callable[[], datetime], communication_id: str
+    ) -> None:
+        self.ledger, self.owner, self.now = ledger, owner, now
+        self.communication_id = communication_id
+        self.handed_over = False
+
+    def lease(self, stage: str) -> Progress:
+        return lease(self.owner, stage, self.now())
+
+    def handing_over(self) -> None:
+        """Recorded before the data leaves (:class:`LeaseLost` if no longer ours)."""
+        self.ledger.advance(self.communication_id, self.lease(HANDED_OVER))
+        self.handed_over = True

@@ -55,7 +55,6 @@ from missiva.records.models import Communication
 from missiva.records.send_progress import (
     BEFORE_DATA,
     FALLBACK_OWED,
-    HANDED_OVER,
     Progress,
     SendProgress,
 )
@@ -138,7 +137,7 @@ class _Outbox:
         self._composer()(self.ledger, notice, notice_key(comm.idempotency_key), chosen)
 
     def _send(
-        self, comm: Communication, data: bytes, adapter: ChannelAdapter, stage: "_Stage"
+        self, comm: Communication, data: bytes, adapter: ChannelAdapter, stage: leases.SendStage
     ) -> SendResult:
         channel = registry.get(comm.channel)
         delivery = Delivery(
@@ -241,7 +240,7 @@ class _Outbox:
             return
         data = self.store.get(comm.artifact_uri, comm.artifact_sha256)
         who = {"task_id": self.run.task_id, "try_number": self.run.try_number}
-        stage = _Stage(self, comm.communication_id)
+        stage = leases.SendStage(self.ledger, self.owner, self.now, comm.communication_id)
         lease = stage.lease(BEFORE_DATA)
         self.ledger.transition(
             comm.communication_id, comm.status, SENDING, progress=lease, note=note, **who
@@ -344,22 +343,6 @@ class _Outbox:
         reason = f"fallback after {why}; {chosen.reason}"
         self._composer()(self.ledger, record, key, Route(chosen.channel, chosen.recipient, reason))
         self._deliver_composed(key)
-
-
-class _Stage:
-    """One send's lease and stage: the adapter reports the hand-over through it."""
-
-    def __init__(self, outbox: _Outbox, communication_id: str) -> None:
-        self.outbox, self.communication_id = outbox, communication_id
-        self.handed_over = False
-
-    def lease(self, stage: str) -> Progress:
-        return leases.lease(self.outbox.owner, stage, self.outbox.now())
-
-    def handing_over(self) -> None:
-        """Recorded before the data leaves (:class:`LeaseLost` if no longer ours)."""
-        self.outbox.ledger.advance(self.communication_id, self.lease(HANDED_OVER))
-        self.handed_over = True
 
 
 def _title(comm: Communication) -> str:
