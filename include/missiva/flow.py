@@ -41,7 +41,7 @@ from missiva.run_context import RunContext
 from missiva.settings import Settings
 from missiva.sources.extract import stream_records
 from missiva.sources.staging import Staging, chunk_size_within
-from missiva.sources.validation import validate
+from missiva.sources.validation import SuiteGate
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +57,8 @@ LEDGER_BATCH = 500
 #: composed communications recorded per ledger transaction (a retry composes again at
 #: most these, unrecorded when the task died)
 COMPOSE_BATCH = 50
+#: records checked at a time by the row-wise expectations (the validate task's memory)
+VALIDATION_WINDOW = 10_000
 
 
 def composition_failure(exc: Exception) -> tuple[str, str]:
@@ -162,17 +164,47 @@ def validate_stage(
     """Gate the batch, quarantine failing records, cut the valid ones into at most
     ``max_chunks`` chunks of ``chunk_size`` (larger when needed to stay within).
 
+    The extract is read twice, never whole: once for the batch-level and cross-row
+    expectations (only the columns they read), then a window at a time for the rest,
+    each window's valid records going to the chunks as they fill.
+
     A record whose communication another run already recorded (its subject found again
     by another day, or a manual run overlapping a scheduled one) is neither quarantined
     nor composed again: it is counted as handled before."""
     store = store or open_store(settings.archive_url)
     staged = staging(run, settings, store)
-    columns, records = staged.read_extract()
-    outcome = validate(records, journey.suite, columns)
-    scope = business_key(journey, run)
-    keys = {int(r["row_id"]): idempotency_key(journey, run, r) for r in records}
+    gate = SuiteGate(journey.suite, staged.columns())
+    extracted = gate.check_whole(staged.extract_records())
+    size = chunk_size_within(extracted, chunk_size, max_chunks)
+    if size != chunk_size:
+        log.warning(
+            "chunk size %d grown to %d: %d records in chunks of %d would exceed %d chunks",
+            chunk_size,
+            size,
+            extracted,
+            chunk_size,
+            max_chunks,
+        )
     with Ledger(settings.ledger_url) as ledger:
-        sealing = sealed(store, ledger)
+        valid = _gated(journey, run, gate, staged.extract_records(), ledger, sealed(store, ledger))
+        return staged.write_chunks(valid, size)
+
+
+def _gated(
+    journey: Journey,
+    run: RunContext,
+    gate: SuiteGate,
+    records: Iterable[dict[str, Any]],
+    ledger: Ledger,
+    sealing: SealedStore,
+) -> Iterator[dict[str, Any]]:
+    """The valid records not handled before, a window at a time; records each window's
+    quarantined ones as it goes, and at the end how many were handled before."""
+    scope = business_key(journey, run)
+    counts = Counter()
+    for window in batched(records, VALIDATION_WINDOW):
+        outcome = gate.check_window(window)
+        keys = {int(r["row_id"]): idempotency_key(journey, run, r) for r in window}
         quarantine_keys = {row: quarantine_key(key, row) for row, key in keys.items()}
         known = ledger.by_keys([*keys.values(), *quarantine_keys.values()])
         elsewhere = {
@@ -189,24 +221,21 @@ def validate_stage(
                 "status": QUARANTINED,
                 "reason": "; ".join(outcome.quarantined[row]),
             }
-            for record in records
+            for record in window
             if (row := int(record["row_id"])) in outcome.quarantined and row not in elsewhere
         )
         for part in batched(quarantined, LEDGER_BATCH):
             ledger.add_many(part)
-        ledger.record_handled_before(run.dag_id, run.run_id, len(elsewhere))
-    valid = [r for r in outcome.valid if int(r["row_id"]) not in elsewhere]
-    size = chunk_size_within(len(valid), chunk_size, max_chunks)
-    if size != chunk_size:
-        log.warning(
-            "chunk size %d grown to %d: %d records in chunks of %d would exceed %d chunks",
-            chunk_size,
-            size,
-            len(valid),
-            chunk_size,
-            max_chunks,
-        )
-    return staged.write_chunks(valid, size)
+        counts.update(records=len(window), valid=len(outcome.valid), handled_before=len(elsewhere))
+        yield from (r for r in outcome.valid if int(r["row_id"]) not in elsewhere)
+    ledger.record_handled_before(run.dag_id, run.run_id, counts["handled_before"])
+    log.info(
+        "validated %d records: %d valid, %d quarantined, %d handled before",
+        counts["records"],
+        counts["valid"],
+        counts["records"] - counts["valid"],
+        counts["handled_before"],
+    )
 
 
 class Composition:

@@ -9,6 +9,7 @@ archive's bucket with S3 (objects without retention). Keys are
 
 import json
 from collections.abc import Iterable, Iterator, Mapping
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -63,18 +64,28 @@ class Staging:
         for key in sorted(self.space.list_keys("extract-")):
             yield list(self._read(key))
 
-    def read_extract(self) -> tuple[list[str], list[dict[str, Any]]]:
+    def columns(self) -> list[str]:
+        """The extract's columns."""
         (header,) = self._read("columns.jsonl")
-        return header["columns"], [r for part in self.extract_parts() for r in part]
+        return header["columns"]
 
-    def write_chunks(self, records: list[Mapping[str, Any]], size: int) -> list[int]:
-        """Cut ``records`` into chunks of ``size``; return the chunk numbers."""
+    def extract_records(self) -> Iterator[dict[str, Any]]:
+        """The staged extract, a record at a time (one part in memory)."""
+        for part in self.extract_parts():
+            yield from part
+
+    def read_extract(self) -> tuple[list[str], list[dict[str, Any]]]:
+        return self.columns(), list(self.extract_records())
+
+    def write_chunks(self, records: Iterable[Mapping[str, Any]], size: int) -> list[int]:
+        """Cut ``records`` into chunks of ``size``, writing each as it fills (one chunk in
+        memory); return the chunk numbers."""
         for old in self.space.list_keys("chunk-"):
             self.space.delete(old)
-        numbers = []
-        for number, start in enumerate(range(0, len(records), size)):
-            self._write(f"chunk-{number:05d}.jsonl", records[start : start + size])
-            numbers.append(number)
+        numbers, rest = [], iter(records)
+        while chunk := list(islice(rest, size)):
+            numbers.append(len(numbers))
+            self._write(f"chunk-{numbers[-1]:05d}.jsonl", chunk)
         return numbers
 
     def read_chunk(self, number: int) -> list[dict[str, Any]]:

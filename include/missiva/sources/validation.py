@@ -11,6 +11,7 @@ import json
 import logging
 import os
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,60 +40,151 @@ def describe(expectation: dict[str, Any]) -> str:
     return f"{name}: {expectation['meta']['why']}"
 
 
-def _run_suite(frame: pd.DataFrame, suite: dict[str, Any]) -> list[tuple[dict, Any]]:
+#: record-level expectations that compare rows with each other: checked over the whole
+#: interval, like the batch level; every other record-level one is checked window by window
+CROSS_ROW = frozenset(
+    {
+        "expect_column_values_to_be_unique",
+        "expect_compound_columns_to_be_unique",
+        "expect_multicolumn_values_to_be_unique",
+    }
+)
+_COLUMN_KWARGS = ("column", "column_list", "column_A", "column_B")
+
+
+def _whole(expectation: dict[str, Any]) -> bool:
+    """Whether ``expectation`` needs every record of the interval at once."""
+    return expectation["meta"]["level"] == "batch" or expectation["type"] in CROSS_ROW
+
+
+def _columns_read(expectations: list[dict[str, Any]], columns: list[str]) -> set[str]:
+    """The columns ``expectations`` read (all of them when one has a row condition)."""
+    read = {"row_id"}
+    for exp in expectations:
+        if "row_condition" in exp["kwargs"]:
+            return set(columns)
+        for name in _COLUMN_KWARGS:
+            value = exp["kwargs"].get(name)
+            read.update([value] if isinstance(value, str) else value or ())
+    return read & set(columns)
+
+
+class SuiteGate:
+    """A journey's suite applied to an interval that need not fit in memory.
+
+    :meth:`check_whole` runs the batch-level and cross-row expectations over every record
+    but only the columns they read (the others are present and empty, so the table's
+    shape is checked too); :meth:`check_window` runs the row-wise ones, and the record
+    checks, over a window of full records."""
+
+    def __init__(self, suite_file: Path, columns: list[str] | None) -> None:
+        self.suite = json.loads(suite_file.read_text())
+        self.columns = columns
+        self._context: Any = None
+        self.across: dict[int, list[str]] = {}
+
+    def _run(self, frame: pd.DataFrame, expectations: list[dict]) -> list[tuple[dict, Any]]:
+        if not expectations:
+            return []
+        gx = _gx()
+        if self._context is None:
+            from great_expectations.data_context.types.base import ProgressBarsConfig
+
+            context = gx.get_context(mode="ephemeral")
+            context.variables.progress_bars = ProgressBarsConfig(globally=False)
+            asset = context.data_sources.add_pandas("source").add_dataframe_asset("records")
+            self._context = asset.add_batch_definition_whole_dataframe("all")
+        batch = self._context.get_batch(batch_parameters={"dataframe": frame})
+        result = batch.validate(
+            gx.ExpectationSuite(name=self.suite["name"], expectations=expectations),
+            result_format={
+                "result_format": "COMPLETE",
+                "unexpected_index_column_names": ["row_id"],
+            },
+        )
+        return [(res.expectation_config.to_json_dict(), res) for res in result.results]
+
+    def check_whole(self, records: Iterable[dict[str, Any]]) -> int:
+        """Raise :class:`BatchValidationError` on a batch failure; remember the records
+        the cross-row expectations quarantine; how many records there are."""
+        expectations = [e for e in self.suite["expectations"] if _whole(e)]
+        columns = self.columns
+        values: dict[str, list] = {}
+        count = 0
+        for record in records:
+            if columns is None:
+                columns = list(record)
+            if not values:
+                values = {c: [] for c in _columns_read(expectations, columns)}
+            for column, kept in values.items():
+                kept.append(record.get(column))
+            count += 1
+        columns = columns or []
+        frame = pd.DataFrame(values, columns=columns) if values else pd.DataFrame(columns=columns)
+        pairs = self._run(frame, expectations)
+        failures = [
+            f"{describe(exp)} ({_observed(res)})"
+            for exp, res in pairs
+            if exp["meta"]["level"] == "batch" and not res.success
+        ]
+        if failures:
+            raise BatchValidationError(
+                f"suite {self.suite['name']!r} failed at batch level, nothing will be sent: "
+                + "; ".join(failures)
+            )
+        self.across = _quarantined(pairs)
+        return count
+
+    def check_window(self, records: list[dict[str, Any]]) -> ValidationOutcome:
+        """Split a window of records into valid and quarantined (with the cross-row
+        quarantines :meth:`check_whole` found among them)."""
+        expectations = [e for e in self.suite["expectations"] if not _whole(e)]
+        frame = pd.DataFrame.from_records(records, columns=self.columns)
+        quarantined = _quarantined(self._run(frame, expectations))
+        for record in records:
+            row = int(record["row_id"])
+            if reasons := [*self.across.get(row, ()), *record_problems(record)]:
+                quarantined[row].extend(reasons)
+        valid = [r for r in records if int(r["row_id"]) not in quarantined]
+        return ValidationOutcome(valid=valid, quarantined=dict(quarantined))
+
+
+def _gx() -> Any:
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
     # GX logs a line at INFO for each of ~200 functions its import does not document
     logging.getLogger("great_expectations._docs_decorators").setLevel(logging.WARNING)
     import great_expectations as gx
-    from great_expectations.data_context.types.base import ProgressBarsConfig
 
-    context = gx.get_context(mode="ephemeral")
-    context.variables.progress_bars = ProgressBarsConfig(globally=False)
-    batch = (
-        context.data_sources.add_pandas("source")
-        .add_dataframe_asset("records")
-        .add_batch_definition_whole_dataframe("all")
-        .get_batch(batch_parameters={"dataframe": frame})
-    )
-    result = batch.validate(
-        gx.ExpectationSuite(name=suite["name"], expectations=suite["expectations"]),
-        result_format={"result_format": "COMPLETE", "unexpected_index_column_names": ["row_id"]},
-    )
-    return [(res.expectation_config.to_json_dict(), res) for res in result.results]
+    return gx
 
 
-def validate(
-    records: list[dict[str, Any]], suite_file: Path, columns: list[str] | None = None
-) -> ValidationOutcome:
-    """Validate extracted records; raise on batch failure, else split valid/quarantined."""
-    suite = json.loads(suite_file.read_text())
-    frame = pd.DataFrame.from_records(records, columns=columns)
-    pairs = _run_suite(frame, suite)
-    batch_failures = [
-        f"{describe(exp)} ({_observed(res)})"
-        for exp, res in pairs
-        if exp["meta"]["level"] == "batch" and not res.success
-    ]
-    if batch_failures:
-        raise BatchValidationError(
-            f"suite {suite['name']!r} failed at batch level, nothing will be sent: "
-            + "; ".join(batch_failures)
-        )
-    quarantined: dict[int, list[str]] = defaultdict(list)
+def _quarantined(pairs: list[tuple[dict, Any]]) -> defaultdict[int, list[str]]:
+    """row_id -> the record-level expectations it failed."""
+    quarantined: defaultdict[int, list[str]] = defaultdict(list)
     for exp, res in pairs:
         if exp["meta"]["level"] == "record" and not res.success:
             if res.exception_info.get("raised_exception"):
                 raise BatchValidationError(f"{describe(exp)} could not be evaluated")
             for index in res.result.get("unexpected_index_list") or []:
                 quarantined[int(index["row_id"])].append(describe(exp))
-    for record in records:
-        if problems := record_problems(record):
-            quarantined[int(record["row_id"])].extend(problems)
-    valid = [r for r in records if int(r["row_id"]) not in quarantined]
+    return quarantined
+
+
+def validate(
+    records: list[dict[str, Any]], suite_file: Path, columns: list[str] | None = None
+) -> ValidationOutcome:
+    """Validate records that fit in memory; raise on batch failure, else split
+    valid/quarantined."""
+    gate = SuiteGate(suite_file, columns)
+    gate.check_whole(records)
+    outcome = gate.check_window(records)
     log.info(
-        "validated %d records: %d valid, %d quarantined", len(records), len(valid), len(quarantined)
+        "validated %d records: %d valid, %d quarantined",
+        len(records),
+        len(outcome.valid),
+        len(outcome.quarantined),
     )
-    return ValidationOutcome(valid=valid, quarantined=dict(quarantined))
+    return outcome
 
 
 def _observed(result: Any) -> str:
