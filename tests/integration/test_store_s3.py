@@ -496,7 +496,7 @@ def test_failing_server_raises_store_unavailable_after_bounded_retries(
     with pytest.raises(StoreUnavailable, match="failing"):
         store.put(b"x")
     assert time.monotonic() - started < 10
-    assert seen == ["GET"] * 3  # the existence check, retried, then given up
+    assert seen == ["PUT"] * 3  # the conditional upload, retried, then given up
 
 
 def test_a_moved_archive_resolves_references_and_legacy_uris(s3_env: SeaweedS3) -> None:

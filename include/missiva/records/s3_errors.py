@@ -18,6 +18,8 @@ from missiva.records.artifacts import StoreError, StoreUnavailable
 UNAVAILABLE_CODES = frozenset({"InternalError", "ServiceUnavailable", "SlowDown", "RequestTimeout"})
 #: error codes of an object (or version) that is not there
 MISSING_CODES = frozenset({"NoSuchKey", "404", "NotFound", "NoSuchVersion"})
+#: error codes of a conditional write (``If-None-Match: *``) that found an object there
+TAKEN_CODES = frozenset({"PreconditionFailed", "412"})
 
 
 def error_code(exc: BaseException | None) -> str | None:

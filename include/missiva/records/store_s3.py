@@ -40,7 +40,7 @@ from missiva.records.artifacts import (
     resolve,
     sha256_hex,
 )
-from missiva.records.s3_errors import MISSING_CODES, error_code, translated
+from missiva.records.s3_errors import MISSING_CODES, TAKEN_CODES, error_code, translated
 
 if TYPE_CHECKING:
     from missiva.records.workspace import S3Workspace
@@ -302,9 +302,10 @@ class S3ArtifactStore:
     ) -> Artifact:
         """Upload ``data`` unless its address already holds it; never overwrite.
 
-        An object already at the address is read back and re-hashed: if it no longer
-        matches (it was altered) that is an :class:`ArtifactIntegrityError`, not
-        something to paper over. Only a second put of the same bytes pays that read.
+        The upload is conditional (``If-None-Match: *``, one round trip). When the address
+        is taken, the object there is read back and re-hashed: if it no longer matches (it
+        was altered) that is an :class:`ArtifactIntegrityError`, not something to paper
+        over. Only a second put of the same bytes pays that read.
         """
         check_content_type(content_type)
         extra = check_metadata(metadata)
@@ -312,17 +313,6 @@ class S3ArtifactStore:
         key = self.key_for(digest)
         uri = f"s3://{self.bucket}/{key}"
         artifact = Artifact(uri=reference(digest), sha256=digest, size=len(data))
-        try:
-            self._fetch(artifact.uri, digest, keep=False)
-        except _Missing:
-            pass
-        except ArtifactIntegrityError as exc:
-            raise ArtifactIntegrityError(
-                f"{uri} already exists but does not match its sha256; refusing to overwrite it"
-            ) from exc
-        else:
-            log.debug("%s already archived", uri)
-            return artifact
         request: dict[str, Any] = {
             "Bucket": self.bucket,
             "Key": key,
@@ -330,10 +320,23 @@ class S3ArtifactStore:
             "ContentType": content_type,
             "Metadata": {**extra, "sha256": digest},
             "ChecksumSHA256": base64.b64encode(bytes.fromhex(digest)).decode("ascii"),
+            "IfNoneMatch": "*",
         }
         request.update(self.lock_parameters())
-        with translated(uri):
-            client_answer = self.client.put_object(**request)
+        try:
+            with translated(uri):
+                client_answer = self.client.put_object(**request)
+        except StoreError as exc:
+            if error_code(exc.__cause__) not in TAKEN_CODES:
+                raise
+            try:
+                self._fetch(artifact.uri, digest, keep=False)
+            except ArtifactIntegrityError as altered:
+                raise ArtifactIntegrityError(
+                    f"{uri} already exists but does not match its sha256; refusing to overwrite it"
+                ) from altered
+            log.debug("%s already archived", uri)
+            return artifact
         log.debug("archived %s (version %s)", uri, client_answer.get("VersionId"))
         return artifact
 
