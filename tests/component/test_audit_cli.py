@@ -33,11 +33,9 @@ from missiva.cli import main
 from missiva.delivery.outbox import deliver_stage
 from missiva.delivery.smtp_transport import SmtpSettings
 from missiva.devtools.seed import SeedReport
-from missiva.flow import (
-    canonical_json,
-    print_stage,
-)
+from missiva.flow import canonical_json
 from missiva.journeys import ONBOARDING
+from missiva.print_stage import print_stage
 from missiva.records.ledger import Ledger
 from missiva.records.models import Communication
 from missiva.reference import reference_code

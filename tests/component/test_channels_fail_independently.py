@@ -34,8 +34,8 @@ from missiva.delivery.outbox import deliver_stage
 from missiva.delivery.smtp_transport import SmtpSettings
 from missiva.devtools import sms_sink
 from missiva.devtools.seed import seed
-from missiva.flow import print_stage
 from missiva.journeys import ONBOARDING
+from missiva.print_stage import print_stage
 from missiva.records.ledger import Ledger
 from missiva.records.models import Communication
 from missiva.settings import Settings

@@ -9,12 +9,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from missiva import flow as pipeline
 from missiva.cli import main
 from missiva.delivery import deferred as later
 from missiva.delivery import outbox as dispatch
 from missiva.delivery.smtp_transport import SmtpSettings
 from missiva.journeys import JOURNEYS, ONBOARDING
+from missiva.print_stage import print_stage
 from missiva.records.ledger import Ledger
 from missiva.records.run_report import summarize
 from missiva.records.send_progress import BEFORE_DATA, Progress
@@ -162,7 +162,7 @@ def test_letters_deferred_by_quiet_hours_go_into_a_late_print_batch(
     _deliver(settings, smtp_server, sms_provider[0], EVENING)
     letters = [c for c in ledger.communications() if c.channel == "paper"]
     assert letters and all(c.status == "deferred" for c in letters)
-    assert pipeline.print_stage(ONBOARDING, RUN, settings) == []
+    assert print_stage(ONBOARDING, RUN, settings) == []
 
     scheduler = replace(RUN, dag_id="deferred_deliveries", run_id="scheduled__next")
     smtp = SmtpSettings(smtp_server.host, smtp_server.port, timeout=10)
@@ -174,7 +174,7 @@ def test_letters_deferred_by_quiet_hours_go_into_a_late_print_batch(
     assert manifest["run_label"] == "onboarding-2026-11-02"
     printed = sorted(c for e in manifest["envelopes"] for c in e["communication_ids"])
     assert printed == sorted(c.communication_id for c in letters)
-    assert pipeline.print_stage(ONBOARDING, RUN, settings) == []  # the run's task again: nothing
+    assert print_stage(ONBOARDING, RUN, settings) == []  # the run's task again: nothing
 
 
 def test_a_deferred_send_left_by_a_dead_worker_is_recovered(composed, smtp_server, sms_provider):

@@ -37,9 +37,9 @@ from auditor_fixtures import (
 from browser import CHROMIUM_ARGS, VIEWPORTS, chromium_path, reflow_and_axe
 from ledger_fixtures import fields, raw_sql
 
-from missiva.flow import print_stage
 from missiva.journeys import ONBOARDING
 from missiva.paths import TEMPLATES_DIR
+from missiva.print_stage import print_stage
 from missiva.privacy.erase import erase
 from missiva.privacy.sealing import SealedStore, sealed
 from missiva.records.ledger import Ledger

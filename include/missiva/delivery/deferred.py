@@ -22,8 +22,9 @@ from missiva.delivery.outbox import (
     _providers,
     delivering,
 )
-from missiva.flow import DEFAULT_MAX_CHUNKS, print_stage, staging
+from missiva.flow import DEFAULT_MAX_CHUNKS, staging
 from missiva.journey import Journey
+from missiva.print_stage import print_stage
 from missiva.records.ledger import Ledger
 from missiva.records.status import DEFERRED, SENDING, SENT
 from missiva.records.store import ArtifactStore, open_store

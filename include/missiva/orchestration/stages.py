@@ -247,7 +247,7 @@ def verify_archive() -> dict:
 
 
 def print_batches(journey: Journey) -> list[dict]:
-    from missiva.flow import print_stage
+    from missiva.print_stage import print_stage
 
     settings, store = _settings_and_store()
     return print_stage(journey, _run_context(), settings, store=store)

@@ -7,9 +7,10 @@ Postgres 65,535), however many values are asked for.
 
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, Row
 from sqlalchemy.orm import Session
 
 from missiva.records import chain
@@ -25,6 +26,8 @@ from missiva.reference import normalise
 
 #: bound parameters per ``IN (...)`` query
 IN_CHUNK = 500
+#: rows fetched at a time when a scope is streamed
+SCOPE_PAGE = 1000
 
 
 def _chunks(values: Iterable[str]) -> Iterator[list[str]]:
@@ -199,6 +202,20 @@ class LedgerQueries:
         )
         with Session(self.engine) as session:
             return list(session.scalars(query))
+
+    def scope_rows(
+        self, journey: str, business_key: str, columns: Sequence[str], **equal: Any
+    ) -> Iterator[Row]:
+        """``columns`` of one journey's communications for one business key (where each
+        ``equal`` column has that value), streamed a page at a time: a day of millions
+        is never in memory as objects."""
+        query = select(*(getattr(Communication, c) for c in columns)).where(
+            Communication.journey == journey,
+            Communication.business_key == business_key,
+            *(getattr(Communication, c) == value for c, value in equal.items()),
+        )
+        with Session(self.engine) as session:
+            yield from session.execute(query, execution_options={"yield_per": SCOPE_PAGE})
 
     def blocks(self, communication_id: str) -> dict[str, str]:
         """{block: version} of one communication, from ``communication_blocks``."""

@@ -13,9 +13,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy.engine import Row
+
 from missiva.records.keys import COPY_MARK, NOTICE_MARK, fallback_base
 from missiva.records.ledger import Ledger
-from missiva.records.models import Communication
 from missiva.records.status import FINAL, IN_FLIGHT, REVIEW, SENT
 
 
@@ -134,7 +135,18 @@ def grouped_reason(reason: str) -> str:
     return match["head"] + "; ".join(sorted(match["items"].split("; ")))
 
 
-def _made(comm: Communication) -> tuple:
+#: what the report reads of each communication (not the whole row: a run may have millions)
+REPORT_COLUMNS = (
+    "communication_id",
+    "idempotency_key",
+    "status",
+    "channel",
+    "reason",
+    "created_at",
+)
+
+
+def _made(comm: Row) -> tuple:
     """When an attempt was made (an original before its fallbacks at the same instant)."""
     return comm.created_at, comm.idempotency_key != fallback_base(comm.idempotency_key)
 
@@ -158,9 +170,12 @@ def summarize(ledger: Ledger, dag_id: str, run_id: str) -> RunSummary:
     )
     # each content's attempts in the order they were made: the original, then its
     # fallbacks; the last one is the outcome that counts
-    attempts: dict[str, list[Communication]] = {}
-    scope = ledger.for_scope(run.journey, run.business_key)
-    own = [c for c in scope if (c.dag_id, c.run_id) == (dag_id, run_id)]
+    attempts: dict[str, list[Row]] = {}
+    own = list(
+        ledger.scope_rows(
+            run.journey, run.business_key, REPORT_COLUMNS, dag_id=dag_id, run_id=run_id
+        )
+    )
     summary.awaiting_review = [c.communication_id for c in own if c.status == REVIEW]
     for comm in sorted(own, key=_made):
         attempts.setdefault(fallback_base(comm.idempotency_key), []).append(comm)
