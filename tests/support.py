@@ -5,6 +5,7 @@ import io
 import json
 import mailbox
 import os
+import shutil
 import socket
 import sqlite3
 from contextlib import closing
@@ -27,6 +28,16 @@ REPO = Path(__file__).resolve().parents[1]
 ADMIN_URL = os.environ.get(
     "MISSIVA_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
+
+
+def copy_of_repo(target: Path) -> Path:
+    """``dags/`` and ``include/`` of the repository copied to ``target`` (a checkout to
+    scaffold into, leaving the real tree untouched)."""
+    for part in ("dags", "include"):
+        shutil.copytree(
+            REPO / part, target / part, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info")
+        )
+    return target
 
 
 def free_port() -> int:

@@ -186,6 +186,7 @@ def _new_journey(args: argparse.Namespace, settings: Settings) -> int:
     root = Path(args.root).resolve()
     for path in new_journey(args.name, root=root, by=args.by):
         print(f"created {path.relative_to(root)}")
+    print(f"added table {args.name}_events to include/sql/core_schema.sql")
     print(next_steps(args.name))
     return 0
 

@@ -86,10 +86,10 @@ def test_author_lint_and_make_run_a_new_journey(repo):
 
     _edit(
         root / f"include/sql/{NAME}_extract.sql",
-        "    c.joined_at,",
-        "    c.joined_at,\n    c.country AS home,",
+        "    e.occurred_at,",
+        "    e.occurred_at,\n    c.country AS home,",
     )
-    _edit(root / f"include/expectations/{NAME}.json", '"joined_at", ', '"joined_at", "home", ')
+    _edit(root / f"include/expectations/{NAME}.json", '"occurred_at", ', '"occurred_at", "home", ')
     _edit(folder / "meta.json", '"version": "0.1.0"', '"version": "0.2.0"')
     approved = _missiva(env, "templates", "approve", NAME, "--version", "0.2.0", "--by", "qa@x")
     assert approved.returncode == 0, approved.stderr

@@ -1,16 +1,18 @@
 """A journey scaffolded by ``missiva new-journey`` runs green on the demo data at once:
-scaffolded into a copy of the repository (``--root``), run with ``airflow dags test``
-against the seeded core systems and the real SMTP server of ``journey_env``.
+scaffolded into a copy of the repository (``--root``), its demo table seeded by the copy's
+``missiva seed``, run with ``airflow dags test`` against those core systems and the real
+SMTP server of ``journey_env``.
 """
 
 import os
-import shutil
+import sqlite3
 import subprocess
 import sys
+from contextlib import closing
 from pathlib import Path
 
 import pytest
-from support import REPO, mail_by_recipient
+from support import REPO, copy_of_repo, mail_by_recipient
 
 from missiva.records.ledger import Ledger
 
@@ -18,19 +20,9 @@ pytestmark = pytest.mark.e2e
 NAME = "loyalty_bonus"
 
 
-def _copy_of_repo(target: Path) -> Path:
-    for part in ("dags", "include"):
-        shutil.copytree(
-            REPO / part,
-            target / part,
-            ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"),
-        )
-    return target
-
-
 def test_scaffolded_journey_runs_on_the_demo_data(journey_env, tmp_path):
-    home, report = journey_env
-    root = _copy_of_repo(tmp_path / "repo")
+    home, _ = journey_env
+    root = copy_of_repo(tmp_path / "repo")
     bin_dir = Path(sys.executable).parent
     scaffolded = subprocess.run(
         [str(bin_dir / "missiva"), "new-journey", NAME, "--root", str(root)],
@@ -45,6 +37,19 @@ def test_scaffolded_journey_runs_on_the_demo_data(journey_env, tmp_path):
         "PYTHONPATH": str(root / "include"),  # the copy's missiva package wins
         "AIRFLOW__CORE__DAGS_FOLDER": str(root / "dags"),
     }
+    seed = [str(bin_dir / "missiva"), "seed", "--db", str(home / "core.db")]
+    reseeded = subprocess.run(
+        [*seed, "--customers", "40", "--seed", "7", "--joined-on", "2026-11-02"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert reseeded.returncode == 0, reseeded.stderr
+    with closing(sqlite3.connect(home / "core.db")) as conn:
+        events = conn.execute(
+            f"SELECT COUNT(*) FROM {NAME}_events WHERE occurred_at LIKE '2026-11-02 %'"
+        ).fetchone()[0]
     run = subprocess.run(
         [str(bin_dir / "airflow"), "dags", "test", NAME, "2026-11-03"],
         capture_output=True,
@@ -57,7 +62,8 @@ def test_scaffolded_journey_runs_on_the_demo_data(journey_env, tmp_path):
     assert f"of {NAME}, data interval [2026-11-02 00:00, 2026-11-03 00:00) UTC" in run.stdout
 
     rows = Ledger(f"sqlite:///{home / 'ledger.db'}").communications(journey=NAME)
-    assert len(rows) == report.in_interval, "every customer of the day is accounted for"
+    assert events, "the scaffolded seeder planted the day's events"
+    assert len(rows) == events, "every event of the day is accounted for"
     sent = [r for r in rows if r.status == "sent"]
     assert {r.channel for r in sent} == {"email", "paper"}
     assert {r.status for r in rows} <= {"sent", "suppressed", "quarantined", "deferred"}

@@ -1,5 +1,4 @@
-"""Demo claim events for the ``claims_letters`` journey (a
-:data:`missiva.devtools.seed.JOURNEY_SEEDERS` module).
+"""Demo claim events for the ``claims_letters`` journey.
 
 Every seeded claim gets its acknowledgement a few minutes after it was opened, a request
 for documents while in review and a decision once settled or rejected (mostly after the
@@ -18,7 +17,7 @@ then random events of every kind within the interval.
 import random
 from datetime import date, datetime, time, timedelta
 
-from missiva.devtools.seed import _TS, _Person
+from missiva.devtools.seed_people import TS, Person
 
 KINDS = ("acknowledgement", "documents_request", "decision")
 DOCUMENTS = {
@@ -44,7 +43,7 @@ Event = tuple[str, str, str, datetime, str | None, str | None, str | None, int |
 
 
 def _event(
-    person: _Person, claim: tuple, kind: str, at: datetime, decision: str = "accepted"
+    person: Person, claim: tuple, kind: str, at: datetime, decision: str = "accepted"
 ) -> Event:
     """One event of ``kind`` for ``claim`` at ``at``, with the details its kind needs."""
     documents = respond_by = settlement = reason = None
@@ -72,11 +71,11 @@ def _event(
     )
 
 
-def _history(person: _Person, rng: random.Random) -> list[Event]:
+def _history(person: Person, rng: random.Random) -> list[Event]:
     """The events of the customer's seeded claims, following their status."""
     events = []
     for claim in person.claims:
-        opened, status = datetime.strptime(claim[3], _TS), claim[4]
+        opened, status = datetime.strptime(claim[3], TS), claim[4]
         events.append(_event(person, claim, "acknowledgement", opened + timedelta(minutes=5)))
         if status != "open":
             events.append(_event(person, claim, "documents_request", opened + timedelta(days=2)))
@@ -105,7 +104,7 @@ def _plan(i: int, day: datetime, rng: random.Random) -> list[tuple[str, datetime
     return scripted.get(i) or [(rng.choice(KINDS), within, rng.choice(tuple(REASONS)))]
 
 
-def _new_claims(people: list[_Person], day: datetime, rng: random.Random) -> tuple[list, list]:
+def _new_claims(people: list[Person], day: datetime, rng: random.Random) -> tuple[list, list]:
     """Claims opened in the hours before ``day`` and their events (see module doc)."""
     claims, events = [], []
     for i, person in enumerate(people):
@@ -116,7 +115,7 @@ def _new_claims(people: list[_Person], day: datetime, rng: random.Random) -> tup
             f"K9{i + 1:06d}",
             policy[0],
             person.customer_id,
-            opened.strftime(_TS),
+            opened.strftime(TS),
             "open",
             amount,
         )
@@ -125,7 +124,7 @@ def _new_claims(people: list[_Person], day: datetime, rng: random.Random) -> tup
     return claims, events
 
 
-def rows(rng: random.Random, customers: list[_Person], joined_on: date) -> dict[str, list[tuple]]:
+def rows(rng: random.Random, customers: list[Person], joined_on: date) -> dict[str, list[tuple]]:
     """New claims and every claim event, ``event_id`` following ``occurred_at``."""
     clean = [p for p in customers if p.role is None and p.policies]
     chosen = rng.sample(clean, min(len(clean), max(8, len(customers) // 20)))
@@ -134,6 +133,6 @@ def rows(rng: random.Random, customers: list[_Person], joined_on: date) -> dict[
         events += _history(person, rng)
     events.sort(key=lambda e: (e[3], e[0], KINDS.index(e[2])))
     numbered = [
-        (number, *e[:3], e[3].strftime(_TS), *e[4:]) for number, e in enumerate(events, start=1)
+        (number, *e[:3], e[3].strftime(TS), *e[4:]) for number, e in enumerate(events, start=1)
     ]
     return {"claims": claims, "claim_events": numbered}

@@ -18,7 +18,7 @@ from datetime import date
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from missiva.devtools.seed import _Person
+    from missiva.devtools.seed_people import Person
 
 MONTHS = 8
 ACCOUNT_SHARE = 0.9  # of the customers
@@ -80,11 +80,11 @@ def _lines(rng: random.Random, account: dict, month: date, language: str) -> lis
     ]
 
 
-def _bill_to(person: _Person) -> tuple:
+def _bill_to(person: Person) -> tuple:
     return (person.address_line1, person.address_line2, person.postal_code, person.city)
 
 
-def rows(rng: random.Random, customers: list[_Person], joined_on: date) -> dict[str, list]:
+def rows(rng: random.Random, customers: list[Person], joined_on: date) -> dict[str, list]:
     """``billing_accounts`` and ``statement_lines`` rows for ``customers``."""
     last = joined_on.replace(day=1)
     first = _months_back(last, MONTHS - 1)
@@ -117,9 +117,9 @@ def rows(rng: random.Random, customers: list[_Person], joined_on: date) -> dict[
     return {"billing_accounts": table_accounts, "statement_lines": table_lines}
 
 
-def _households(clean_paper: list[_Person]) -> dict[str, _Person]:
+def _households(clean_paper: list[Person]) -> dict[str, Person]:
     """customer_id -> the customer whose address bills it (pairs of paper customers)."""
-    households: dict[str, _Person] = {}
+    households: dict[str, Person] = {}
     for country in sorted(_CURRENCY):
         local = [p for p in clean_paper if p.country == country]
         pairs = max(1, round(len(local) * HOUSEHOLD_SHARE)) if len(local) >= 2 else 0
@@ -146,8 +146,8 @@ def _open_and_close(
 def _account(
     rng: random.Random,
     row_id: int,
-    person: _Person,
-    household: _Person | None,
+    person: Person,
+    household: Person | None,
     opened: date,
     closed: date | None,
 ) -> tuple[dict, tuple]:
