@@ -11,13 +11,19 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import signal
+import subprocess
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
+import psycopg
 import pytest
 from support import mail_by_recipient, require_cluster_services
 
 from missiva.devtools.bench_journey import PLUGIN_SOURCE, bench_journey, pinned
+from missiva.devtools.cluster import POSTGRES_URL
 
 CUSTOMERS = 20
 
@@ -119,3 +125,47 @@ def test_pinning_restores_the_affinity_and_refuses_too_many_cores():
         pass
     with pytest.raises(ValueError, match="executor"):
         bench_journey(1, executor="kubernetes")
+
+
+def test_a_terminated_benchmark_stops_its_cluster(tmp_path: Path) -> None:
+    """SIGTERM (a CI timeout, ``kill``) stops the benchmark like Ctrl-C: no process of
+    its cluster keeps running and its databases are dropped."""
+    require_cluster_services()
+    missiva = Path(sys.executable).with_name("missiva")
+    bench = subprocess.Popen(
+        [missiva, "bench", "journey", "--customers", "5", "--root", tmp_path, "--json"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    seen = []
+    for line in bench.stderr:
+        seen.append(line)
+        if line.startswith("cluster ready"):
+            break
+    databases = re.search(r"databases (\S+), (\S+), (\S+) created", "".join(seen)).groups()
+    assert _processes_under(tmp_path), "the cluster should be running"
+
+    bench.send_signal(signal.SIGTERM)
+    assert bench.wait(timeout=180) == 128 + signal.SIGTERM
+
+    assert _processes_under(tmp_path) == []
+    with psycopg.connect(POSTGRES_URL.replace("+psycopg", ""), autocommit=True) as db:
+        left = db.execute(
+            "select datname from pg_database where datname = any(%s)", [list(databases)]
+        ).fetchall()
+    assert left == []
+
+
+def _processes_under(root: Path) -> list[int]:
+    """The processes started for a cluster under ``root`` (by their command line or
+    their AIRFLOW_HOME / MISSIVA_HOME)."""
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            seen = (proc / "cmdline").read_bytes() + (proc / "environ").read_bytes()
+        except OSError:  # gone, or not ours to read
+            continue
+        if str(root).encode() in seen and int(proc.name) != os.getpid():
+            found.append(int(proc.name))
+    return found

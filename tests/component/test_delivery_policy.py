@@ -8,6 +8,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from ledger_fixtures import raw_sql
 
 from missiva.cli import main
 from missiva.delivery import deferred as later
@@ -28,6 +29,7 @@ RUN = RunContext(
 )  # fmt: skip
 EVENING = datetime(2026, 11, 3, 21, 30, tzinfo=UTC)  # 22:30 in Rome, 21:30 in London
 NEXT_MORNING = datetime(2026, 11, 4, 9, 0, tzinfo=UTC)
+QUIET_IN_ROME_ONLY = datetime(2026, 11, 3, 20, 30, tzinfo=UTC)  # 21:30 in Rome
 
 
 @pytest.fixture
@@ -82,6 +84,33 @@ def test_quiet_hours_defer_then_the_deferred_run_sends(composed, smtp_server, sm
         JOURNEYS, scheduler, settings, lambda: smtp, sms=sms, now=NEXT_MORNING
     )
     assert again == {"due": 0} and ledger.verify_chain() == []
+
+
+def test_quiet_hours_follow_each_customers_time_zone(composed, smtp_server, sms_provider):
+    """21:30 in Rome, 20:30 in London: only the Italian customers' messages wait. The
+    time zone is the one recorded at composition (``consent_state``); a communication
+    composed before it was recorded there takes it from its archived input record."""
+    settings, ledger = composed
+    contacted = [c for c in ledger.communications() if c.channel in ("email", "sms")]
+    zones = {c.communication_id: c.consent["timezone"] for c in contacted}
+    assert set(zones.values()) == {"Europe/Rome", "Europe/London"}
+    older = contacted[::2]  # as composed before the time zone was recorded
+    for comm in older:
+        state = {k: v for k, v in comm.consent.items() if k != "timezone"}
+        raw_sql(
+            settings.ledger_url,
+            "update communications set consent_state = :state where communication_id = :id",
+            state=json.dumps(state),
+            id=comm.communication_id,
+        )
+
+    _deliver(settings, smtp_server, sms_provider[0], QUIET_IN_ROME_ONLY)
+
+    for comm in contacted:
+        status = ledger.get(comm.communication_id).status
+        expected = "deferred" if zones[comm.communication_id] == "Europe/Rome" else "sent"
+        assert status == expected, (comm.communication_id, zones[comm.communication_id])
+    assert any(zones[c.communication_id] == "Europe/Rome" for c in older)
 
 
 def test_frequency_cap_and_duplicate_content_suppress(composed, smtp_server, sms_provider):

@@ -197,14 +197,13 @@ class _Outbox:
         communication's exemption from the frequency caps."""
         if not registry.get(comm.channel).needs_consent:
             return {}
-        record = json.loads(self.store.get(comm.input_uri, comm.data_sha256))
         decision = self.policy.reserve(
             comm.customer_id,
             comm.channel,
             self.journey.purpose,
             fallback_base(comm.idempotency_key),
             comm.communication_id,
-            record.get("timezone"),
+            self._timezone(comm),
             self.now(),
             legally_required=self.journey.required_channel(comm.communication) == comm.channel,
         )
@@ -222,6 +221,14 @@ class _Outbox:
         if not decision.allowed:
             return None
         return {"contact_policy": decision.reason} if decision.exempt else {}
+
+    def _timezone(self, comm: Communication) -> str | None:
+        """The customer's time zone as composed (in ``consent_state``); for a
+        communication composed before it was recorded there, from its input record."""
+        consent = comm.consent or {}
+        if "timezone" in consent:
+            return consent["timezone"]
+        return json.loads(self.store.get(comm.input_uri, comm.data_sha256)).get("timezone")
 
     def deliver(self, comm: Communication) -> None:
         """Send one ``composed``/``deferred`` communication the policy admits:

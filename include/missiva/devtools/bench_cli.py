@@ -2,6 +2,7 @@
 
 import argparse
 import json
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ def _bench(args: argparse.Namespace, settings: Settings) -> int:
     elif args.bench_command == "journey":
         from missiva.devtools.bench_journey import bench_journey
 
+        _exit_on_sigterm()
         result = bench_journey(
             args.customers,
             executor=args.executor,
@@ -33,6 +35,12 @@ def _bench(args: argparse.Namespace, settings: Settings) -> int:
         result = bench_deliver(messages=args.messages)
     print(json.dumps(result, indent=2))
     return 0
+
+
+def _exit_on_sigterm() -> None:
+    """A terminated benchmark stops what it started, as Ctrl-C does (its cluster's
+    processes, databases and Redis keys), instead of leaving them running."""
+    signal.signal(signal.SIGTERM, lambda signum, _frame: sys.exit(128 + signum))
 
 
 def add_bench(sub: Any) -> None:

@@ -26,12 +26,14 @@ class Route:
 
 
 def routing_inputs(record: Mapping[str, Any], purpose: str) -> dict[str, Any]:
-    """The preference and consent state a routing decision reads (recorded for audit)."""
+    """The preference and consent state a routing decision reads, and the time zone the
+    contact policy's quiet hours read when it is sent (recorded for audit)."""
     state = {k: v for k, v in record.items() if k.startswith("consent_")}
     return {
         "purpose": purpose,
         "preferred_channel": record.get("preferred_channel"),
         "do_not_contact": bool(record.get("do_not_contact")),
+        "timezone": record.get("timezone"),
         **state,
     }
 
