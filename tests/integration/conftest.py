@@ -21,7 +21,8 @@ from support import ADMIN_URL
 
 
 @pytest.fixture(scope="session")
-def seaweedfs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedS3]:
+def weed() -> str:
+    """The ``weed`` binary (skipped without it, failed under ``CI=true``)."""
     binary = weed_binary()
     if binary is None:
         reason = (
@@ -31,8 +32,13 @@ def seaweedfs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedS3]:
         if os.environ.get("CI", "").strip().lower() == "true":
             pytest.fail(f"{reason}; CI=true, so this is a failure, not a skip")
         pytest.skip(reason)
+    return binary
+
+
+@pytest.fixture(scope="session")
+def seaweedfs(weed: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedS3]:
     try:
-        with running_seaweedfs(binary, tmp_path_factory.mktemp("seaweedfs")) as server:
+        with running_seaweedfs(weed, tmp_path_factory.mktemp("seaweedfs")) as server:
             print(
                 f"\nSeaweedFS S3 ready at {server.endpoint_url} in {server.startup_seconds:.1f} s"
             )

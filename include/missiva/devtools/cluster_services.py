@@ -21,6 +21,9 @@ if TYPE_CHECKING:
 POSTGRES_URL = os.environ.get(
     "MISSIVA_CLUSTER_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
+#: the archive's SeaweedFS volumes: 1 GB each, as many as the disk holds (a benchmark of
+#: 10,000 customers archives about 300 MB, more than a test server's 16 x 16 MB)
+ARCHIVE_VOLUMES = {"volume_mb": 1024, "volumes": 0}
 REDIS_URL = os.environ.get("MISSIVA_CLUSTER_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
@@ -110,7 +113,7 @@ def start_archive(
     from missiva.devtools.seaweedfs import running_seaweedfs
     from missiva.records.store_s3 import ensure_bucket
 
-    s3 = stack.enter_context(running_seaweedfs(weed, workdir))
+    s3 = stack.enter_context(running_seaweedfs(weed, workdir, **ARCHIVE_VOLUMES))
     ensure_bucket(s3.client(), ARCHIVE_BUCKET, object_lock=True)
     log(f"SeaweedFS S3 at {s3.endpoint_url}, bucket {ARCHIVE_BUCKET} (Object Lock)")
     return s3

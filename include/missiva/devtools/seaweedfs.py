@@ -123,10 +123,17 @@ class SeaweedStartupError(RuntimeError):
     """The server exited or did not answer in time (the message carries its log)."""
 
 
-def weed_command(binary: str, workdir: Path, ports: dict[str, tuple[int, int]]) -> list[str]:
+def weed_command(
+    binary: str,
+    workdir: Path,
+    ports: dict[str, tuple[int, int]],
+    volume_mb: int = 16,
+    volumes: int = 16,
+) -> list[str]:
     """The ``weed server`` command line: every port explicit (gRPC ports default to
-    HTTP + 10000, which may be taken), the Iceberg/Lance listeners off, 16 MB volumes
-    at most 16 of them, no telemetry, no 10 s pre-stop wait, local sockets in workdir."""
+    HTTP + 10000, which may be taken), the Iceberg/Lance listeners off, ``volumes``
+    volumes of ``volume_mb`` at most (a test's 256 MB by default; 0 volumes: as many as
+    the free disk holds), no telemetry, no 10 s pre-stop wait, local sockets in workdir."""
     return [
         binary,
         f"-logdir={workdir / 'logs'}",
@@ -135,11 +142,11 @@ def weed_command(binary: str, workdir: Path, ports: dict[str, tuple[int, int]]) 
         f"-dir={workdir / 'data'}",
         f"-master.port={ports['master'][0]}",
         f"-master.port.grpc={ports['master'][1]}",
-        "-master.volumeSizeLimitMB=16",
+        f"-master.volumeSizeLimitMB={volume_mb}",
         "-master.telemetry=false",
         f"-volume.port={ports['volume'][0]}",
         f"-volume.port.grpc={ports['volume'][1]}",
-        "-volume.max=16",
+        f"-volume.max={volumes}",
         "-volume.preStopSeconds=0",
         "-filer",
         f"-filer.port={ports['filer'][0]}",
@@ -175,13 +182,14 @@ def _prepare(workdir: Path) -> None:
 
 
 @contextmanager
-def running_seaweedfs(binary: str, workdir: Path) -> Iterator[SeaweedS3]:
-    """A started, ready SeaweedFS S3 gateway; stopped (and its /tmp sockets removed)
-    on exit. Raises :class:`SeaweedStartupError` if it does not come up."""
+def running_seaweedfs(binary: str, workdir: Path, **volumes: int) -> Iterator[SeaweedS3]:
+    """A started, ready SeaweedFS S3 gateway (``volumes``: :func:`weed_command`'s
+    ``volume_mb`` and ``volumes``); stopped (and its /tmp sockets removed) on exit.
+    Raises :class:`SeaweedStartupError` if it does not come up."""
     _prepare(workdir)
     numbers = free_ports(2 * len(_SERVICES))
     ports = {name: (numbers[2 * i], numbers[2 * i + 1]) for i, name in enumerate(_SERVICES)}
-    command = weed_command(binary, workdir, ports)
+    command = weed_command(binary, workdir, ports, **volumes)
     log = workdir / "weed.log"
     started = time.monotonic()
     with log.open("wb") as out:
