@@ -34,13 +34,13 @@ def ledger(db_path: Path) -> Iterator[Ledger]:
 
 @pytest.fixture
 def app(db_path: Path, ledger: Ledger, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    from missiva.orchestration import auditor_ui
+    from missiva.orchestration import auditor_data, auditor_ui
 
     monkeypatch.setenv("MISSIVA_LEDGER_URL", f"sqlite:///{db_path}")
     monkeypatch.setenv("MISSIVA_MESSAGE_ID_DOMAIN", DOMAIN)
     yield auditor_ui.app
     auditor_ui.app.dependency_overrides.clear()
-    auditor_ui._ledger.cache_clear()
+    auditor_data._ledger.cache_clear()
 
 
 def signed_in(app: Any, role: str) -> None:

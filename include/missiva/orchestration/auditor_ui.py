@@ -35,9 +35,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import timedelta
-from functools import cache
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -61,13 +59,8 @@ from missiva.orchestration.auditor_access import (
     may_use_ui,
     write_audit_log,
 )
-from missiva.orchestration.connections import artifact_store, install_master_key, ledger_url
-from missiva.privacy.keys import CustomerErased, Withheld
-from missiva.privacy.sealing import sealed
-from missiva.records import audit, work_files
-from missiva.records.ledger import Ledger
-from missiva.records.store import ArtifactIntegrityError, ArtifactStore, StoreError
-from missiva.records.workspace import workspace
+from missiva.orchestration.auditor_data import archived, audited, held_in, ledger, verified
+from missiva.records import audit
 from missiva.settings import Settings
 
 MAX_REPORTS_BYTES = 10 * 2**20
@@ -156,87 +149,6 @@ async def _error(request: Request, exc: HTTPException) -> Response:
         here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return RedirectResponse(get_auth_manager().get_url_login(next_url=here), 303)
     return _render(request, None, "error.html", exc.status_code, detail=exc.detail)
-
-
-# --- data -------------------------------------------------------------------------------
-
-
-@cache
-def _ledger(url: str) -> Ledger:
-    return Ledger(url)
-
-
-def ledger() -> Ledger:
-    return _ledger(ledger_url(Settings.from_env()))
-
-
-@cache
-def store() -> ArtifactStore:
-    """The store the journeys archive to: the ``missiva_archive`` Connection, else
-    ``MISSIVA_ARCHIVE_URL`` (read once per API server process), opening sealed objects
-    with the customers' keys in the ledger."""
-    install_master_key()
-    return sealed(artifact_store(Settings.from_env()), ledger())
-
-
-def _held_in(comm: Any) -> tuple[str, list[str]] | None:
-    """The print manifest or portal index holding ``comm``, checked against the ledger."""
-    settings, archive = Settings.from_env(), store()
-    spaces = [workspace(archive, settings.print_dir, "print")]
-    spaces.append(workspace(archive, settings.portal_dir, "portal"))
-    return work_files.holding(ledger(), comm, *spaces)
-
-
-def _communication(communication_id: str) -> dict[str, Any]:
-    try:
-        return audit.show(ledger(), communication_id)
-    except audit.AuditError as exc:
-        raise HTTPException(404, str(exc)) from exc
-
-
-def _archived(uri: str | None, sha256: str | None) -> bytes:
-    """The bytes the ledger points at, refused when missing or altered."""
-    if not uri or not sha256:
-        raise HTTPException(404, "nothing archived for this communication")
-    try:
-        return store().get(uri, sha256)
-    except Withheld as exc:  # erased (sealed under a destroyed key) or purged
-        raise HTTPException(410, _withheld(exc)) from exc
-    except ArtifactIntegrityError as exc:  # missing or altered: never served
-        raise HTTPException(409, str(exc)) from exc
-    except StoreError as exc:
-        raise HTTPException(503, f"artifact store: {exc}") from exc
-
-
-def _withheld(exc: Withheld) -> str:
-    if isinstance(exc, CustomerErased):
-        return (
-            f"Customer {exc}: the archived object remains, sealed under a destroyed key, "
-            "and can no longer be opened."
-        )
-    return f"Archived object {exc}."
-
-
-@dataclass(frozen=True)
-class Verified:
-    """An archived object read back: its bytes, or why they are unusable."""
-
-    data: bytes | None = None
-    problem: str | None = None
-    #: the customer was erased: the object is intact but no key opens it any more
-    erased: str | None = None
-
-
-def _verified(uri: str | None, sha256: str | None) -> Verified:
-    """For pages: a missing or altered object is shown as such, not as an error."""
-    if not uri or not sha256:
-        return Verified()
-    try:
-        return Verified(store().get(uri, sha256))
-    except Withheld as exc:
-        return Verified(erased=_withheld(exc))
-    except StoreError as exc:
-        return Verified(problem=str(exc))
 
 
 # --- rendering --------------------------------------------------------------------------
@@ -359,9 +271,9 @@ def customer_page(request: Request, user: CustomerUser, customer_id: str) -> HTM
 def communication_page(
     request: Request, user: CommunicationUser, communication_id: str
 ) -> HTMLResponse:
-    comm = _communication(communication_id)
-    artifact = _verified(comm["artifact_uri"], comm["artifact_sha256"])
-    record = _verified(comm["input_uri"], comm["data_sha256"])
+    comm = audited(communication_id)
+    artifact = verified(comm["artifact_uri"], comm["artifact_sha256"])
+    record = verified(comm["input_uri"], comm["data_sha256"])
     values = json.loads(record.data) if record.data else {}
     masker = views.Masker(
         not reads_contact_data(user),
@@ -388,7 +300,7 @@ def communication_page(
         artifact=artifact,
         artifact_name=views.artifact_name(comm)[0] if comm["artifact_uri"] else None,
         row_problem=views.row_problem(row := ledger().get(communication_id), comm["events"]),
-        held_in=_held_in(row),
+        held_in=held_in(row),
         approval=audit.template_approval(Settings.from_env().templates_dir, row),
         attachments=attachments,
         record=masker.record(values),
@@ -403,8 +315,8 @@ def communication_page(
 )
 def artifact(communication_id: str, download: bool = False) -> Response:
     """The archived artifact exactly as delivered (a PDF letter, or the e-mail as .eml)."""
-    comm = _communication(communication_id)
-    data = _archived(comm["artifact_uri"], comm["artifact_sha256"])
+    comm = audited(communication_id)
+    data = archived(comm["artifact_uri"], comm["artifact_sha256"])
     filename, content_type = views.artifact_name(comm)
     return _file(data, filename, content_type, download)
 
@@ -415,10 +327,10 @@ def artifact(communication_id: str, download: bool = False) -> Response:
 )
 def attachment(communication_id: str, index: int, download: bool = False) -> Response:
     """A file attached to the archived e-mail (the PDF letter), from the verified .eml."""
-    comm = _communication(communication_id)
+    comm = audited(communication_id)
     if comm["channel"] != "email":
         raise HTTPException(404, "only e-mails have attachments")
-    found = views.attachments(_archived(comm["artifact_uri"], comm["artifact_sha256"]))
+    found = views.attachments(archived(comm["artifact_uri"], comm["artifact_sha256"]))
     if not 0 <= index < len(found):
         raise HTTPException(404, f"the e-mail has no attachment {index}")
     part = found[index]
