@@ -49,6 +49,16 @@ CROSS_ROW = frozenset(
         "expect_multicolumn_values_to_be_unique",
     }
 )
+#: expectations on the table's columns alone: checked on an empty frame of every column
+TABLE_SHAPE = frozenset(
+    {
+        "expect_column_to_exist",
+        "expect_table_column_count_to_be_between",
+        "expect_table_column_count_to_equal",
+        "expect_table_columns_to_match_ordered_list",
+        "expect_table_columns_to_match_set",
+    }
+)
 _COLUMN_KWARGS = ("column", "column_list", "column_A", "column_B")
 
 
@@ -73,9 +83,9 @@ class SuiteGate:
     """A journey's suite applied to an interval that need not fit in memory.
 
     :meth:`check_whole` runs the batch-level and cross-row expectations over every record
-    but only the columns they read (the others are present and empty, so the table's
-    shape is checked too); :meth:`check_window` runs the row-wise ones, and the record
-    checks, over a window of full records."""
+    but only the columns they read (those on the table's columns alone, on an empty frame
+    of every column); :meth:`check_window` runs the row-wise ones, and the record checks,
+    over a window of full records."""
 
     def __init__(self, suite_file: Path, columns: list[str] | None) -> None:
         self.suite = json.loads(suite_file.read_text())
@@ -108,6 +118,8 @@ class SuiteGate:
         """Raise :class:`BatchValidationError` on a batch failure; remember the records
         the cross-row expectations quarantine; how many records there are."""
         expectations = [e for e in self.suite["expectations"] if _whole(e)]
+        shape = [e for e in expectations if e["type"] in TABLE_SHAPE]
+        rest = [e for e in expectations if e["type"] not in TABLE_SHAPE]
         columns = self.columns
         values: dict[str, list] = {}
         count = 0
@@ -115,13 +127,14 @@ class SuiteGate:
             if columns is None:
                 columns = list(record)
             if not values:
-                values = {c: [] for c in _columns_read(expectations, columns)}
+                values = {c: [] for c in _columns_read(rest, columns)}
             for column, kept in values.items():
                 kept.append(record.get(column))
             count += 1
         columns = columns or []
-        frame = pd.DataFrame(values, columns=columns) if values else pd.DataFrame(columns=columns)
-        pairs = self._run(frame, expectations)
+        read = _columns_read(rest, columns)
+        frame = pd.DataFrame({c: values.get(c, []) for c in columns if c in read})
+        pairs = self._run(pd.DataFrame(columns=columns), shape) + self._run(frame, rest)
         failures = [
             f"{describe(exp)} ({_observed(res)})"
             for exp, res in pairs
