@@ -16,6 +16,8 @@ RUN = RunContext(
     "onboarding", "manual__legal", "deliver", 1,
     datetime(2026, 11, 2, tzinfo=UTC), datetime(2026, 11, 3, tzinfo=UTC),
 )  # fmt: skip
+#: a fixed clock outside every quiet hours (the test must not depend on the time it runs)
+NOON = datetime(2026, 11, 3, 12, 0, tzinfo=UTC)
 #: onboarding as if the law required its welcome letter on paper
 LEGAL = replace(ONBOARDING, required_channels={"welcome": "paper"})
 
@@ -28,13 +30,14 @@ def test_a_legally_required_letter_goes_over_the_cap_and_says_so(missiva_home, c
     assert letters and {c.channel for c in letters} == {"paper"}
     capped, free = letters[0], letters[1]
     policy = ContactPolicy(ledger)
-    now = datetime.now(UTC)
     for n in range(5):  # the customer's transactional contacts of the day are used up
         other = f"billing/statement/{n}"
-        assert policy.reserve(capped.customer_id, "email", "transactional", other, f"x{n}").allowed
-    decided = policy.decide(capped.customer_id, "paper", "transactional", "another", now=now)
+        assert policy.reserve(
+            capped.customer_id, "email", "transactional", other, f"x{n}", now=NOON
+        ).allowed
+    decided = policy.decide(capped.customer_id, "paper", "transactional", "another", now=NOON)
     assert decided.kind == "suppress"
-    dispatch.deliver_stage(LEGAL, RUN, settings, 0)
+    dispatch.deliver_stage(LEGAL, RUN, settings, 0, now=NOON)
     assert ledger.get(capped.communication_id).status == "sent"
     sending = [json.loads(e.detail) for e in ledger.events(capped.communication_id)
                if e.kind == "sending"]  # fmt: skip
