@@ -43,14 +43,12 @@ def print_stage(
     from missiva.records.work_files import record_batches
 
     store = store or open_store(settings.archive_url)
+    scope = business_key(journey, run)
     letters = []
     printed = registry.names(printed=True)
     with Ledger(settings.ledger_url) as ledger:
         store = sealed(store, ledger)
-        sent = ledger.scope_rows(
-            journey.name, business_key(journey, run), LETTER_COLUMNS, status=SENT
-        )
-        for comm in sent:
+        for comm in ledger.scope_rows(journey.name, scope, LETTER_COLUMNS, status=SENT):
             if comm.channel not in printed:
                 continue
             try:
@@ -68,7 +66,6 @@ def print_stage(
                     pdf_sha256=comm.artifact_sha256,
                 )
             )
-    scope = business_key(journey, run)
     space, folder_key = (
         workspace(store, settings.print_dir, "print"),
         f"{run.dag_id}/{scope}/batches",

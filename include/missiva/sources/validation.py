@@ -87,7 +87,7 @@ class SuiteGate:
     of every column); :meth:`check_window` runs the row-wise ones, and the record checks,
     over a window of full records."""
 
-    def __init__(self, suite_file: Path, columns: list[str] | None) -> None:
+    def __init__(self, suite_file: Path, columns: list[str]) -> None:
         self.suite = json.loads(suite_file.read_text())
         self.columns = columns
         self._context: Any = None
@@ -120,21 +120,15 @@ class SuiteGate:
         expectations = [e for e in self.suite["expectations"] if _whole(e)]
         shape = [e for e in expectations if e["type"] in TABLE_SHAPE]
         rest = [e for e in expectations if e["type"] not in TABLE_SHAPE]
-        columns = self.columns
-        values: dict[str, list] = {}
+        read = _columns_read(rest, self.columns)
+        values: dict[str, list] = {c: [] for c in self.columns if c in read}
         count = 0
         for record in records:
-            if columns is None:
-                columns = list(record)
-            if not values:
-                values = {c: [] for c in _columns_read(rest, columns)}
             for column, kept in values.items():
                 kept.append(record.get(column))
             count += 1
-        columns = columns or []
-        read = _columns_read(rest, columns)
-        frame = pd.DataFrame({c: values.get(c, []) for c in columns if c in read})
-        pairs = self._run(pd.DataFrame(columns=columns), shape) + self._run(frame, rest)
+        frame = pd.DataFrame(values)
+        pairs = self._run(pd.DataFrame(columns=self.columns), shape) + self._run(frame, rest)
         failures = [
             f"{describe(exp)} ({_observed(res)})"
             for exp, res in pairs
@@ -186,8 +180,10 @@ def _quarantined(pairs: list[tuple[dict, Any]]) -> defaultdict[int, list[str]]:
 def validate(
     records: list[dict[str, Any]], suite_file: Path, columns: list[str] | None = None
 ) -> ValidationOutcome:
-    """Validate records that fit in memory; raise on batch failure, else split
-    valid/quarantined."""
+    """Validate records that fit in memory (``columns``: the first record's when not
+    given); raise on batch failure, else split valid/quarantined."""
+    if columns is None:
+        columns = list(records[0]) if records else []
     gate = SuiteGate(suite_file, columns)
     gate.check_whole(records)
     outcome = gate.check_window(records)
